@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from app.agents import repository as agents_repo
+from app.agents import service as agents_service
+from app.agents.schemas import AgentCreate, PasswordChange, StatusUpdate
+from app.auth import service as auth_service
+from app.auth.dependencies import Admin, CurrentAgent, Supervisor
+from app.runtime import RuntimeDep
+
+router = APIRouter(prefix="/api/v1/agents", tags=["agents"])
+
+
+@router.post("", status_code=201)
+async def create_agent(body: AgentCreate, _: Admin, runtime: RuntimeDep) -> dict[str, Any]:
+    async with runtime.db.write() as session:
+        agent = await agents_service.create_agent(session, body)
+        return await agents_service.agent_out(session, agent, runtime.presence)
+
+
+@router.get("")
+async def list_agents(_: Supervisor, runtime: RuntimeDep) -> dict[str, Any]:
+    async with runtime.db.read() as session:
+        agents = await agents_repo.list_all(session)
+        items = [await agents_service.agent_out(session, a, runtime.presence) for a in agents]
+    return {"items": items, "next_cursor": None}
+
+
+@router.get("/me")
+async def me(agent: CurrentAgent, runtime: RuntimeDep) -> dict[str, Any]:
+    async with runtime.db.read() as session:
+        return await agents_service.agent_out(session, agent, runtime.presence)
+
+
+@router.put("/me/status")
+async def set_status(
+    body: StatusUpdate, agent: CurrentAgent, runtime: RuntimeDep
+) -> dict[str, Any]:
+    async with runtime.db.write() as session:
+        agent = await agents_repo.get(session, agent.id) or agent
+        await agents_service.choose_status(session, agent, body.status, runtime.presence)
+        return await agents_service.agent_out(session, agent, runtime.presence)
+
+
+@router.put("/me/password")
+async def change_password(
+    body: PasswordChange, agent: CurrentAgent, runtime: RuntimeDep
+) -> dict[str, Any]:
+    async with runtime.db.write() as session:
+        agent = await agents_repo.get(session, agent.id) or agent
+        issued = await auth_service.change_password(
+            session, agent, body.current_password, body.new_password
+        )
+    return {"access_token": issued.token, "token_type": "bearer"}

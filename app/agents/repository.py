@@ -1,0 +1,92 @@
+"""All SQL about agents, teams and access tokens."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import AccessToken, Agent, AgentTeam, Team
+
+
+async def get_by_email(session: AsyncSession, email: str) -> Agent | None:
+    result = await session.execute(select(Agent).where(Agent.email == email.lower()))
+    return result.scalar_one_or_none()
+
+
+async def get(session: AsyncSession, agent_id: int) -> Agent | None:
+    return await session.get(Agent, agent_id)
+
+
+async def get_by_token_digest(session: AsyncSession, digest: str, now: datetime) -> Agent | None:
+    result = await session.execute(
+        select(Agent)
+        .join(AccessToken, AccessToken.agent_id == Agent.id)
+        .where(AccessToken.digest == digest, AccessToken.expires_at > now, Agent.is_active)
+    )
+    return result.scalar_one_or_none()
+
+
+async def add_token(session: AsyncSession, token: AccessToken) -> None:
+    session.add(token)
+    await session.flush()
+
+
+async def delete_token(session: AsyncSession, digest: str) -> None:
+    await session.execute(delete(AccessToken).where(AccessToken.digest == digest))
+
+
+async def delete_tokens_of(session: AsyncSession, agent_id: int) -> None:
+    await session.execute(delete(AccessToken).where(AccessToken.agent_id == agent_id))
+
+
+async def teams_by_name(session: AsyncSession, names: Sequence[str]) -> list[Team]:
+    if not names:
+        return []
+    result = await session.execute(select(Team).where(Team.name.in_(names)))
+    found = {team.name: team for team in result.scalars()}
+    for name in names:
+        if name not in found:
+            team = Team(name=name)
+            session.add(team)
+            found[name] = team
+    await session.flush()
+    return [found[name] for name in names]
+
+
+async def existing_teams(session: AsyncSession, names: Sequence[str]) -> list[Team]:
+    result = await session.execute(select(Team).where(Team.name.in_(names)))
+    return list(result.scalars())
+
+
+async def set_teams(session: AsyncSession, agent_id: int, team_ids: Sequence[int]) -> None:
+    await session.execute(delete(AgentTeam).where(AgentTeam.agent_id == agent_id))
+    session.add_all(AgentTeam(agent_id=agent_id, team_id=t) for t in team_ids)
+    await session.flush()
+
+
+async def team_names_of(session: AsyncSession, agent_ids: Sequence[int]) -> dict[int, list[str]]:
+    names: dict[int, list[str]] = {a: [] for a in agent_ids}
+    if not agent_ids:
+        return names
+    result = await session.execute(
+        select(AgentTeam.agent_id, Team.name)
+        .join(Team, Team.id == AgentTeam.team_id)
+        .where(AgentTeam.agent_id.in_(agent_ids))
+        .order_by(Team.name)
+    )
+    for agent_id, name in result:
+        names[agent_id].append(name)
+    return names
+
+
+async def team_ids_of(session: AsyncSession, agent_id: int) -> frozenset[int]:
+    result = await session.execute(select(AgentTeam.team_id).where(AgentTeam.agent_id == agent_id))
+    return frozenset(result.scalars())
+
+
+async def list_all(session: AsyncSession) -> Sequence[Agent]:
+    result = await session.execute(select(Agent).order_by(Agent.id))
+    return result.scalars().all()

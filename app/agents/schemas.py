@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, EmailStr, Field, StringConstraints
+
+from app.auth.roles import Role
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Password = Annotated[str, Field(min_length=8, max_length=1024)]
+Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+class AgentCreate(BaseModel):
+    email: EmailStr
+    name: Name
+    password: Password
+    role: Role = Role.AGENT
+    capacity: int = Field(default=5, ge=0, le=1000)
+    teams: list[Label] = Field(default_factory=list, max_length=50)
+    skills: list[Label] = Field(default_factory=list, max_length=50)
+
+
+class AgentRef(BaseModel):
+    id: int
+    name: str
+    role: Role
+
+
+class AgentOut(AgentRef):
+    email: str
+    capacity: int
+    teams: list[str]
+    skills: list[str]
+    status: Literal["online", "away", "offline"]
+
+
+class StatusUpdate(BaseModel):
+    status: Literal["online", "away", "offline"]
+
+
+class PasswordChange(BaseModel):
+    current_password: str = Field(max_length=1024)
+    new_password: Password

@@ -1,0 +1,59 @@
+"""Agents: created by admins, with teams, skills, capacity and a chosen status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.agents import repository as agents_repo
+from app.agents.presence import Presence, Status
+from app.agents.schemas import AgentCreate
+from app.auth.passwords import hash_password
+from app.errors import Conflict
+from app.kit.clock import clock
+from app.models import Agent
+
+
+async def create_agent(session: AsyncSession, data: AgentCreate) -> Agent:
+    email = str(data.email).lower()
+    if await agents_repo.get_by_email(session, email) is not None:
+        raise Conflict(f"an agent with email {email} exists")
+    agent = Agent(
+        email=email,
+        name=data.name,
+        password_hash=hash_password(data.password),
+        role=data.role.value,
+        capacity=data.capacity,
+        skills=list(dict.fromkeys(data.skills)),
+        chosen_status="online",
+        is_active=True,
+        created_at=clock.now(),
+    )
+    session.add(agent)
+    await session.flush()
+    teams = await agents_repo.teams_by_name(session, list(dict.fromkeys(data.teams)))
+    await agents_repo.set_teams(session, agent.id, [t.id for t in teams])
+    return agent
+
+
+async def agent_out(session: AsyncSession, agent: Agent, presence: Presence) -> dict[str, Any]:
+    teams = await agents_repo.team_names_of(session, [agent.id])
+    return {
+        "id": agent.id,
+        "email": agent.email,
+        "name": agent.name,
+        "role": agent.role,
+        "capacity": agent.capacity,
+        "teams": teams[agent.id],
+        "skills": agent.skills,
+        "status": presence.status(agent.id),
+        "chosen_status": agent.chosen_status,
+    }
+
+
+async def choose_status(
+    session: AsyncSession, agent: Agent, status: Status, presence: Presence
+) -> None:
+    agent.chosen_status = status
+    presence.choose(agent.id, status)

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, StringConstraints
+
+from app.auth.widget_sessions import SessionRequest, open_session
+from app.channels.web.adapter import WebConfig
+from app.errors import Forbidden
+from app.inboxes import service as inboxes_service
+from app.kit.clock import clock
+from app.responders.availability import availability
+from app.runtime import RuntimeDep, client_address
+
+router = APIRouter(prefix="/api/v1/widget", tags=["widget"])
+
+Short = Annotated[str, StringConstraints(strip_whitespace=True, max_length=320)]
+
+
+class SessionCreate(BaseModel):
+    widget_key: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+    email: Short | None = None
+    external_id: Short | None = None
+    identity_hash: Annotated[str, StringConstraints(max_length=128)] | None = None
+    session_token: Annotated[str, StringConstraints(max_length=128)] | None = None
+
+
+@router.post("/sessions")
+async def create_session(
+    body: SessionCreate, request: Request, runtime: RuntimeDep
+) -> dict[str, Any]:
+    runtime.limits.widget_sessions.check(f"addr:{client_address(request)}")
+    async with runtime.db.write() as session:
+        inbox = await inboxes_service.web_inbox_by_key(session, body.widget_key)
+        if not WebConfig.model_validate(inbox.config).allows_origin(request.headers.get("origin")):
+            raise Forbidden("this page's origin may not embed the widget")
+        opened = await open_session(
+            session,
+            inbox,
+            SessionRequest(
+                name=body.name or None,
+                email=body.email or None,
+                external_id=body.external_id or None,
+                identity_hash=body.identity_hash,
+                session_token=body.session_token,
+            ),
+        )
+    if opened.token != body.session_token:
+        # Only new sessions count against the limit; resuming one is free.
+        runtime.limits.widget_sessions.hit(f"addr:{client_address(request)}")
+    return {
+        "session_token": opened.token,
+        "customer_id": opened.customer.id,
+        "inbox_id": inbox.id,
+        "availability": availability(
+            inbox, clock.now(), runtime.settings.default_expected_reply_seconds
+        ).as_json(),
+    }

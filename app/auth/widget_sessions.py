@@ -1,0 +1,107 @@
+"""Widget sessions: a customer's bearer token for one web inbox."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.contacts import service as contacts
+from app.errors import Forbidden, NotAuthenticated
+from app.kit.clock import clock
+from app.kit.crypto import constant_time_equals, hmac_sha256_hex, new_token, token_digest
+from app.models import Customer, Inbox, WidgetSession
+
+
+@dataclass(frozen=True, slots=True)
+class WidgetIdentity:
+    session_id: int
+    inbox_id: int
+    customer_id: int
+    digest: str
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRequest:
+    name: str | None
+    email: str | None
+    external_id: str | None
+    identity_hash: str | None
+    session_token: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedSession:
+    token: str
+    customer: Customer
+
+
+async def _customer_of(session: AsyncSession, customer_id: int) -> int:
+    """Follows merges, so an old session keeps working after its customer was folded."""
+    for _ in range(16):
+        customer = await session.get(Customer, customer_id)
+        if customer is None or customer.merged_into_id is None:
+            return customer_id
+        customer_id = customer.merged_into_id
+    return customer_id
+
+
+async def authenticate_session(session: AsyncSession, token: str) -> WidgetIdentity:
+    digest = token_digest(token)
+    result = await session.execute(select(WidgetSession).where(WidgetSession.digest == digest))
+    row = result.scalar_one_or_none()
+    if row is None:
+        raise NotAuthenticated("invalid widget session token")
+    return WidgetIdentity(
+        session_id=row.id,
+        inbox_id=row.inbox_id,
+        customer_id=await _customer_of(session, row.customer_id),
+        digest=digest,
+    )
+
+
+def identity_verified(inbox: Inbox, external_id: str, identity_hash: str) -> bool:
+    secret = str(inbox.config.get("identity_secret") or "")
+    if not secret:
+        return False
+    return constant_time_equals(hmac_sha256_hex(secret, external_id), identity_hash.lower())
+
+
+async def open_session(session: AsyncSession, inbox: Inbox, req: SessionRequest) -> OpenedSession:
+    if req.session_token:
+        try:
+            known = await authenticate_session(session, req.session_token)
+        except NotAuthenticated:
+            known = None
+        if known is not None and known.inbox_id == inbox.id:
+            customer = await contacts.get_customer(session, known.customer_id)
+            if req.name and not customer.name:
+                customer.name = req.name
+            return OpenedSession(token=req.session_token, customer=customer)
+
+    if req.identity_hash is not None:
+        if not req.external_id or not identity_verified(inbox, req.external_id, req.identity_hash):
+            raise Forbidden("identity_hash does not match external_id")
+        customer = await contacts.find_or_create_by_identity(
+            session, "web", req.external_id, verified=True, name=req.name, email=req.email
+        )
+        if req.email:
+            # A valid hash vouches for the email given with it: later issues join
+            # the customer who owns that address here (one customer, one history).
+            await contacts.claim_verified_email(session, customer, req.email)
+    else:
+        # Without a hash, name and email are claims, never a key to anyone's history.
+        customer = await contacts.create_anonymous(session, name=req.name, email=req.email)
+
+    token = new_token()
+    session.add(
+        WidgetSession(
+            inbox_id=inbox.id,
+            customer_id=customer.id,
+            digest=token_digest(token),
+            created_at=clock.now(),
+        )
+    )
+    await session.flush()
+    return OpenedSession(token=token, customer=customer)

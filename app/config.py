@@ -1,0 +1,57 @@
+"""One Settings object for every MADOGUCHI_* environment variable."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MADOGUCHI_", extra="ignore")
+
+    data_dir: Path = Path("./data")
+    database_url: str | None = None
+    redis_url: str | None = None
+    secret_key: str | None = None
+    public_url: str | None = None
+    smtp_relay: str | None = None
+
+    telegram_api_base: str = "https://api.telegram.org"
+    line_api_base: str = "https://api.line.me"
+    graph_api_base: str = "https://graph.facebook.com/v21.0"
+
+    sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = "NORMAL"
+
+    # Per-minute limits; 0 turns one off.
+    rate_widget_sessions: int = Field(default=30, ge=0)
+    rate_widget_messages: int = Field(default=120, ge=0)
+    rate_login: int = Field(default=10, ge=0)
+
+    presence_grace_seconds: float = Field(default=30, ge=0)
+    ws_max_frame_bytes: int = Field(default=64 * 1024, ge=1024)
+    ws_compression: bool = False
+    max_message_chars: int = Field(default=16_000, ge=1)
+    # What a web inbox promises when no business hours say otherwise.
+    default_expected_reply_seconds: int = Field(default=300, ge=0)
+
+    log_level: str = "info"
+    log_format: Literal["text", "json"] = "text"
+    access_log: bool = True
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'madoguchi.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url().startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

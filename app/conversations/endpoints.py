@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from app.auth.dependencies import CurrentAgent
+from app.conversations import repository as conversations_repo
+from app.conversations import service as conversations
+from app.conversations.schemas import (
+    AssignRequest,
+    ReplyCreate,
+    Status,
+    TransferRequest,
+    conversation_out,
+)
+from app.errors import InvalidRequest
+from app.kit.pagination import PageDep
+from app.runtime import RuntimeDep
+
+router = APIRouter(prefix="/api/v1/conversations", tags=["conversations"])
+
+
+@router.get("")
+async def list_conversations(
+    agent: CurrentAgent,
+    runtime: RuntimeDep,
+    page: PageDep,
+    status: Status | None = None,
+    assignee: str | None = None,
+    inbox_id: int | None = None,
+) -> dict[str, Any]:
+    assignee_filter: int | str | None
+    if assignee in (None, ""):
+        assignee_filter = None
+    elif assignee == "me":
+        assignee_filter = agent.id
+    elif assignee == "none":
+        assignee_filter = "none"
+    elif assignee.isdigit():
+        assignee_filter = int(assignee)
+    else:
+        raise InvalidRequest("assignee is me, none or an agent id")
+    async with runtime.db.read() as session:
+        rows = await conversations_repo.list_page(
+            session,
+            statuses=(status,) if status else ("open", "snoozed"),
+            assignee=assignee_filter,
+            inbox_id=inbox_id,
+            visible_to=conversations.visibility_filter(agent),
+            customer_id=None,
+            before_id=page.cursor,
+            limit=page.limit,
+        )
+    cursor = str(rows[-1][0].id) if len(rows) == page.limit else None
+    return {"items": [conversation_out(*row) for row in rows], "next_cursor": cursor}
+
+
+@router.get("/{conversation_id}")
+async def get_conversation(
+    conversation_id: int, agent: CurrentAgent, runtime: RuntimeDep
+) -> dict[str, Any]:
+    return await conversations.get_conversation(runtime.db, agent, conversation_id)
+
+
+@router.get("/{conversation_id}/messages")
+async def list_messages(
+    conversation_id: int,
+    agent: CurrentAgent,
+    runtime: RuntimeDep,
+    page: PageDep,
+    after_seq: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    items, last = await conversations.messages(
+        runtime.db, agent, conversation_id, max(after_seq, page.cursor or 0), page.limit
+    )
+    return {"items": items, "next_cursor": str(last) if last is not None else None}
+
+
+@router.post("/{conversation_id}/messages", status_code=201)
+async def reply(
+    conversation_id: int, body: ReplyCreate, agent: CurrentAgent, runtime: RuntimeDep
+) -> dict[str, Any]:
+    stored = await conversations.post_agent_message(
+        runtime.db,
+        runtime.writer,
+        agent,
+        conversation_id,
+        body=body.body,
+        private=body.private,
+        client_id=body.client_id,
+    )
+    return conversations.stored_out(stored)
+
+
+@router.post("/{conversation_id}/resolve")
+async def resolve(conversation_id: int, agent: CurrentAgent, runtime: RuntimeDep) -> dict[str, Any]:
+    return await conversations.set_status(runtime.db, agent, conversation_id, "resolved")
+
+
+@router.post("/{conversation_id}/reopen")
+async def reopen(conversation_id: int, agent: CurrentAgent, runtime: RuntimeDep) -> dict[str, Any]:
+    return await conversations.set_status(runtime.db, agent, conversation_id, "open")
+
+
+@router.post("/{conversation_id}/assign")
+async def assign(
+    conversation_id: int, body: AssignRequest, agent: CurrentAgent, runtime: RuntimeDep
+) -> dict[str, Any]:
+    return await conversations.assign(runtime.db, agent, conversation_id, body.agent_id)
+
+
+@router.post("/{conversation_id}/transfer")
+async def transfer(
+    conversation_id: int, body: TransferRequest, agent: CurrentAgent, runtime: RuntimeDep
+) -> dict[str, Any]:
+    return await conversations.transfer(
+        runtime.db,
+        runtime.writer,
+        agent,
+        conversation_id,
+        agent_id=body.agent_id,
+        team=body.team,
+        note=body.note,
+    )

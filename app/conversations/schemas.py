@@ -1,0 +1,120 @@
+"""Request bodies, and the one shape of a message and a conversation on every wire."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, StringConstraints
+
+from app.models import Agent, Conversation, Customer, Inbox, Message
+
+Body = Annotated[str, StringConstraints(min_length=1, max_length=16_000)]
+ClientId = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+
+
+class ReplyCreate(BaseModel):
+    body: Body
+    private: bool = False
+    client_id: ClientId | None = None
+
+
+class AssignRequest(BaseModel):
+    agent_id: int | None
+
+
+class TransferRequest(BaseModel):
+    agent_id: int | None = None
+    team: str | None = None
+    note: str | None = Field(default=None, max_length=4000)
+
+
+Status = Literal["open", "snoozed", "resolved"]
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def author_of(kind: str, name: str | None, agent_id: int | None) -> dict[str, Any]:
+    author: dict[str, Any] = {"kind": kind, "name": name}
+    if agent_id is not None:
+        author["id"] = agent_id
+    return author
+
+
+def message_frame(
+    *,
+    message_id: int,
+    conversation_id: int,
+    seq: int,
+    client_id: str | None,
+    author_kind: str,
+    author_name: str | None,
+    author_agent_id: int | None,
+    body: str,
+    created_at: datetime,
+) -> dict[str, Any]:
+    """The widget's `message` frame; the agent's message adds `private` and `channel`."""
+    frame: dict[str, Any] = {
+        "type": "message",
+        "conversation_id": conversation_id,
+        "seq": seq,
+        "id": message_id,
+        "author": author_of(author_kind, author_name, author_agent_id),
+        "body": body,
+        "created_at": created_at.isoformat(),
+    }
+    if client_id is not None:
+        frame["client_id"] = client_id
+    return frame
+
+
+def message_out(message: Message, channel: str) -> dict[str, Any]:
+    out = message_frame(
+        message_id=message.id,
+        conversation_id=message.conversation_id,
+        seq=message.seq,
+        client_id=message.client_id,
+        author_kind=message.author_kind,
+        author_name=message.author_name,
+        author_agent_id=message.author_agent_id,
+        body=message.body,
+        created_at=message.created_at,
+    )
+    del out["type"]
+    out["private"] = message.private
+    out["channel"] = channel
+    return out
+
+
+def customer_ref(customer: Customer) -> dict[str, Any]:
+    return {"id": customer.id, "name": customer.name, "email": customer.email}
+
+
+def agent_ref(agent: Agent | None) -> dict[str, Any] | None:
+    if agent is None:
+        return None
+    return {"id": agent.id, "name": agent.name, "role": agent.role}
+
+
+def conversation_out(
+    conversation: Conversation, inbox: Inbox, customer: Customer, assignee: Agent | None
+) -> dict[str, Any]:
+    return {
+        "id": conversation.id,
+        "inbox_id": conversation.inbox_id,
+        "channel": inbox.channel,
+        "status": conversation.status,
+        "subject": conversation.subject,
+        "customer_id": conversation.customer_id,
+        "customer": customer_ref(customer),
+        "assignee_id": conversation.assignee_id,
+        "assignee": agent_ref(assignee),
+        "last_seq": conversation.last_seq,
+        "customer_last_read_seq": conversation.customer_last_read_seq,
+        "created_at": iso(conversation.created_at),
+        "updated_at": iso(conversation.updated_at),
+        "last_message_at": iso(conversation.last_message_at),
+        "resolved_at": iso(conversation.resolved_at),
+    }

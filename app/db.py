@@ -1,0 +1,109 @@
+"""Engine, sessions and the write path's serialisation.
+
+SQLite allows one writer at a time. Inside one process every write transaction
+takes `Database.write_lock` first, so a transaction never meets SQLITE_BUSY on
+a stale snapshot; `busy_timeout` covers the other processes (the CLI). On
+PostgreSQL the lock is a no-op and row locks do the work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from app.config import Settings
+from app.realtime.bus import EventBus
+from app.realtime.events import CloseAgentSockets, Event
+
+
+class _NoLock(contextlib.AbstractAsyncContextManager[None]):
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+class Database:
+    def __init__(self, settings: Settings, bus: EventBus) -> None:
+        self.bus = bus
+        url = settings.resolved_database_url()
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        kwargs: dict[str, Any] = {}
+        if self.is_sqlite:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            kwargs["connect_args"] = {"timeout": 30}
+        else:
+            kwargs.update(pool_size=20, max_overflow=20, pool_pre_ping=True)
+        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        if self.is_sqlite:
+            self._configure_sqlite(settings.sqlite_synchronous)
+        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._lock: contextlib.AbstractAsyncContextManager[Any] = (
+            asyncio.Lock() if self.is_sqlite else _NoLock()
+        )
+
+    def _configure_sqlite(self, synchronous: str) -> None:
+        @event.listens_for(self.engine.sync_engine, "connect")
+        def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            # WAL keeps readers off the writer's back; NORMAL loses nothing on a
+            # process crash (only on power loss), which the contract allows.
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA synchronous={synchronous}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+            # Let SQLAlchemy, not the driver, open transactions, so that
+            # SAVEPOINTs nest inside them (SQLAlchemy's documented recipe).
+            dbapi_connection.isolation_level = None
+
+        @event.listens_for(self.engine.sync_engine, "begin")
+        def _begin(connection: Any) -> None:
+            connection.exec_driver_sql("BEGIN")
+
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        async with self.sessionmaker() as session:
+            yield session
+
+    @contextlib.asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """A session whose transaction commits on success; the service never commits.
+
+        Events the services queued with `publish_after_commit` go out once the
+        commit succeeded, and never when it failed.
+        """
+        async with self._lock, self.sessionmaker() as session:
+            async with session.begin():
+                yield session
+            pending: list[Event | CloseAgentSockets] = session.info.pop(_PENDING, [])
+        for item in pending:
+            await self.bus.publish(item)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+_PENDING = "madoguchi.pending_events"
+
+
+def publish_after_commit(session: AsyncSession, event: Event | CloseAgentSockets) -> None:
+    session.info.setdefault(_PENDING, []).append(event)
+
+
+def get_database(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+DatabaseDep = Annotated[Database, Depends(get_database)]

@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from app.auth.dependencies import Admin, CurrentAgent
+from app.auth.roles import Role
+from app.inboxes import repository as inboxes_repo
+from app.inboxes import service as inboxes_service
+from app.inboxes.schemas import InboxCreate
+from app.kit.clock import clock
+from app.models import Agent, Inbox
+from app.responders.availability import availability
+from app.runtime import RuntimeDep
+
+router = APIRouter(prefix="/api/v1/inboxes", tags=["inboxes"])
+
+# Secrets in a channel config that only admins may read back.
+_SECRET_KEYS = {
+    "identity_secret",
+    "password",
+    "bot_token",
+    "secret_token",
+    "channel_secret",
+    "channel_access_token",
+    "app_secret",
+    "verify_token",
+    "page_access_token",
+    "access_token",
+}
+
+
+def _redact(config: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        if key in _SECRET_KEYS:
+            continue
+        out[key] = _redact(value) if isinstance(value, dict) else value
+    return out
+
+
+def inbox_out(inbox: Inbox, teams: list[str], viewer: Agent) -> dict[str, Any]:
+    is_admin = Role(viewer.role).includes(Role.ADMIN)
+    return {
+        "id": inbox.id,
+        "name": inbox.name,
+        "channel": inbox.channel,
+        "mode": inbox.mode,
+        "config": inbox.config if is_admin else _redact(inbox.config),
+        "teams": teams,
+        "widget_key": inbox.widget_key,
+        "created_at": inbox.created_at.isoformat(),
+    }
+
+
+@router.post("", status_code=201)
+async def create_inbox(body: InboxCreate, admin: Admin, runtime: RuntimeDep) -> dict[str, Any]:
+    async with runtime.db.write() as session:
+        inbox = await inboxes_service.create_inbox(session, body)
+        teams = await inboxes_repo.team_names(session, inbox.id)
+    return inbox_out(inbox, teams, admin)
+
+
+@router.get("")
+async def list_inboxes(agent: CurrentAgent, runtime: RuntimeDep) -> dict[str, Any]:
+    async with runtime.db.read() as session:
+        inboxes = await inboxes_repo.list_all(session)
+        items = [inbox_out(i, await inboxes_repo.team_names(session, i.id), agent) for i in inboxes]
+    return {"items": items, "next_cursor": None}
+
+
+@router.get("/{inbox_id}")
+async def get_inbox(inbox_id: int, agent: CurrentAgent, runtime: RuntimeDep) -> dict[str, Any]:
+    async with runtime.db.read() as session:
+        inbox = await inboxes_service.get_inbox(session, inbox_id)
+        return inbox_out(inbox, await inboxes_repo.team_names(session, inbox.id), agent)
+
+
+@router.get("/{inbox_id}/availability")
+async def get_availability(inbox_id: int, runtime: RuntimeDep) -> dict[str, object]:
+    async with runtime.db.read() as session:
+        inbox = await inboxes_service.get_inbox(session, inbox_id)
+    return availability(
+        inbox, clock.now(), runtime.settings.default_expected_reply_seconds
+    ).as_json()

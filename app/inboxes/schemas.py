@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, StringConstraints
+
+from app.channels.base import ChannelKind
+
+
+class InboxCreate(BaseModel):
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    channel: ChannelKind
+    mode: Literal["live", "redirect"] = "live"
+    config: dict[str, Any] = Field(default_factory=dict)
+    teams: list[str] = Field(default_factory=list, max_length=50)
+
+
+class InboxOut(BaseModel):
+    id: int
+    name: str
+    channel: ChannelKind
+    mode: Literal["live", "redirect"]
+    config: dict[str, Any]
+    teams: list[str]
+    widget_key: str | None
+    created_at: str
+
+
+class Availability(BaseModel):
+    open: bool
+    next_open_at: str | None
+    expected_reply_seconds: int

@@ -1,0 +1,62 @@
+"""Inboxes: one per channel endpoint, with its validated config."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.agents import repository as agents_repo
+from app.channels.registry import adapter_for
+from app.errors import InvalidRequest, NotFound
+from app.inboxes import repository as inboxes_repo
+from app.inboxes.schemas import InboxCreate
+from app.kit.clock import clock
+from app.models import Inbox
+
+
+def validated_config(channel: str, raw: dict[str, Any]) -> BaseModel:
+    adapter = adapter_for(channel)
+    if adapter is None:
+        raise InvalidRequest(f"the {channel} channel is not available in this version")
+    try:
+        return adapter.config_model.model_validate(raw)
+    except ValidationError as exc:
+        detail = "; ".join(
+            f"config.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise InvalidRequest(detail) from exc
+
+
+async def create_inbox(session: AsyncSession, data: InboxCreate) -> Inbox:
+    config = validated_config(data.channel, data.config)
+    inbox = await inboxes_repo.add(
+        session,
+        Inbox(
+            name=data.name,
+            channel=data.channel.value,
+            mode=data.mode,
+            config=config.model_dump(mode="json"),
+            widget_key=secrets.token_urlsafe(18) if data.channel == "web" else None,
+            created_at=clock.now(),
+        ),
+    )
+    teams = await agents_repo.teams_by_name(session, data.teams)
+    await inboxes_repo.set_teams(session, inbox.id, [t.id for t in teams])
+    return inbox
+
+
+async def get_inbox(session: AsyncSession, inbox_id: int) -> Inbox:
+    inbox = await inboxes_repo.get(session, inbox_id)
+    if inbox is None:
+        raise NotFound("no such inbox")
+    return inbox
+
+
+async def web_inbox_by_key(session: AsyncSession, widget_key: str) -> Inbox:
+    inbox = await inboxes_repo.by_widget_key(session, widget_key)
+    if inbox is None or inbox.channel != "web":
+        raise NotFound("no web inbox has this widget_key")
+    return inbox

@@ -1,0 +1,42 @@
+"""Prometheus metrics read from the live runtime at scrape time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from app.runtime import Runtime
+
+
+class RuntimeCollector(Collector):
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        rt = self.runtime
+        stored = CounterMetricFamily(
+            "madoguchi_messages_stored", "Messages committed by this process's writer"
+        )
+        stored.add_metric([], rt.writer.messages)
+        yield stored
+        batches = CounterMetricFamily(
+            "madoguchi_message_batches", "Group commits made by this process's writer"
+        )
+        batches.add_metric([], rt.writer.batches)
+        yield batches
+        sockets = GaugeMetricFamily("madoguchi_websockets", "Open WebSockets", labels=["kind"])
+        sockets.add_metric(["widget"], rt.hub.customer_connection_count())
+        sockets.add_metric(["agent"], rt.hub.agent_connection_count())
+        yield sockets
+        online = GaugeMetricFamily("madoguchi_agents_online", "Agents online in this process")
+        online.add_metric([], len(rt.presence.online_agent_ids()))
+        yield online
+
+
+def install_metrics(registry: CollectorRegistry, runtime: Runtime) -> None:
+    registry.register(RuntimeCollector(runtime))

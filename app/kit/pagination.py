@@ -1,0 +1,32 @@
+"""Cursor pagination shared by every list endpoint."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Query
+from pydantic import BaseModel
+
+from app.errors import InvalidRequest
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+
+
+class Page(BaseModel):
+    cursor: int | None
+    limit: int
+
+
+def _page(
+    cursor: Annotated[str | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> Page:
+    if cursor is None or cursor == "":
+        return Page(cursor=None, limit=limit)
+    if not cursor.isdigit():
+        raise InvalidRequest("cursor is not one this server gave out")
+    return Page(cursor=int(cursor), limit=limit)
+
+
+PageDep = Annotated[Page, Depends(_page)]

@@ -1,0 +1,110 @@
+"""create_app(): lifespan, middleware, routers, error handlers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from app.agents.endpoints import router as agents_router
+from app.agents.presence import Presence
+from app.auth.endpoints import router as auth_router
+from app.auth.widget_endpoints import router as widget_router
+from app.config import Settings, get_settings
+from app.console.endpoints import router as console_router
+from app.contacts.endpoints import router as customers_router
+from app.conversations import service as conversations
+from app.conversations.endpoints import router as conversations_router
+from app.conversations.widget_endpoints import router as widget_conversations_router
+from app.conversations.writer import MessageWriter
+from app.db import Database
+from app.errors import install_error_handlers
+from app.inboxes.endpoints import router as inboxes_router
+from app.kit.metrics import install_metrics
+from app.realtime.agent_socket import router as agent_socket_router
+from app.realtime.bus import MemoryBus
+from app.realtime.hub import Hub
+from app.realtime.widget_socket import router as widget_socket_router
+from app.runtime import RateLimits, Runtime
+from app.worker.runner import Worker
+
+WIDGET_DIR = Path(__file__).resolve().parent.parent / "widget"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    registry = CollectorRegistry()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        bus = MemoryBus()
+        db = Database(settings, bus)
+        presence = Presence(settings.presence_grace_seconds)
+        hub = Hub(presence)
+        bus.subscribe(hub.dispatch)
+        writer = MessageWriter(db, conversations.publisher(bus))
+        runtime = Runtime(
+            settings=settings,
+            db=db,
+            bus=bus,
+            hub=hub,
+            presence=presence,
+            writer=writer,
+            limits=RateLimits.from_settings(settings),
+        )
+        worker = Worker(db)
+        app.state.runtime = runtime
+        install_metrics(registry, runtime)
+        await bus.start()
+        await writer.start()
+        await worker.start()
+        try:
+            yield
+        finally:
+            await worker.stop()
+            await writer.stop()
+            await bus.stop()
+            await db.dispose()
+
+    app = FastAPI(title="Madoguchi", version="0.1.0", lifespan=lifespan)
+    install_error_handlers(app)
+    # Bearer tokens, never cookies: any page may call the API, none can ride a session.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=["*"],
+        allow_methods=["GET", "POST", "PUT", "DELETE"],
+        allow_headers=["authorization", "content-type"],
+        max_age=600,
+    )
+    for router in (
+        auth_router,
+        agents_router,
+        inboxes_router,
+        widget_router,
+        widget_conversations_router,
+        conversations_router,
+        customers_router,
+        widget_socket_router,
+        agent_socket_router,
+        console_router,
+    ):
+        app.include_router(router)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/widget.js", include_in_schema=False)
+    async def widget_js() -> FileResponse:
+        return FileResponse(WIDGET_DIR / "widget.js", media_type="text/javascript")
+
+    return app

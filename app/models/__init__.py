@@ -1,0 +1,26 @@
+"""Every table, imported here so Alembic and the app see one metadata."""
+
+from app.models.agent import AccessToken, Agent, AgentTeam, Team
+from app.models.base import Base
+from app.models.conversation import Conversation
+from app.models.customer import Customer, Identity, WidgetSession
+from app.models.inbox import Inbox, InboxTeam
+from app.models.job import Job
+from app.models.message import CsatResponse, Message
+
+__all__ = [
+    "AccessToken",
+    "Agent",
+    "AgentTeam",
+    "Base",
+    "Conversation",
+    "CsatResponse",
+    "Customer",
+    "Identity",
+    "Inbox",
+    "InboxTeam",
+    "Job",
+    "Message",
+    "Team",
+    "WidgetSession",
+]

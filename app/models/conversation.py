@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import Base
+
+
+class Conversation(Base):
+    __tablename__ = "conversations"
+    __table_args__ = (
+        # One open thread per (inbox, customer, thread key): two tabs that open a
+        # conversation at once race into this index, not into a check-then-insert.
+        Index(
+            "uq_conversations_open_thread",
+            "inbox_id",
+            "customer_id",
+            "thread_key",
+            unique=True,
+            sqlite_where=text("status <> 'resolved'"),
+            postgresql_where=text("status <> 'resolved'"),
+        ),
+        Index("ix_conversations_status_assignee", "status", "assignee_id"),
+        Index("ix_conversations_customer_id", "customer_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    inbox_id: Mapped[int] = mapped_column(ForeignKey("inboxes.id", ondelete="CASCADE"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    # "" for channels with one running thread per customer (chat); the first
+    # Message-ID for an email thread.
+    thread_key: Mapped[str] = mapped_column(String(998), default="")
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"))
+    subject: Mapped[str | None] = mapped_column(String(998))
+    # The highest seq handed out; bumped in the same transaction as the insert.
+    last_seq: Mapped[int] = mapped_column(default=0)
+    customer_last_read_seq: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    last_message_at: Mapped[datetime | None]
+    first_response_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]

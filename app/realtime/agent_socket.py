@@ -1,0 +1,173 @@
+"""WS /ws/agent: an agent's console socket. Open socket = online (unless away)."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, WebSocket
+
+from app.agents import repository as agents_repo
+from app.agents import service as agents_service
+from app.auth import service as auth_service
+from app.conversations import service as conversations
+from app.errors import AppError, NotAuthenticated
+from app.kit.crypto import token_digest
+from app.models import Agent
+from app.realtime.events import Audience, Event
+from app.realtime.frames import (
+    BadFrame,
+    Disconnected,
+    error_frame,
+    receive_frame,
+    require_int,
+    require_str,
+    send_error,
+)
+from app.realtime.hub import Connection
+from app.runtime import Runtime, get_runtime
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+POLICY_VIOLATION = 1008
+_STATUSES = ("online", "away", "offline")
+
+
+def _own_origin(ws: WebSocket, public_url: str | None) -> bool:
+    """The console is served by us: a browser page elsewhere may not open this
+    socket with the agent's token (cross-site WebSocket hijacking)."""
+    origin = ws.headers.get("origin")
+    if origin is None:
+        return True  # not a browser
+    allowed = set()
+    host = ws.headers.get("host")
+    if host:
+        allowed |= {f"http://{host}", f"https://{host}"}
+    if public_url:
+        parts = urlsplit(public_url)
+        allowed.add(f"{parts.scheme}://{parts.netloc}")
+    return origin.rstrip("/").lower() in {a.lower() for a in allowed}
+
+
+@router.websocket("/ws/agent")
+async def agent_socket(ws: WebSocket, token: str = "") -> None:
+    runtime = get_runtime(ws)
+    if not _own_origin(ws, runtime.settings.public_url):
+        await ws.close(POLICY_VIOLATION, "origin not allowed")
+        return
+    try:
+        async with runtime.db.read() as session:
+            agent = await auth_service.authenticate(session, token)
+            team_ids = await agents_repo.team_ids_of(session, agent.id)
+    except NotAuthenticated:
+        await ws.close(POLICY_VIOLATION, "invalid access token")
+        return
+
+    await ws.accept()
+    conn = Connection(ws, agent_id=agent.id, team_ids=team_ids, token_digest=token_digest(token))
+    runtime.hub.add(conn)
+    runtime.presence.connected(agent.id, "away" if agent.chosen_status == "away" else "online")
+    try:
+        conn.send(
+            {
+                "type": "hello",
+                "agent": {"id": agent.id, "name": agent.name, "role": agent.role},
+                "status": runtime.presence.status(agent.id),
+            }
+        )
+        await _serve(runtime, conn, agent)
+    finally:
+        runtime.hub.remove(conn)
+        runtime.presence.disconnected(agent.id)
+
+
+async def _serve(runtime: Runtime, conn: Connection, agent: Agent) -> None:
+    max_chars = runtime.settings.max_message_chars
+    while True:
+        try:
+            frame = await receive_frame(conn.ws)
+        except Disconnected:
+            return
+        except BadFrame as exc:
+            send_error(conn, exc)
+            continue
+        kind = frame["type"]
+        client_id: str | None = None
+        try:
+            if kind == "message":
+                conversation_id = require_int(frame, "conversation_id", minimum=1)
+                client_id = require_str(frame, "client_id", max_length=100)
+                body = require_str(frame, "body", max_length=max_chars)
+                stored = await conversations.post_agent_message(
+                    runtime.db,
+                    runtime.writer,
+                    agent,
+                    conversation_id,
+                    body=body,
+                    private=bool(frame.get("private", False)),
+                    client_id=client_id,
+                )
+                conn.send(
+                    {
+                        "type": "ack",
+                        "client_id": client_id,
+                        "id": stored.id,
+                        "seq": stored.seq,
+                        "conversation_id": stored.conversation_id,
+                    }
+                )
+            elif kind == "presence":
+                status = frame.get("status")
+                if status not in _STATUSES:
+                    raise BadFrame("invalid_frame", '"status" is online, away or offline')
+                async with runtime.db.write() as session:
+                    fresh = await agents_repo.get(session, agent.id)
+                    if fresh is not None:
+                        await agents_service.choose_status(session, fresh, status, runtime.presence)
+                conn.send({"type": "presence", "status": runtime.presence.status(agent.id)})
+            elif kind == "typing":
+                conversation_id = require_int(frame, "conversation_id", minimum=1)
+                await _typing(runtime, agent, conversation_id, bool(frame.get("on", True)))
+            elif kind in ("watch", "unwatch"):
+                conversation_id = require_int(frame, "conversation_id", minimum=1)
+                if kind == "watch":
+                    async with runtime.db.read() as session:
+                        await conversations.visible_conversation(session, agent, conversation_id)
+                    runtime.hub.watch(conn, conversation_id)
+                else:
+                    runtime.hub.unwatch(conn, conversation_id)
+                conn.send({"type": kind, "conversation_id": conversation_id})
+            elif kind == "ping":
+                conn.send({"type": "pong"})
+            else:
+                raise BadFrame("unknown_type", f"unknown frame type {kind[:40]!r}")
+        except BadFrame as exc:
+            send_error(conn, exc)
+        except AppError as exc:
+            extra = {"client_id": client_id} if client_id else {}
+            conn.send(error_frame(exc.code, exc.detail, **extra))
+
+
+async def _typing(runtime: Runtime, agent: Agent, conversation_id: int, on: bool) -> None:
+    async with runtime.db.read() as session:
+        conversation, inbox, _, _ = await conversations.visible_conversation(
+            session, agent, conversation_id
+        )
+    await runtime.bus.publish(
+        Event(
+            audience=Audience(
+                conversation_id=conversation.id,
+                inbox_id=inbox.id,
+                customer_id=conversation.customer_id,
+                assignee_id=conversation.assignee_id,
+                offer_when_unassigned=False,
+            ),
+            customer_frame={
+                "type": "typing",
+                "conversation_id": conversation.id,
+                "author": {"kind": "agent", "name": agent.name},
+                "on": on,
+            },
+        )
+    )
