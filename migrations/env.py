@@ -27,6 +27,9 @@ def _run(connection: Connection) -> None:
 async def _run_async(url: str) -> None:
     engine = create_async_engine(url)
     async with engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            # The file starts in WAL mode, whichever command creates it first.
+            await connection.exec_driver_sql("PRAGMA journal_mode=WAL")
         await connection.run_sync(_run)
         await connection.commit()
     await engine.dispose()

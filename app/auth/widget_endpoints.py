@@ -31,7 +31,7 @@ class SessionCreate(BaseModel):
 async def create_session(
     body: SessionCreate, request: Request, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    runtime.limits.widget_sessions.check(f"addr:{client_address(request)}")
+    address_key = f"addr:{client_address(request)}"
     async with runtime.db.write() as session:
         inbox = await inboxes_service.web_inbox_by_key(session, body.widget_key)
         if not WebConfig.model_validate(inbox.config).allows_origin(request.headers.get("origin")):
@@ -46,10 +46,9 @@ async def create_session(
                 identity_hash=body.identity_hash,
                 session_token=body.session_token,
             ),
+            # Only new sessions count against the limit; resuming one is free.
+            before_new=lambda: runtime.limits.widget_sessions.hit(address_key),
         )
-    if opened.token != body.session_token:
-        # Only new sessions count against the limit; resuming one is free.
-        runtime.limits.widget_sessions.hit(f"addr:{client_address(request)}")
     return {
         "session_token": opened.token,
         "customer_id": opened.customer.id,

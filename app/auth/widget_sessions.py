@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -68,7 +69,9 @@ def identity_verified(inbox: Inbox, external_id: str, identity_hash: str) -> boo
     return constant_time_equals(hmac_sha256_hex(secret, external_id), identity_hash.lower())
 
 
-async def open_session(session: AsyncSession, inbox: Inbox, req: SessionRequest) -> OpenedSession:
+async def open_session(
+    session: AsyncSession, inbox: Inbox, req: SessionRequest, before_new: Callable[[], None]
+) -> OpenedSession:
     if req.session_token:
         try:
             known = await authenticate_session(session, req.session_token)
@@ -80,6 +83,7 @@ async def open_session(session: AsyncSession, inbox: Inbox, req: SessionRequest)
                 customer.name = req.name
             return OpenedSession(token=req.session_token, customer=customer)
 
+    before_new()
     if req.identity_hash is not None:
         if not req.external_id or not identity_verified(inbox, req.external_id, req.identity_hash):
             raise Forbidden("identity_hash does not match external_id")

@@ -235,13 +235,12 @@ async def assign(
 ) -> dict[str, Any]:
     async with db.write() as session:
         conversation, _, _, _ = await visible_conversation(session, actor, conversation_id)
-        if (
-            agent_id is not None
-            and agent_id != actor.id
-            and not Role(actor.role).includes(Role.SUPERVISOR)
+        # An agent takes what is free or hands on their own; supervisors do anything.
+        if not Role(actor.role).includes(Role.SUPERVISOR) and conversation.assignee_id not in (
+            None,
+            actor.id,
         ):
-            if conversation.assignee_id not in (None, actor.id):
-                raise Forbidden("only a supervisor reassigns another agent's conversation")
+            raise Forbidden("only a supervisor reassigns another agent's conversation")
         target = None
         if agent_id is not None:
             target = await agents_repo.get(session, agent_id)
