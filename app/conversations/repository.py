@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Select, and_, exists, or_, select
+from sqlalchemy import Select, and_, exists, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -42,12 +42,14 @@ async def open_thread(
     }
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    where = Conversation.status != "resolved"
     stmt = (
         insert(Conversation)
         .values(**values)
         .on_conflict_do_nothing(
-            index_elements=["inbox_id", "customer_id", "thread_key"], index_where=where
+            index_elements=["inbox_id", "customer_id", "thread_key"],
+            # A literal, as in the index: PostgreSQL matches the partial
+            # index by its predicate, and a bound parameter never matches.
+            index_where=text("status <> 'resolved'"),
         )
         .returning(Conversation.id)
     )
@@ -59,7 +61,7 @@ async def open_thread(
             Conversation.inbox_id == inbox_id,
             Conversation.customer_id == customer_id,
             Conversation.thread_key == thread_key,
-            where,
+            Conversation.status != "resolved",
         )
     )
     return existing.scalar_one(), False
