@@ -15,6 +15,7 @@ from app.agents.endpoints import router as agents_router
 from app.agents.presence import Presence
 from app.auth.endpoints import router as auth_router
 from app.auth.widget_endpoints import router as widget_router
+from app.channels.web.pages import router as chat_page_router
 from app.config import Settings, get_settings
 from app.console.endpoints import router as console_router
 from app.contacts.endpoints import router as customers_router
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         widget_socket_router,
         agent_socket_router,
         console_router,
+        chat_page_router,
     ):
         app.include_router(router)
 

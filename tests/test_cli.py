@@ -28,26 +28,3 @@ def test_migrate_and_create_admin_on_the_embedded_default(tmp_path: Path) -> Non
     short = server.cli("create-admin", "--email", "x@example.com", "--password", "short")
     assert short.returncode == 1
     assert db.execute("SELECT count(*) FROM agents").fetchone()[0] == 1
-
-
-async def test_health_and_metrics(tmp_path: Path) -> None:
-    import httpx
-
-    from tests.harness import fresh_postgres_database
-
-    base = base_database_url()
-    server = Server(tmp_path, {}, await fresh_postgres_database(base) if base else None)
-    await server.start()
-    try:
-        async with httpx.AsyncClient(base_url=server.url) as http:
-            r = await http.get("/healthz")
-            assert r.json() == {"status": "ok"}
-            metrics = (await http.get("/metrics")).text
-            assert "madoguchi_messages_stored_total" in metrics
-            assert 'madoguchi_websockets{kind="widget"}' in metrics
-            assert (
-                (await http.get("/widget.js")).headers["content-type"].startswith("text/javascript")
-            )
-            assert "<title>" in (await http.get("/console")).text
-    finally:
-        server.stop()

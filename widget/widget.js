@@ -38,7 +38,7 @@
   form.append(input, send);
   panel.append(status, log, form);
   root.append(panel, button);
-  if (location.pathname.indexOf("/chat/") === 0) { panel.hidden = false; panel.style.width = "100%"; panel.style.height = "90vh"; }
+  if (script.getAttribute("data-fullscreen")) { panel.hidden = false; panel.style.width = "100%"; panel.style.height = "90vh"; }
 
   function persist() {
     try { localStorage.setItem(storeKey, JSON.stringify({token: saved.token, lastSeq: lastSeq, conversationId: conversationId})); } catch (e) { /* private mode */ }

@@ -1,0 +1,86 @@
+"""Typing, read receipts and CSAT over the sockets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import create_engine, text
+
+from tests.harness import Api
+
+
+async def test_typing_flows_both_ways(api: Api, inbox: dict[str, Any]) -> None:
+    agent = await api.create_agent()
+    session = await api.new_session(inbox, name="Aiko")
+    async with (
+        api.agent_socket(agent["token"]) as console,
+        api.widget(session["session_token"]) as widget,
+    ):
+        await console.expect("hello")
+        await widget.send({"type": "message", "client_id": "c-1", "body": "hi"})
+        ack = await widget.expect("ack")
+        await widget.send({"type": "typing", "on": True})
+        typing = await console.expect("typing")
+        assert typing["conversation_id"] == ack["conversation_id"]
+        assert typing["author"] == {"kind": "customer", "name": "Aiko"}
+        await console.send(
+            {"type": "typing", "conversation_id": ack["conversation_id"], "on": True}
+        )
+        agent_typing = await widget.expect("typing")
+        assert agent_typing["author"]["kind"] == "agent"
+
+
+async def test_read_receipt_reaches_agent_and_is_stored(api: Api, inbox: dict[str, Any]) -> None:
+    agent = await api.create_agent()
+    session = await api.new_session(inbox)
+    async with (
+        api.agent_socket(agent["token"]) as console,
+        api.widget(session["session_token"]) as widget,
+    ):
+        await widget.send({"type": "message", "client_id": "c-1", "body": "hi"})
+        ack = await widget.expect("ack")
+        conversation_id = ack["conversation_id"]
+        await console.send(
+            {"type": "message", "conversation_id": conversation_id, "client_id": "a", "body": "yo"}
+        )
+        reply = await widget.expect("message")
+        await widget.send({"type": "read", "seq": reply["seq"]})
+        read = await console.expect("conversation.read")
+        assert read["seq"] == reply["seq"]
+    conversation = (
+        await api.http.get(
+            f"/api/v1/conversations/{conversation_id}", headers=api.auth(api.admin_token)
+        )
+    ).json()
+    assert conversation["customer_last_read_seq"] == reply["seq"]
+
+
+async def test_csat_rating_is_recorded_once_per_conversation(
+    api: Api, inbox: dict[str, Any]
+) -> None:
+    session = await api.new_session(inbox)
+    async with api.widget(session["session_token"]) as widget:
+        await widget.send({"type": "csat", "rating": 5})
+        assert (await widget.expect("error"))["code"] == "not_found"  # nothing to rate yet
+        await widget.send({"type": "message", "client_id": "c-1", "body": "hi"})
+        ack = await widget.expect("ack")
+        await api.http.post(
+            f"/api/v1/conversations/{ack['conversation_id']}/resolve",
+            headers=api.auth(api.admin_token),
+        )
+        await widget.send({"type": "csat", "rating": 2, "comment": "slow"})
+        await widget.expect("csat")
+        await widget.send({"type": "csat", "rating": 4, "comment": "fine after all"})
+        recorded = await widget.expect("csat")
+    assert recorded["conversation_id"] == ack["conversation_id"]
+    assert recorded["rating"] == 4
+    url = api.server.env.get("MADOGUCHI_DATABASE_URL")
+    if url is None:
+        engine = create_engine(f"sqlite:///{api.server.data_dir / 'madoguchi.db'}")
+        with engine.connect() as db:
+            rows = db.execute(
+                text("SELECT rating, comment FROM csat_responses WHERE conversation_id = :c"),
+                {"c": ack["conversation_id"]},
+            ).all()
+        engine.dispose()
+        assert [tuple(r) for r in rows] == [(4, "fine after all")]
