@@ -25,7 +25,8 @@ async def create_agent(body: AgentCreate, _: Admin, runtime: RuntimeDep) -> dict
 async def list_agents(_: Supervisor, runtime: RuntimeDep) -> dict[str, Any]:
     async with runtime.db.read() as session:
         agents = await agents_repo.list_all(session)
-        items = [await agents_service.agent_out(session, a, runtime.presence) for a in agents]
+        teams = await agents_repo.team_names_of(session, [a.id for a in agents])
+    items = [agents_service.agent_json(a, teams[a.id], runtime.presence) for a in agents]
     return {"items": items, "next_cursor": None}
 
 

@@ -39,13 +39,17 @@ async def create_agent(session: AsyncSession, data: AgentCreate) -> Agent:
 
 async def agent_out(session: AsyncSession, agent: Agent, presence: Presence) -> dict[str, Any]:
     teams = await agents_repo.team_names_of(session, [agent.id])
+    return agent_json(agent, teams[agent.id], presence)
+
+
+def agent_json(agent: Agent, teams: list[str], presence: Presence) -> dict[str, Any]:
     return {
         "id": agent.id,
         "email": agent.email,
         "name": agent.name,
         "role": agent.role,
         "capacity": agent.capacity,
-        "teams": teams[agent.id],
+        "teams": teams,
         "skills": agent.skills,
         "status": presence.status(agent.id),
         "chosen_status": agent.chosen_status,

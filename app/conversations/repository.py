@@ -77,8 +77,15 @@ def _with_refs() -> Select[Conversation, Inbox, Customer, Agent]:
     )
 
 
-async def get_with_refs(session: AsyncSession, conversation_id: int) -> ConversationRow | None:
-    row = (await session.execute(_with_refs().where(Conversation.id == conversation_id))).first()
+async def get_with_refs(
+    session: AsyncSession, conversation_id: int, *, lock: bool = False
+) -> ConversationRow | None:
+    """With `lock`, the conversation row stays locked until commit (PostgreSQL;
+    SQLite's single writer needs none), so two agents' changes serialise."""
+    stmt = _with_refs().where(Conversation.id == conversation_id)
+    if lock:
+        stmt = stmt.with_for_update(of=Conversation)
+    row = (await session.execute(stmt)).first()
     return None if row is None else (row[0], row[1], row[2], row[3])
 
 

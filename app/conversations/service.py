@@ -37,9 +37,9 @@ async def agent_may_see(session: AsyncSession, agent: Agent, conversation: Conve
 
 
 async def visible_conversation(
-    session: AsyncSession, agent: Agent, conversation_id: int
+    session: AsyncSession, agent: Agent, conversation_id: int, *, lock: bool = False
 ) -> ConversationRow:
-    row = await conversations_repo.get_with_refs(session, conversation_id)
+    row = await conversations_repo.get_with_refs(session, conversation_id, lock=lock)
     if row is None or not await agent_may_see(session, agent, row[0]):
         raise NotFound("no such conversation")
     return row
@@ -183,7 +183,9 @@ async def post_agent_message(
     client_id: str | None,
 ) -> StoredMessage:
     async with db.write() as session:
-        conversation, inbox, _, _ = await visible_conversation(session, agent, conversation_id)
+        conversation, inbox, _, _ = await visible_conversation(
+            session, agent, conversation_id, lock=True
+        )
         if conversation.assignee_id is None and not private:
             # Replying to an unassigned conversation takes it.
             conversation.assignee_id = agent.id
@@ -212,7 +214,9 @@ async def set_status(
     db: Database, agent: Agent, conversation_id: int, status: str
 ) -> dict[str, Any]:
     async with db.write() as session:
-        conversation, _, _, _ = await visible_conversation(session, agent, conversation_id)
+        conversation, _, _, _ = await visible_conversation(
+            session, agent, conversation_id, lock=True
+        )
         if conversation.status != status:
             now = clock.now()
             conversation.status = status
@@ -234,7 +238,9 @@ async def assign(
     db: Database, actor: Agent, conversation_id: int, agent_id: int | None
 ) -> dict[str, Any]:
     async with db.write() as session:
-        conversation, _, _, _ = await visible_conversation(session, actor, conversation_id)
+        conversation, _, _, _ = await visible_conversation(
+            session, actor, conversation_id, lock=True
+        )
         # An agent takes what is free or hands on their own; supervisors do anything.
         if not Role(actor.role).includes(Role.SUPERVISOR) and conversation.assignee_id not in (
             None,
@@ -294,7 +300,9 @@ async def transfer(
         raise InvalidRequest("give either agent_id or team")
     target_name: str
     async with db.write() as session:
-        conversation, inbox, _, _ = await visible_conversation(session, actor, conversation_id)
+        conversation, inbox, _, _ = await visible_conversation(
+            session, actor, conversation_id, lock=True
+        )
         previous = conversation.assignee_id
         if agent_id is not None:
             target = await agents_repo.get(session, agent_id)

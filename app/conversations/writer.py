@@ -171,7 +171,9 @@ class MessageWriter:
             rows: list[dict[str, Any]] = []
             order: list[int] = []
             now = clock.now()
-            for conversation_id, indexes in by_conversation.items():
+            # Rows are locked in id order, so two processes' batches never deadlock.
+            for conversation_id in sorted(by_conversation):
+                indexes = by_conversation[conversation_id]
                 require_open = any(batch[i].message.require_open for i in indexes)
                 head = await self._reserve_seqs(
                     conn, conversation_id, len(indexes), require_open, now
