@@ -14,27 +14,24 @@ PostgreSQL never hand out the same seq, and a rolled-back batch leaves no gap.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.conversations import batch_store
 from app.db import Database
 from app.errors import Conflict
 from app.kit.clock import clock
-from app.models import Conversation, Message
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 512
-
-MESSAGES: Table = Message.__table__  # type: ignore[assignment]
-CONVERSATIONS: Table = Conversation.__table__  # type: ignore[assignment]
 
 
 class ConversationClosed(Conflict):
@@ -163,68 +160,72 @@ class MessageWriter:
         outcomes: list[StoredMessage | BaseException | None] = [None] * len(batch)
         async with self._db.write() as session:
             conn = await session.connection()
-            first_of_key = await self._find_duplicates(conn, batch, outcomes)
+            repeats = await self._mark_duplicates(conn, batch, outcomes)
             by_conversation: dict[int, list[int]] = {}
             for i, item in enumerate(batch):
-                if outcomes[i] is None and i not in first_of_key:
+                if outcomes[i] is None and i not in repeats:
                     by_conversation.setdefault(item.message.conversation_id, []).append(i)
-            rows: list[dict[str, Any]] = []
-            order: list[int] = []
             now = clock.now()
-            # Rows are locked in id order, so two processes' batches never deadlock.
-            for conversation_id in sorted(by_conversation):
-                indexes = by_conversation[conversation_id]
-                require_open = any(batch[i].message.require_open for i in indexes)
-                head = await self._reserve_seqs(
-                    conn, conversation_id, len(indexes), require_open, now
+            heads = (
+                await batch_store.reserve_seqs(
+                    conn,
+                    {
+                        cid: (len(ix), any(batch[i].message.require_open for i in ix))
+                        for cid, ix in by_conversation.items()
+                    },
+                    now,
                 )
+                if by_conversation
+                else {}
+            )
+            rows: list[tuple[Any, ...]] = []
+            ranges: list[tuple[int, int, int]] = []
+            stamp = batch_store.db_time(conn, now)
+            for conversation_id, indexes in by_conversation.items():
+                head = heads.get(conversation_id)
                 if head is None:
                     for i in indexes:
                         outcomes[i] = ConversationClosed("the conversation is resolved")
                     continue
-                last_seq, customer_id, assignee_id, status, team_id = head
-                for offset, i in enumerate(indexes):
+                first_seq = head.last_seq - len(indexes) + 1
+                ranges.append((conversation_id, first_seq, head.last_seq))
+                for seq, i in enumerate(indexes, start=first_seq):
                     m = batch[i].message
-                    seq = last_seq - len(indexes) + 1 + offset
                     rows.append(
-                        {
-                            "conversation_id": conversation_id,
-                            "inbox_id": m.inbox_id,
-                            "seq": seq,
-                            "author_kind": m.author_kind,
-                            "author_agent_id": m.author_agent_id,
-                            "author_name": m.author_name,
-                            "body": m.body,
-                            "private": m.private,
-                            "client_id": m.client_id,
-                            "external_id": m.external_id,
-                            "meta": m.meta,
-                            "created_at": now,
-                        }
+                        (
+                            conversation_id,
+                            m.inbox_id,
+                            seq,
+                            m.author_kind,
+                            m.author_agent_id,
+                            m.author_name,
+                            m.body,
+                            m.private,
+                            m.client_id,
+                            m.external_id,
+                            None if m.meta is None else json.dumps(m.meta),
+                            stamp,
+                        )
                     )
-                    order.append(i)
                     outcomes[i] = StoredMessage(
                         id=0,
                         seq=seq,
                         conversation_id=conversation_id,
                         created_at=now,
                         new=m,
-                        customer_id=customer_id,
-                        assignee_id=assignee_id,
-                        team_id=team_id,
-                        conversation_status=status,
+                        customer_id=head.customer_id,
+                        assignee_id=head.assignee_id,
+                        team_id=head.team_id,
+                        conversation_status=head.status,
                     )
             if rows:
-                result = await conn.execute(
-                    insert(MESSAGES).returning(MESSAGES.c.id, sort_by_parameter_order=True),
-                    rows,
-                )
-                for i, (message_id,) in zip(order, result.all(), strict=True):
-                    stored = outcomes[i]
-                    assert isinstance(stored, StoredMessage)
-                    stored.id = message_id
+                await batch_store.insert_messages(conn, rows)
+                ids = await batch_store.ids_by_seq(conn, ranges)
+                for outcome in outcomes:
+                    if isinstance(outcome, StoredMessage) and not outcome.duplicate:
+                        outcome.id = ids[(outcome.conversation_id, outcome.seq)]
         # Repeats of a key inside this batch get the first one's message.
-        for i, first in first_of_key.items():
+        for i, first in repeats.items():
             original = outcomes[first]
             if isinstance(original, StoredMessage):
                 outcomes[i] = _as_duplicate(original, batch[i].message)
@@ -232,7 +233,7 @@ class MessageWriter:
                 outcomes[i] = original
         return [o for o in outcomes if o is not None]
 
-    async def _find_duplicates(
+    async def _mark_duplicates(
         self,
         conn: AsyncConnection,
         batch: list[_Pending],
@@ -253,46 +254,20 @@ class MessageWriter:
             else:
                 first_index[key] = i
                 keys_by_inbox.setdefault(m.inbox_id, []).append(m.external_id)
-        t = MESSAGES.c
+        now = clock.now()
         for inbox_id, external_ids in keys_by_inbox.items():
-            result = await conn.execute(
-                select(t.id, t.seq, t.conversation_id, t.created_at, t.external_id).where(
-                    t.inbox_id == inbox_id, t.external_id.in_(external_ids)
-                )
-            )
-            for message_id, seq, conversation_id, created_at, external_id in result:
+            found = await batch_store.find_stored(conn, inbox_id, external_ids)
+            for external_id, stored in found.items():
                 i = first_index[(inbox_id, external_id)]
                 outcomes[i] = StoredMessage(
-                    id=message_id,
-                    seq=seq,
-                    conversation_id=conversation_id,
-                    created_at=created_at,
+                    id=stored.id,
+                    seq=stored.seq,
+                    conversation_id=stored.conversation_id,
+                    created_at=now,
                     new=batch[i].message,
                     duplicate=True,
                 )
         return repeats
-
-    async def _reserve_seqs(
-        self,
-        conn: AsyncConnection,
-        conversation_id: int,
-        count: int,
-        require_open: bool,
-        now: datetime,
-    ) -> tuple[int, int, int | None, str, int | None] | None:
-        c = CONVERSATIONS.c
-        stmt = (
-            update(CONVERSATIONS)
-            .where(c.id == conversation_id)
-            .values(last_seq=c.last_seq + count, last_message_at=now, updated_at=now)
-            .returning(c.last_seq, c.customer_id, c.assignee_id, c.status, c.team_id)
-        )
-        if require_open:
-            stmt = stmt.where(c.status != "resolved")
-        row = (await conn.execute(stmt)).one_or_none()
-        if row is None:
-            return None
-        return int(row[0]), int(row[1]), row[2], str(row[3]), row[4]
 
 
 def _as_duplicate(original: StoredMessage, message: NewMessage) -> StoredMessage:

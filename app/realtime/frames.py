@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+import orjson
 from starlette.websockets import WebSocket
 
 from app.realtime.hub import Connection
@@ -34,8 +34,8 @@ async def receive_frame(ws: WebSocket) -> dict[str, Any]:
     if text is None:
         raise BadFrame("invalid_frame", "frames are JSON text, not binary")
     try:
-        frame = json.loads(text)
-    except ValueError as exc:
+        frame = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
         raise BadFrame("invalid_json", "the frame is not valid JSON") from exc
     if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
         raise BadFrame("invalid_frame", 'a frame is a JSON object with a string "type"')

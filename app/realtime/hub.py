@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import itertools
-import json
 import logging
 
+import orjson
 from starlette.websockets import WebSocket, WebSocketState
 
 from app.agents.presence import Presence
@@ -57,7 +57,7 @@ class Connection:
         self._draining = False
 
     def send(self, frame: Frame) -> None:
-        self.send_text(json.dumps(frame, ensure_ascii=False, separators=(",", ":")))
+        self.send_text(encode(frame))
 
     def send_text(self, text: str) -> None:
         if len(self._queue) >= MAX_QUEUED_FRAMES:
@@ -147,14 +147,19 @@ class Hub:
             return
         audience = event.audience
         if event.customer_frame is not None and audience.customer_id is not None:
-            text = _encode(event.customer_frame)
-            for conn in self._customers.get(audience.customer_id, ()):
-                if conn.id != audience.exclude_connection:
+            customers = [
+                conn
+                for conn in self._customers.get(audience.customer_id, ())
+                if conn.id != audience.exclude_connection
+            ]
+            if customers:
+                text = encode(event.customer_frame)
+                for conn in customers:
                     conn.send_text(text)
         if event.agent_frame is not None:
             recipients = self._agent_recipients(audience)
             if recipients:
-                text = _encode(event.agent_frame)
+                text = encode(event.agent_frame)
                 for conn in recipients:
                     conn.send_text(text)
 
@@ -177,5 +182,5 @@ class Hub:
         return recipients
 
 
-def _encode(frame: Frame) -> str:
-    return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+def encode(frame: Frame) -> str:
+    return orjson.dumps(frame).decode()
