@@ -1,10 +1,12 @@
 """The SQL of the message writer's group commit, one statement per step.
 
-These statements go to the driver as they are (`exec_driver_sql`), not through
-SQLAlchemy's compiler: for a batch of 200 messages the compiled path took
-~70 ms (text() bind parsing alone ~9 ms, the ordered INSERT ... RETURNING
-most of the rest) where the driver needs ~5 ms. The SQL is written once for
-SQLite (≥ 3.35) and PostgreSQL; only the placeholder differs.
+Synchronous on purpose: `Database.write_batch` runs a whole batch as one call
+(in a thread on SQLite, one hop instead of one per statement). The statements
+go to the driver as they are (`exec_driver_sql`), not through SQLAlchemy's
+compiler: for a batch of 200 messages the compiled path took ~70 ms (text()
+bind parsing alone ~9 ms, the ordered INSERT ... RETURNING most of the rest)
+where the driver needs ~5 ms. The SQL is written once for SQLite (≥ 3.35)
+and PostgreSQL; only the placeholder differs.
 """
 
 from __future__ import annotations
@@ -14,13 +16,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection
 
 
 class _Params:
     """Collects values and hands out the driver's placeholder for each."""
 
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self.postgres = conn.dialect.name == "postgresql"
         self.values: list[Any] = []
 
@@ -33,7 +35,7 @@ class _Params:
         return f"CAST({self(value)} AS INTEGER)"
 
 
-def db_time(conn: AsyncConnection, moment: datetime) -> Any:
+def db_time(conn: Connection, moment: datetime) -> Any:
     """A timestamp as the column stores it: aware for PostgreSQL, SQLAlchemy's
     naive UTC text for SQLite (what `UTCDateTime` reads back)."""
     if conn.dialect.name == "postgresql":
@@ -48,14 +50,12 @@ class Found:
     conversation_id: int
 
 
-async def find_stored(
-    conn: AsyncConnection, inbox_id: int, external_ids: Sequence[str]
-) -> dict[str, Found]:
+def find_stored(conn: Connection, inbox_id: int, external_ids: Sequence[str]) -> dict[str, Found]:
     """Messages of this inbox already stored under these idempotency keys."""
     p = _Params(conn)
     inbox = p(inbox_id)
     keys = ", ".join(p(k) for k in external_ids)
-    result = await conn.exec_driver_sql(
+    result = conn.exec_driver_sql(
         "SELECT id, seq, conversation_id, external_id FROM messages"  # noqa: S608 - placeholders only
         f" WHERE inbox_id = {inbox} AND external_id IN ({keys})",
         tuple(p.values),
@@ -73,8 +73,8 @@ class Reserved:
     team_id: int | None
 
 
-async def reserve_seqs(
-    conn: AsyncConnection, wanted: dict[int, tuple[int, bool]], now: datetime
+def reserve_seqs(
+    conn: Connection, wanted: dict[int, tuple[int, bool]], now: datetime
 ) -> dict[int, Reserved]:
     """Bumps `last_seq` of every conversation in the batch in one statement.
 
@@ -87,7 +87,7 @@ async def reserve_seqs(
     if conn.dialect.name == "postgresql":
         # Lock in id order first, so two processes' batches never deadlock.
         p = _Params(conn)
-        await conn.exec_driver_sql(
+        conn.exec_driver_sql(
             "SELECT id FROM conversations"  # noqa: S608 - placeholders only
             f" WHERE id IN ({', '.join(p(i) for i in ids)}) ORDER BY id FOR UPDATE",
             tuple(p.values),
@@ -99,7 +99,7 @@ async def reserve_seqs(
         f"({p.int(i)}, {p.int(wanted[i][0])}, {p.int(int(wanted[i][1]))})" for i in ids
     )
     # Both engines name the VALUES columns column1, column2, ...
-    result = await conn.exec_driver_sql(
+    result = conn.exec_driver_sql(
         "UPDATE conversations SET last_seq = conversations.last_seq + v.column2, "  # noqa: S608 - placeholders only
         f"{set_clause} FROM (VALUES {rows}) AS v"
         " WHERE conversations.id = v.column1"
@@ -131,27 +131,27 @@ INSERT_COLUMNS = (
 )
 
 
-async def insert_messages(conn: AsyncConnection, rows: Sequence[tuple[Any, ...]]) -> None:
+def insert_messages(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
     """One executemany: rows are tuples in INSERT_COLUMNS order, `meta` as JSON text."""
     if conn.dialect.name == "postgresql":
         marks = ", ".join(f"${n}" for n in range(1, len(INSERT_COLUMNS) + 1))
     else:
         marks = ", ".join("?" for _ in INSERT_COLUMNS)
-    await conn.exec_driver_sql(
+    conn.exec_driver_sql(
         f"INSERT INTO messages ({', '.join(INSERT_COLUMNS)}) VALUES ({marks})",  # noqa: S608 - fixed columns
         list(rows),
     )
 
 
-async def ids_by_seq(
-    conn: AsyncConnection, ranges: Iterable[tuple[int, int, int]]
+def ids_by_seq(
+    conn: Connection, ranges: Iterable[tuple[int, int, int]]
 ) -> dict[tuple[int, int], int]:
     """Ids of the rows just inserted, by (conversation_id, seq), for seq ranges
     given as (conversation_id, first, last); the unique (conversation, seq)
     index answers it."""
     p = _Params(conn)
     values = ", ".join(f"({p.int(c)}, {p.int(a)}, {p.int(b)})" for c, a, b in ranges)
-    result = await conn.exec_driver_sql(
+    result = conn.exec_driver_sql(
         "SELECT m.id, m.conversation_id, m.seq FROM messages AS m"  # noqa: S608 - placeholders only
         f" JOIN (VALUES {values}) AS v ON m.conversation_id = v.column1"
         " AND m.seq BETWEEN v.column2 AND v.column3",

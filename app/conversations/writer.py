@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.conversations import batch_store
 from app.db import Database
@@ -157,117 +157,113 @@ class MessageWriter:
             item.future.set_exception(exc)
 
     async def _commit(self, batch: list[_Pending]) -> list[StoredMessage | BaseException]:
-        outcomes: list[StoredMessage | BaseException | None] = [None] * len(batch)
-        async with self._db.write() as session:
-            conn = await session.connection()
-            repeats = await self._mark_duplicates(conn, batch, outcomes)
-            by_conversation: dict[int, list[int]] = {}
-            for i, item in enumerate(batch):
-                if outcomes[i] is None and i not in repeats:
-                    by_conversation.setdefault(item.message.conversation_id, []).append(i)
-            now = clock.now()
-            heads = (
-                await batch_store.reserve_seqs(
-                    conn,
-                    {
-                        cid: (len(ix), any(batch[i].message.require_open for i in ix))
-                        for cid, ix in by_conversation.items()
-                    },
-                    now,
-                )
-                if by_conversation
-                else {}
-            )
-            rows: list[tuple[Any, ...]] = []
-            ranges: list[tuple[int, int, int]] = []
-            stamp = batch_store.db_time(conn, now)
-            for conversation_id, indexes in by_conversation.items():
-                head = heads.get(conversation_id)
-                if head is None:
-                    for i in indexes:
-                        outcomes[i] = ConversationClosed("the conversation is resolved")
-                    continue
-                first_seq = head.last_seq - len(indexes) + 1
-                ranges.append((conversation_id, first_seq, head.last_seq))
-                for seq, i in enumerate(indexes, start=first_seq):
-                    m = batch[i].message
-                    rows.append(
-                        (
-                            conversation_id,
-                            m.inbox_id,
-                            seq,
-                            m.author_kind,
-                            m.author_agent_id,
-                            m.author_name,
-                            m.body,
-                            m.private,
-                            m.client_id,
-                            m.external_id,
-                            None if m.meta is None else json.dumps(m.meta),
-                            stamp,
-                        )
-                    )
-                    outcomes[i] = StoredMessage(
-                        id=0,
-                        seq=seq,
-                        conversation_id=conversation_id,
-                        created_at=now,
-                        new=m,
-                        customer_id=head.customer_id,
-                        assignee_id=head.assignee_id,
-                        team_id=head.team_id,
-                        conversation_status=head.status,
-                    )
-            if rows:
-                await batch_store.insert_messages(conn, rows)
-                ids = await batch_store.ids_by_seq(conn, ranges)
-                for outcome in outcomes:
-                    if isinstance(outcome, StoredMessage) and not outcome.duplicate:
-                        outcome.id = ids[(outcome.conversation_id, outcome.seq)]
-        # Repeats of a key inside this batch get the first one's message.
-        for i, first in repeats.items():
-            original = outcomes[first]
-            if isinstance(original, StoredMessage):
-                outcomes[i] = _as_duplicate(original, batch[i].message)
-            else:
-                outcomes[i] = original
-        return [o for o in outcomes if o is not None]
+        messages = [item.message for item in batch]
+        return await self._db.write_batch(lambda conn: _store_batch(conn, messages))
 
-    async def _mark_duplicates(
-        self,
-        conn: AsyncConnection,
-        batch: list[_Pending],
-        outcomes: list[StoredMessage | BaseException | None],
-    ) -> dict[int, int]:
-        """Marks items stored before as duplicates; returns repeats within the batch
-        as {index: index of the first item with the same key}."""
-        first_index: dict[tuple[int, str], int] = {}
-        repeats: dict[int, int] = {}
-        keys_by_inbox: dict[int, list[str]] = {}
-        for i, item in enumerate(batch):
-            m = item.message
-            if m.external_id is None:
-                continue
-            key = (m.inbox_id, m.external_id)
-            if key in first_index:
-                repeats[i] = first_index[key]
-            else:
-                first_index[key] = i
-                keys_by_inbox.setdefault(m.inbox_id, []).append(m.external_id)
-        now = clock.now()
-        for inbox_id, external_ids in keys_by_inbox.items():
-            found = await batch_store.find_stored(conn, inbox_id, external_ids)
-            for external_id, stored in found.items():
-                i = first_index[(inbox_id, external_id)]
-                outcomes[i] = StoredMessage(
-                    id=stored.id,
-                    seq=stored.seq,
-                    conversation_id=stored.conversation_id,
-                    created_at=now,
-                    new=batch[i].message,
-                    duplicate=True,
+
+def _store_batch(conn: Connection, batch: list[NewMessage]) -> list[StoredMessage | BaseException]:
+    """One transaction's work, synchronous as `Database.write_batch` runs it."""
+    outcomes: list[StoredMessage | BaseException | None] = [None] * len(batch)
+    repeats = _mark_duplicates(conn, batch, outcomes)
+    by_conversation: dict[int, list[int]] = {}
+    for i, m in enumerate(batch):
+        if outcomes[i] is None and i not in repeats:
+            by_conversation.setdefault(m.conversation_id, []).append(i)
+    now = clock.now()
+    wanted = {
+        cid: (len(ix), any(batch[i].require_open for i in ix))
+        for cid, ix in by_conversation.items()
+    }
+    heads = batch_store.reserve_seqs(conn, wanted, now) if wanted else {}
+    rows: list[tuple[Any, ...]] = []
+    ranges: list[tuple[int, int, int]] = []
+    stamp = batch_store.db_time(conn, now)
+    for conversation_id, indexes in by_conversation.items():
+        head = heads.get(conversation_id)
+        if head is None:
+            for i in indexes:
+                outcomes[i] = ConversationClosed("the conversation is resolved")
+            continue
+        first_seq = head.last_seq - len(indexes) + 1
+        ranges.append((conversation_id, first_seq, head.last_seq))
+        for seq, i in enumerate(indexes, start=first_seq):
+            m = batch[i]
+            meta = None if m.meta is None else json.dumps(m.meta)
+            rows.append(
+                (
+                    conversation_id,
+                    m.inbox_id,
+                    seq,
+                    m.author_kind,
+                    m.author_agent_id,
+                    m.author_name,
+                    m.body,
+                    m.private,
+                    m.client_id,
+                    m.external_id,
+                    meta,
+                    stamp,
                 )
-        return repeats
+            )
+            outcomes[i] = StoredMessage(
+                id=0,
+                seq=seq,
+                conversation_id=conversation_id,
+                created_at=now,
+                new=m,
+                customer_id=head.customer_id,
+                assignee_id=head.assignee_id,
+                team_id=head.team_id,
+                conversation_status=head.status,
+            )
+    if rows:
+        batch_store.insert_messages(conn, rows)
+        ids = batch_store.ids_by_seq(conn, ranges)
+        for outcome in outcomes:
+            if isinstance(outcome, StoredMessage) and not outcome.duplicate:
+                outcome.id = ids[(outcome.conversation_id, outcome.seq)]
+    # Repeats of a key inside this batch get the first one's message.
+    for i, first in repeats.items():
+        original = outcomes[first]
+        if isinstance(original, StoredMessage):
+            outcomes[i] = _as_duplicate(original, batch[i])
+        else:
+            outcomes[i] = original
+    return [o for o in outcomes if o is not None]
+
+
+def _mark_duplicates(
+    conn: Connection,
+    batch: list[NewMessage],
+    outcomes: list[StoredMessage | BaseException | None],
+) -> dict[int, int]:
+    """Marks messages stored before as duplicates; returns repeats within the
+    batch as {index: index of the first message with the same key}."""
+    first_index: dict[tuple[int, str], int] = {}
+    repeats: dict[int, int] = {}
+    keys_by_inbox: dict[int, list[str]] = {}
+    for i, m in enumerate(batch):
+        if m.external_id is None:
+            continue
+        key = (m.inbox_id, m.external_id)
+        if key in first_index:
+            repeats[i] = first_index[key]
+        else:
+            first_index[key] = i
+            keys_by_inbox.setdefault(m.inbox_id, []).append(m.external_id)
+    now = clock.now()
+    for inbox_id, external_ids in keys_by_inbox.items():
+        for external_id, found in batch_store.find_stored(conn, inbox_id, external_ids).items():
+            i = first_index[(inbox_id, external_id)]
+            outcomes[i] = StoredMessage(
+                id=found.id,
+                seq=found.seq,
+                conversation_id=found.conversation_id,
+                created_at=now,
+                new=batch[i],
+                duplicate=True,
+            )
+    return repeats
 
 
 def _as_duplicate(original: StoredMessage, message: NewMessage) -> StoredMessage:
