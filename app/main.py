@@ -27,17 +27,18 @@ from app.db import Database
 from app.errors import install_error_handlers
 from app.inboxes.endpoints import router as inboxes_router
 from app.kit.metrics import install_metrics
-from app.realtime.agent_socket import router as agent_socket_router
+from app.realtime.agent_socket import agent_socket
 from app.realtime.bus import MemoryBus
 from app.realtime.hub import Hub
-from app.realtime.widget_socket import router as widget_socket_router
+from app.realtime.sockets import SocketDispatcher
+from app.realtime.widget_socket import widget_socket
 from app.runtime import RateLimits, Runtime
 from app.worker.runner import Worker
 
 WIDGET_DIR = Path(__file__).resolve().parent.parent / "widget"
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None) -> SocketDispatcher:
     settings = settings or get_settings()
     registry = CollectorRegistry()
 
@@ -90,8 +91,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         widget_conversations_router,
         conversations_router,
         customers_router,
-        widget_socket_router,
-        agent_socket_router,
         console_router,
         chat_page_router,
     ):
@@ -109,4 +108,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def widget_js() -> FileResponse:
         return FileResponse(WIDGET_DIR / "widget.js", media_type="text/javascript")
 
-    return app
+    def runtime() -> Runtime:
+        current: Runtime = app.state.runtime
+        return current
+
+    return SocketDispatcher(app, runtime, {"/ws/widget": widget_socket, "/ws/agent": agent_socket})

@@ -18,7 +18,7 @@ from app.conversations.writer import ConversationClosed, MessageWriter, NewMessa
 from app.db import Database, publish_after_commit
 from app.errors import NotFound
 from app.kit.clock import clock
-from app.models import Conversation, CsatResponse, Inbox
+from app.models import Conversation, CsatResponse
 from app.realtime.events import Audience, Event
 
 RESUME_PAGE = 200
@@ -30,7 +30,9 @@ class WidgetChat:
 
     db: Database
     writer: MessageWriter
-    inbox: Inbox
+    # Plain values, not the ORM row: thousands of idle sockets each hold one.
+    inbox_id: int
+    channel: str
     inbox_team_ids: tuple[int, ...]
     customer_id: int
     customer_name: str | None
@@ -42,7 +44,7 @@ class WidgetChat:
             result = await session.execute(
                 select(Conversation)
                 .where(
-                    Conversation.inbox_id == self.inbox.id,
+                    Conversation.inbox_id == self.inbox_id,
                     Conversation.customer_id == self.customer_id,
                     Conversation.thread_key == "",
                 )
@@ -58,7 +60,7 @@ class WidgetChat:
         async with self._opening:
             if self.conversation_id is None:
                 self.conversation_id = await conversations.open_conversation(
-                    self.db, self.inbox, self.customer_id
+                    self.db, self.inbox_id, self.customer_id
                 )
             return self.conversation_id
 
@@ -67,8 +69,8 @@ class WidgetChat:
     ) -> NewMessage:
         return NewMessage(
             conversation_id=conversation_id,
-            inbox_id=self.inbox.id,
-            channel=self.inbox.channel,
+            inbox_id=self.inbox_id,
+            channel=self.channel,
             author_kind="customer",
             author_name=self.customer_name,
             body=body,
@@ -109,7 +111,7 @@ class WidgetChat:
             if (
                 conversation is None
                 or conversation.customer_id != self.customer_id
-                or conversation.inbox_id != self.inbox.id
+                or conversation.inbox_id != self.inbox_id
             ):
                 raise NotFound("no such conversation")
             while True:
@@ -117,7 +119,7 @@ class WidgetChat:
                     session, target, after_seq, RESUME_PAGE, include_private=False
                 )
                 for row in rows:
-                    frame = message_out(row, self.inbox.channel)
+                    frame = message_out(row, self.channel)
                     del frame["private"], frame["channel"]
                     frames.append({"type": "message", **frame})
                 if len(rows) < RESUME_PAGE:
@@ -146,7 +148,7 @@ class WidgetChat:
                     Event(
                         audience=Audience(
                             conversation_id=conversation_id,
-                            inbox_id=self.inbox.id,
+                            inbox_id=self.inbox_id,
                             assignee_id=row[0],
                             inbox_team_ids=self.inbox_team_ids,
                         ),
@@ -170,7 +172,7 @@ class WidgetChat:
             Event(
                 audience=Audience(
                     conversation_id=conversation_id,
-                    inbox_id=self.inbox.id,
+                    inbox_id=self.inbox_id,
                     assignee_id=conversation.assignee_id,
                     inbox_team_ids=self.inbox_team_ids,
                 ),

@@ -20,7 +20,7 @@ from app.db import Database, publish_after_commit
 from app.errors import Forbidden, InvalidRequest, NotFound
 from app.inboxes import repository as inboxes_repo
 from app.kit.clock import clock
-from app.models import Agent, Conversation, Inbox
+from app.models import Agent, Conversation
 from app.realtime.bus import EventBus
 from app.realtime.events import Audience, Event
 
@@ -156,11 +156,11 @@ def publisher(bus: EventBus) -> Any:
 
 
 async def open_conversation(
-    db: Database, inbox: Inbox, customer_id: int, thread_key: str = ""
+    db: Database, inbox_id: int, customer_id: int, thread_key: str = ""
 ) -> int:
     async with db.write() as session:
         conversation_id, created = await conversations_repo.open_thread(
-            session, inbox.id, customer_id, thread_key, clock.now()
+            session, inbox_id, customer_id, thread_key, clock.now()
         )
         if created:
             # Until routing lands, a new conversation is offered to every

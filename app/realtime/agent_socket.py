@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, WebSocket
+from starlette.websockets import WebSocket
 
 from app.agents import repository as agents_repo
 from app.agents import service as agents_service
@@ -25,10 +25,9 @@ from app.realtime.frames import (
     send_error,
 )
 from app.realtime.hub import Connection
-from app.runtime import Runtime, get_runtime
+from app.runtime import Runtime
 
 log = logging.getLogger(__name__)
-router = APIRouter()
 
 POLICY_VIOLATION = 1008
 _STATUSES = ("online", "away", "offline")
@@ -50,9 +49,8 @@ def _own_origin(ws: WebSocket, public_url: str | None) -> bool:
     return origin.rstrip("/").lower() in {a.lower() for a in allowed}
 
 
-@router.websocket("/ws/agent")
-async def agent_socket(ws: WebSocket, token: str = "") -> None:
-    runtime = get_runtime(ws)
+async def agent_socket(ws: WebSocket, runtime: Runtime, token: str) -> None:
+    """WS /ws/agent"""
     if not _own_origin(ws, runtime.settings.public_url):
         await ws.close(POLICY_VIOLATION, "origin not allowed")
         return

@@ -52,15 +52,18 @@ class Connection:
         self.customer_id = customer_id
         self.team_ids = team_ids
         self.token_digest = token_digest
-        self.watching: set[int] = set()
-        self._queue: collections.deque[str] = collections.deque()
+        # Created on first use: most sockets idle, and an empty deque is 0.7 KiB.
+        self.watching: set[int] | None = None
+        self._queue: collections.deque[str] | None = None
         self._draining = False
 
     def send(self, frame: Frame) -> None:
         self.send_text(encode(frame))
 
     def send_text(self, text: str) -> None:
-        if len(self._queue) >= MAX_QUEUED_FRAMES:
+        if self._queue is None:
+            self._queue = collections.deque()
+        elif len(self._queue) >= MAX_QUEUED_FRAMES:
             self.close(1013, "too slow; reconnect and resume")
             return
         self._queue.append(text)
@@ -69,6 +72,7 @@ class Connection:
             asyncio.get_running_loop().create_task(self._drain())
 
     async def _drain(self) -> None:
+        assert self._queue is not None
         try:
             while self._queue:
                 text = self._queue.popleft()
@@ -82,7 +86,8 @@ class Connection:
             self._draining = False
 
     def close(self, code: int, reason: str) -> None:
-        self._queue.clear()
+        if self._queue is not None:
+            self._queue.clear()
 
         async def _close() -> None:
             try:
@@ -114,14 +119,18 @@ class Hub:
                 index[key].discard(conn)
                 if not index[key]:
                     del index[key]
-        for conversation_id in conn.watching:
+        for conversation_id in list(conn.watching or ()):
             self.unwatch(conn, conversation_id)
 
     def watch(self, conn: Connection, conversation_id: int) -> None:
+        if conn.watching is None:
+            conn.watching = set()
         conn.watching.add(conversation_id)
         self._watchers.setdefault(conversation_id, set()).add(conn)
 
     def unwatch(self, conn: Connection, conversation_id: int) -> None:
+        if conn.watching is not None:
+            conn.watching.discard(conversation_id)
         watchers = self._watchers.get(conversation_id)
         if watchers is not None:
             watchers.discard(conn)

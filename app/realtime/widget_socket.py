@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from fastapi import APIRouter, WebSocket
+from starlette.websockets import WebSocket
 
 from app.auth.widget_sessions import authenticate_session
 from app.channels.web.adapter import WebConfig
@@ -28,17 +28,15 @@ from app.realtime.frames import (
 )
 from app.realtime.hub import Connection
 from app.responders.availability import availability
-from app.runtime import Runtime, get_runtime
+from app.runtime import Runtime
 
 log = logging.getLogger(__name__)
-router = APIRouter()
 
 POLICY_VIOLATION = 1008
 
 
-@router.websocket("/ws/widget")
-async def widget_socket(ws: WebSocket, token: str = "") -> None:
-    runtime = get_runtime(ws)
+async def widget_socket(ws: WebSocket, runtime: Runtime, token: str) -> None:
+    """WS /ws/widget"""
     try:
         async with runtime.db.read() as session:
             identity = await authenticate_session(session, token)
@@ -61,7 +59,8 @@ async def widget_socket(ws: WebSocket, token: str = "") -> None:
     chat = WidgetChat(
         db=runtime.db,
         writer=runtime.writer,
-        inbox=inbox,
+        inbox_id=inbox.id,
+        channel=inbox.channel,
         inbox_team_ids=team_ids,
         customer_id=identity.customer_id,
         customer_name=customer.name,
