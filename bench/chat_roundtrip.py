@@ -536,7 +536,8 @@ async def amain(args: argparse.Namespace) -> int:
     )
     print(
         f"madoguchi: SQLite WAL, synchronous={args.sync}, rate limits off, access log off,"
-        f" responders off; command: {' '.join(harness.madoguchi_command())};"
+        f" responders off where PUT responders works;"
+        f" command: {' '.join(harness.madoguchi_command())};"
         f" code {harness.code_version()}"
     )
     print()

@@ -173,6 +173,7 @@ class ServerProcess:
     cwd: Path = REPO_DIR
     log_path: Path | None = None
     proc: subprocess.Popen[bytes] | None = None
+    owns_log: bool = False  # a temp log made here, removed again by stop()
 
     def start(self) -> None:
         env = dict(os.environ)
@@ -188,6 +189,7 @@ class ServerProcess:
             fd, name = tempfile.mkstemp(prefix=f"bench-{self.name}-", suffix=".log")
             os.close(fd)
             self.log_path = Path(name)
+            self.owns_log = True
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(  # noqa: S603 - argv built by the bench
                 self.argv,
@@ -239,16 +241,17 @@ class ServerProcess:
         if self in _LIVE:
             _LIVE.remove(self)
         proc = self.proc
-        if proc is None or proc.poll() is not None:
-            return
-        try:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-        except ProcessLookupError:
-            pass
+        if proc is not None and proc.poll() is None:
+            try:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+            except ProcessLookupError:
+                pass
+        if self.owns_log and self.log_path is not None:
+            self.log_path.unlink(missing_ok=True)
 
 
 def start_echo_server(
