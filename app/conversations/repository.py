@@ -89,13 +89,8 @@ async def get_with_refs(
     return None if row is None else (row[0], row[1], row[2], row[3])
 
 
-async def get(
-    session: AsyncSession, conversation_id: int, *, lock: bool = False
-) -> Conversation | None:
-    stmt = select(Conversation).where(Conversation.id == conversation_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    return (await session.execute(stmt)).scalar_one_or_none()
+async def get(session: AsyncSession, conversation_id: int) -> Conversation | None:
+    return await session.get(Conversation, conversation_id)
 
 
 def visible_to_agent(agent_id: int) -> object:

@@ -15,7 +15,7 @@ from app.auth.roles import Role
 from app.conversations import repository as conversations_repo
 from app.conversations.repository import ConversationRow
 from app.conversations.schemas import conversation_out, message_frame, message_out
-from app.conversations.writer import MessageWriter, NewMessage, StoredMessage
+from app.conversations.writer import MessageWriter, NewMessage, OnStored, StoredMessage
 from app.db import Database, publish_after_commit
 from app.errors import Forbidden, InvalidRequest, NotFound
 from app.inboxes import repository as inboxes_repo
@@ -144,7 +144,9 @@ def message_events(stored: StoredMessage) -> Event:
     )
 
 
-def publisher(bus: EventBus) -> Any:
+def publisher(bus: EventBus) -> OnStored:
+    """The writer's after-commit hook: one event per stored message, in seq order."""
+
     async def publish_stored(stored: Sequence[StoredMessage]) -> None:
         for item in stored:
             await bus.publish(message_events(item))

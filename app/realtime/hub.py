@@ -137,9 +137,6 @@ class Hub:
             if not watchers:
                 del self._watchers[conversation_id]
 
-    def agent_connections(self, agent_id: int) -> set[Connection]:
-        return self._agents.get(agent_id, set())
-
     def customer_connection_count(self) -> int:
         return sum(len(c) for c in self._customers.values())
 
