@@ -1,7 +1,7 @@
 """Engine, sessions and the write path's serialisation.
 
 SQLite allows one writer at a time. Inside one process every write transaction
-takes `Database.write_lock` first, so a transaction never meets SQLITE_BUSY on
+takes the database's write lock first, so a transaction never meets SQLITE_BUSY on
 a stale snapshot; `busy_timeout` covers the other processes (the CLI). On
 PostgreSQL the lock is a no-op and row locks do the work.
 """
