@@ -12,7 +12,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -225,18 +225,15 @@ class Api:
                 return items
 
     @asynccontextmanager
-    async def widget(self, session_token: str, **kwargs: Any) -> AsyncIterator[Socket]:
-        async with websockets.connect(
-            f"{self.server.ws_url}/ws/widget?token={session_token}", **kwargs
-        ) as ws:
+    async def _socket(self, path: str, token: str, **kwargs: Any) -> AsyncIterator[Socket]:
+        async with websockets.connect(f"{self.server.ws_url}{path}?token={token}", **kwargs) as ws:
             yield Socket(ws)
 
-    @asynccontextmanager
-    async def agent_socket(self, token: str, **kwargs: Any) -> AsyncIterator[Socket]:
-        async with websockets.connect(
-            f"{self.server.ws_url}/ws/agent?token={token}", **kwargs
-        ) as ws:
-            yield Socket(ws)
+    def widget(self, session_token: str, **kwargs: Any) -> AbstractAsyncContextManager[Socket]:
+        return self._socket("/ws/widget", session_token, **kwargs)
+
+    def agent_socket(self, token: str, **kwargs: Any) -> AbstractAsyncContextManager[Socket]:
+        return self._socket("/ws/agent", token, **kwargs)
 
 
 class Socket:

@@ -42,7 +42,7 @@ async def set_status(
 ) -> dict[str, Any]:
     async with runtime.db.write() as session:
         agent = await agents_repo.get(session, agent.id) or agent
-        await agents_service.choose_status(session, agent, body.status, runtime.presence)
+        agents_service.choose_status(agent, body.status, runtime.presence)
         return await agents_service.agent_out(session, agent, runtime.presence)
 
 

@@ -56,8 +56,8 @@ def agent_json(agent: Agent, teams: list[str], presence: Presence) -> dict[str, 
     }
 
 
-async def choose_status(
-    session: AsyncSession, agent: Agent, status: Status, presence: Presence
-) -> None:
+def choose_status(agent: Agent, status: Status, presence: Presence) -> None:
+    """Records the choice on the agent (the caller's transaction stores it) and
+    applies it to this process's presence."""
     agent.chosen_status = status
     presence.choose(agent.id, status)

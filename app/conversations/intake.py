@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 
 from app.conversations import repository as conversations_repo
 from app.conversations import service as conversations
-from app.conversations.schemas import message_out
+from app.conversations.schemas import customer_message_frame
 from app.conversations.writer import ConversationClosed, MessageWriter, NewMessage, StoredMessage
 from app.db import Database, publish_after_commit
 from app.errors import NotFound
@@ -118,10 +118,7 @@ class WidgetChat:
                 rows = await conversations_repo.messages_after(
                     session, target, after_seq, RESUME_PAGE, include_private=False
                 )
-                for row in rows:
-                    frame = message_out(row, self.channel)
-                    del frame["private"], frame["channel"]
-                    frames.append({"type": "message", **frame})
+                frames.extend(customer_message_frame(row) for row in rows)
                 if len(rows) < RESUME_PAGE:
                     return frames
                 after_seq = rows[-1].seq

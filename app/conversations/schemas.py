@@ -70,8 +70,9 @@ def message_frame(
     return frame
 
 
-def message_out(message: Message, channel: str) -> dict[str, Any]:
-    out = message_frame(
+def customer_message_frame(message: Message) -> dict[str, Any]:
+    """A stored message as the widget's `message` frame."""
+    return message_frame(
         message_id=message.id,
         conversation_id=message.conversation_id,
         seq=message.seq,
@@ -82,6 +83,11 @@ def message_out(message: Message, channel: str) -> dict[str, Any]:
         body=message.body,
         created_at=message.created_at,
     )
+
+
+def message_out(message: Message, channel: str) -> dict[str, Any]:
+    """A stored message in REST: the frame's fields plus `private` and `channel`."""
+    out = customer_message_frame(message)
     del out["type"]
     out["private"] = message.private
     out["channel"] = channel

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agents import repository as agents_repo
@@ -226,7 +227,7 @@ async def set_status(
             conversation.resolved_at = now if status == "resolved" else None
             try:
                 await session.flush()
-            except Exception as exc:  # the partial unique index: one open thread
+            except IntegrityError as exc:  # the partial unique index: one open thread
                 raise InvalidRequest(
                     "the customer already has an open conversation in this inbox"
                 ) from exc

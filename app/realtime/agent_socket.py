@@ -122,7 +122,7 @@ async def _serve(runtime: Runtime, conn: Connection, agent: Agent) -> None:
                 async with runtime.db.write() as session:
                     fresh = await agents_repo.get(session, agent.id)
                     if fresh is not None:
-                        await agents_service.choose_status(session, fresh, status, runtime.presence)
+                        agents_service.choose_status(fresh, status, runtime.presence)
                 conn.send({"type": "presence", "status": runtime.presence.status(agent.id)})
             elif kind == "typing":
                 conversation_id = require_int(frame, "conversation_id", minimum=1)
