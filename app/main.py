@@ -35,7 +35,7 @@ from app.realtime.widget_socket import widget_socket
 from app.runtime import RateLimits, Runtime
 from app.worker.runner import Worker
 
-WIDGET_DIR = Path(__file__).resolve().parent.parent / "widget"
+WIDGET_DIR = Path(__file__).resolve().parent / "widget"
 
 
 def create_app(settings: Settings | None = None) -> SocketDispatcher:
