@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     rate_widget_sessions: int = Field(default=30, ge=0)
     rate_widget_messages: int = Field(default=120, ge=0)
     rate_login: int = Field(default=10, ge=0)
+    # Typing and read frames per widget session: each costs a database round trip.
+    rate_widget_signals: int = Field(default=120, ge=0)
 
     presence_grace_seconds: float = Field(default=30, ge=0)
     ws_max_frame_bytes: int = Field(default=64 * 1024, ge=1024)
@@ -38,9 +40,19 @@ class Settings(BaseSettings):
     # What a web inbox promises when no business hours say otherwise.
     default_expected_reply_seconds: int = Field(default=300, ge=0)
 
+    # Extra channel adapters, `module:Class` separated by commas (docs/channels.md).
+    channel_plugins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
     log_level: str = "info"
     log_format: Literal["text", "json"] = "text"
     access_log: bool = True
+
+    @field_validator("channel_plugins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     def resolved_database_url(self) -> str:
         if self.database_url:

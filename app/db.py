@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import (
 
 from app.config import Settings
 from app.realtime.bus import EventBus
-from app.realtime.events import CloseAgentSockets, Event
+from app.realtime.events import Event
 
 T = TypeVar("T")
 
@@ -82,7 +82,7 @@ class Database:
         async with self._lock, self.sessionmaker() as session:
             async with session.begin():
                 yield session
-            pending: list[Event | CloseAgentSockets] = session.info.pop(_PENDING, [])
+            pending: list[Event] = session.info.pop(_PENDING, [])
         for item in pending:
             await self.bus.publish(item)
 
@@ -137,7 +137,7 @@ def _configure_sqlite(engine: Engine, synchronous: str) -> None:
 _PENDING = "madoguchi.pending_events"
 
 
-def publish_after_commit(session: AsyncSession, event: Event | CloseAgentSockets) -> None:
+def publish_after_commit(session: AsyncSession, event: Event) -> None:
     session.info.setdefault(_PENDING, []).append(event)
 
 

@@ -17,6 +17,13 @@ class AppError(Exception):
         self.headers = headers
 
 
+class BadRequest(AppError):
+    """The body is not what the sender's protocol sends (malformed JSON, ...)."""
+
+    code = "bad_request"
+    status = 400
+
+
 class InvalidRequest(AppError):
     code = "invalid_request"
     status = 422

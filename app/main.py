@@ -15,12 +15,15 @@ from app.agents.endpoints import router as agents_router
 from app.agents.presence import Presence
 from app.auth.endpoints import router as auth_router
 from app.auth.widget_endpoints import router as widget_router
+from app.channels.endpoints import router as webhooks_router
+from app.channels.registry import build_registry
 from app.channels.web.pages import router as chat_page_router
 from app.config import Settings, get_settings
 from app.console.endpoints import router as console_router
 from app.contacts.endpoints import router as customers_router
 from app.conversations import service as conversations
 from app.conversations.endpoints import router as conversations_router
+from app.conversations.outbox import DELIVER, DeliverReply
 from app.conversations.widget_endpoints import router as widget_conversations_router
 from app.conversations.writer import MessageWriter
 from app.db import Database
@@ -28,7 +31,8 @@ from app.errors import install_error_handlers
 from app.inboxes.endpoints import router as inboxes_router
 from app.kit.metrics import install_metrics
 from app.realtime.agent_socket import agent_socket
-from app.realtime.bus import MemoryBus
+from app.realtime.bus import MemoryBus, publish_soon
+from app.realtime.events import AgentPresenceChanged
 from app.realtime.hub import Hub
 from app.realtime.sockets import SocketDispatcher
 from app.realtime.widget_socket import widget_socket
@@ -38,40 +42,53 @@ from app.worker.runner import Worker
 WIDGET_DIR = Path(__file__).resolve().parent / "widget"
 
 
+def build_runtime(settings: Settings) -> Runtime:
+    """The process's parts, wired: the bus carries domain events to the sockets
+    (the hub), the worker and, as they land, responders, routing and reports."""
+    bus = MemoryBus()
+    db = Database(settings, bus)
+    presence = Presence(settings.presence_grace_seconds)
+    hub = Hub(presence)
+    channels = build_registry(settings)
+    worker = Worker(db)
+    worker.register(DELIVER, DeliverReply(db, channels))
+    presence.on_change = lambda agent_id, status: publish_soon(
+        bus, AgentPresenceChanged(agent_id, status)
+    )
+    bus.subscribe(hub.dispatch)
+    bus.subscribe(worker.on_event)
+    return Runtime(
+        settings=settings,
+        db=db,
+        bus=bus,
+        hub=hub,
+        presence=presence,
+        writer=MessageWriter(db, conversations.publisher(db, bus)),
+        limits=RateLimits.from_settings(settings),
+        channels=channels,
+        worker=worker,
+    )
+
+
 def create_app(settings: Settings | None = None) -> SocketDispatcher:
     settings = settings or get_settings()
     registry = CollectorRegistry()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        bus = MemoryBus()
-        db = Database(settings, bus)
-        presence = Presence(settings.presence_grace_seconds)
-        hub = Hub(presence)
-        bus.subscribe(hub.dispatch)
-        writer = MessageWriter(db, conversations.publisher(bus))
-        runtime = Runtime(
-            settings=settings,
-            db=db,
-            bus=bus,
-            hub=hub,
-            presence=presence,
-            writer=writer,
-            limits=RateLimits.from_settings(settings),
-        )
-        worker = Worker(db)
+        runtime = build_runtime(settings)
         app.state.runtime = runtime
         install_metrics(registry, runtime)
-        await bus.start()
-        await writer.start()
-        await worker.start()
+        await runtime.bus.start()
+        await runtime.writer.start()
+        await runtime.worker.start()
         try:
             yield
         finally:
-            await worker.stop()
-            await writer.stop()
-            await bus.stop()
-            await db.dispose()
+            await runtime.worker.stop()
+            await runtime.writer.stop()
+            await runtime.bus.stop()
+            await runtime.db.dispose()
 
     app = FastAPI(title="Madoguchi", version="0.1.0", lifespan=lifespan)
     install_error_handlers(app)
@@ -93,6 +110,7 @@ def create_app(settings: Settings | None = None) -> SocketDispatcher:
         customers_router,
         console_router,
         chat_page_router,
+        webhooks_router,
     ):
         app.include_router(router)
 

@@ -9,18 +9,21 @@ from fastapi import Depends, Request
 from starlette.requests import HTTPConnection
 
 from app.agents.presence import Presence
+from app.channels.registry import ChannelRegistry
 from app.config import Settings
 from app.conversations.writer import MessageWriter
 from app.db import Database
 from app.kit.ratelimit import RateLimiter
 from app.realtime.bus import EventBus
 from app.realtime.hub import Hub
+from app.worker.runner import Worker
 
 
 @dataclass(slots=True)
 class RateLimits:
     widget_sessions: RateLimiter
     widget_messages: RateLimiter
+    widget_signals: RateLimiter
     login: RateLimiter
 
     @classmethod
@@ -28,6 +31,7 @@ class RateLimits:
         return cls(
             widget_sessions=RateLimiter(settings.rate_widget_sessions),
             widget_messages=RateLimiter(settings.rate_widget_messages),
+            widget_signals=RateLimiter(settings.rate_widget_signals),
             login=RateLimiter(settings.rate_login),
         )
 
@@ -41,6 +45,8 @@ class Runtime:
     presence: Presence
     writer: MessageWriter
     limits: RateLimits
+    channels: ChannelRegistry
+    worker: Worker
 
 
 def get_runtime(conn: HTTPConnection) -> Runtime:

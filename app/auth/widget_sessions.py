@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.channels.web.adapter import WebConfig
 from app.contacts import service as contacts
 from app.errors import Forbidden, NotAuthenticated
 from app.kit.clock import clock
@@ -21,6 +22,7 @@ class WidgetIdentity:
     inbox_id: int
     customer_id: int
     digest: str
+    verified_external_id: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +61,7 @@ async def authenticate_session(session: AsyncSession, token: str) -> WidgetIdent
         inbox_id=row.inbox_id,
         customer_id=await _customer_of(session, row.customer_id),
         digest=digest,
+        verified_external_id=row.verified_external_id,
     )
 
 
@@ -72,31 +75,45 @@ def identity_verified(inbox: Inbox, external_id: str, identity_hash: str) -> boo
 async def open_session(
     session: AsyncSession, inbox: Inbox, req: SessionRequest, before_new: Callable[[], None]
 ) -> OpenedSession:
+    """Resumes the browser's session, or opens a new one.
+
+    A session resumes only for the same verified user it was opened for (or
+    for no one): on a shared computer, user B never resumes user A's chat.
+    """
+    verified_id: str | None = None
+    if req.identity_hash is not None:
+        if not req.external_id or not identity_verified(inbox, req.external_id, req.identity_hash):
+            raise Forbidden("identity_hash does not match external_id")
+        verified_id = req.external_id
+
     if req.session_token:
         try:
             known = await authenticate_session(session, req.session_token)
         except NotAuthenticated:
             known = None
-        if known is not None and known.inbox_id == inbox.id:
+        if (
+            known is not None
+            and known.inbox_id == inbox.id
+            and known.verified_external_id == verified_id
+        ):
             customer = await contacts.get_customer(session, known.customer_id)
             if req.name and not customer.name:
                 customer.name = req.name
             return OpenedSession(token=req.session_token, customer=customer)
 
     before_new()
-    if req.identity_hash is not None:
-        if not req.external_id or not identity_verified(inbox, req.external_id, req.identity_hash):
-            raise Forbidden("identity_hash does not match external_id")
+    if verified_id is not None:
+        namespace = WebConfig.model_validate(inbox.config).namespace(inbox.id)
         customer = await contacts.find_or_create_by_identity(
-            session, "web", req.external_id, verified=True, name=req.name, email=req.email
+            session, "web", namespace, verified_id, name=req.name
         )
         if req.email:
-            # A valid hash vouches for the email given with it: later issues join
-            # the customer who owns that address here (one customer, one history).
+            # A valid hash vouches for the email given with it: the contacts
+            # issue joins the customer who owns that address (one history).
             await contacts.claim_verified_email(session, customer, req.email)
     else:
         # Without a hash, name and email are claims, never a key to anyone's history.
-        customer = await contacts.create_anonymous(session, name=req.name, email=req.email)
+        customer = await contacts.create_anonymous(session, name=req.name, claimed_email=req.email)
 
     token = new_token()
     session.add(
@@ -104,6 +121,7 @@ async def open_session(
             inbox_id=inbox.id,
             customer_id=customer.id,
             digest=token_digest(token),
+            verified_external_id=verified_id,
             created_at=clock.now(),
         )
     )

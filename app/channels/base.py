@@ -11,12 +11,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, ClassVar, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from pydantic import BaseModel
 
+# What a channel may keep about a message for its later replies (a LINE reply
+# token, the platform's chat id): small JSON values, stored with the message.
+ChannelData = Mapping[str, str | int | float | bool | None]
+
 
 class ChannelKind(StrEnum):
+    """The channels that ship with Madoguchi; plug-ins may add kinds of their own."""
+
     WEB = "web"
     EMAIL = "email"
     TELEGRAM = "telegram"
@@ -27,11 +33,37 @@ class ChannelKind(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class InboundRequest:
+    """A delivery as it reached us, before anyone trusted it: an HTTP webhook
+    (method, query, headers, the raw body its signature covers) or a mail."""
+
+    method: str
+    body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)  # lower-case names
+    query: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookAnswer:
+    """What to answer instead of storing anything (Meta's GET handshake)."""
+
+    status: int
+    body: str
+    media_type: str = "text/plain"
+
+
+@dataclass(frozen=True, slots=True)
 class Sender:
+    """Who wrote, as the channel knows them. `external_id` is unique on the channel."""
+
     external_id: str
     name: str | None = None
     email: str | None = None
     phone: str | None = None
+    language: str | None = None
+    # False when the channel cannot vouch for the id (an email whose DMARC
+    # failed): it never joins an existing customer's history.
+    verified: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,15 +79,43 @@ class InboundMessage:
     """One customer message as the channel saw it."""
 
     external_id: str  # the platform's own id: the idempotency key
-    thread_key: str  # what ties it to a running conversation on that channel
+    thread_key: str  # what ties it to a running conversation ("" for one per customer)
     sender: Sender
     text: str
     sent_at: datetime | None = None
     subject: str | None = None
+    # Ids of earlier messages this one answers (email In-Reply-To/References):
+    # a match in the same customer's conversation continues it.
     in_reply_to: Sequence[str] = ()
     attachments: Sequence[Attachment] = ()
     # Raw headers responders need (Auto-Submitted, Precedence, List-Id, ...).
     headers: Mapping[str, str] = field(default_factory=dict)
+    channel_data: ChannelData = field(default_factory=dict)
+    # Set when the sender is a machine (an out-of-office, a bounce, a bot):
+    # stored like any message, but no responder ever answers it.
+    automatic: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryUpdate:
+    """The platform's news about a message we sent: delivered, read, failed."""
+
+    external_id: str  # the platform's id of our message (DeliveryReceipt.external_id)
+    status: str  # "sent" | "failed"
+    error: str | None = None
+
+
+InboundEvent = InboundMessage | DeliveryUpdate
+
+
+@dataclass(frozen=True, slots=True)
+class PriorMessage:
+    """The customer's latest message in the conversation, for replies that must
+    refer to it (email threading, a LINE reply token, Meta's 24-hour window)."""
+
+    external_id: str | None
+    received_at: datetime
+    channel_data: ChannelData = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +126,10 @@ class OutboundMessage:
     text: str
     author_name: str | None = None
     thread_key: str = ""
+    subject: str | None = None
+    # Platform ids of the conversation's messages, oldest first (email References).
     references: Sequence[str] = ()
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    last_inbound: PriorMessage | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,34 +144,60 @@ class ChannelError(Exception):
 class ChannelVerificationError(ChannelError):
     """The request is not from the platform (bad signature or secret)."""
 
+    def __init__(self, detail: str, status: int = 401) -> None:
+        super().__init__(detail)
+        self.status = status
+
 
 class ChannelParseError(ChannelError):
     """The body is not something the platform sends."""
 
 
 class ChannelRetriableError(ChannelError):
-    def __init__(self, detail: str, defer_seconds: float = 30) -> None:
+    """Try again later: after `defer_seconds` when the platform said (Retry-After),
+    else after the worker's backoff."""
+
+    def __init__(self, detail: str, defer_seconds: float | None = None) -> None:
         super().__init__(detail)
         self.defer_seconds = defer_seconds
 
 
 class ChannelPermanentError(ChannelError):
-    pass
+    """It will never go through (blocked user, closed window): the agent sees why."""
 
 
-C = TypeVar("C", bound=BaseModel, contravariant=True)
+C = TypeVar("C", bound=BaseModel)
 
 
 class ChannelAdapter(Protocol[C]):
-    kind: ClassVar[ChannelKind]
-    config_model: ClassVar[type[BaseModel]]
+    """One channel. `verify` and `parse` are pure; only `send` does I/O."""
 
-    def verify(self, config: C, headers: Mapping[str, str], body: bytes) -> None:
-        """Raises ChannelVerificationError unless the platform sent this."""
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def config_model(self) -> type[C]:
+        """The pydantic model of an inbox's `config` on this channel."""
         ...
 
-    def parse(self, config: C, body: bytes) -> Sequence[InboundMessage]:
-        """Pure: the customer messages in a request body (none for status events)."""
+    @property
+    def sends(self) -> bool:
+        """Whether replies leave through `send` (the outbox); the widget's are
+        delivered over its own socket instead."""
+        ...
+
+    @property
+    def webhook_path(self) -> str | None:
+        """The `{slug}` of `/webhooks/{slug}/{inbox_id}`, or None without webhooks."""
+        ...
+
+    def verify(self, config: C, request: InboundRequest) -> WebhookAnswer | None:
+        """Raises ChannelVerificationError unless the platform sent this. May answer
+        the request itself (a subscription handshake); then nothing is parsed."""
+        ...
+
+    def parse(self, config: C, request: InboundRequest) -> Sequence[InboundEvent]:
+        """Pure: the events in a verified request (none for pings)."""
         ...
 
     async def send(self, config: C, message: OutboundMessage) -> DeliveryReceipt:

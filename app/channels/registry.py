@@ -1,19 +1,64 @@
-"""Channel adapters by kind. A channel is available once its adapter is here."""
+"""Channel adapters by kind. A channel is available once its adapter is here.
+
+The built-in adapters are registered at start-up; `MADOGUCHI_CHANNEL_PLUGINS`
+names more (`package.module:AdapterClass`, comma separated), so a channel can
+be added without touching this file (docs/channels.md).
+"""
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-from app.channels.base import ChannelAdapter, ChannelKind
+from app.channels.base import ChannelAdapter
 from app.channels.web.adapter import WebAdapter
-
-ADAPTERS: dict[ChannelKind, ChannelAdapter[Any]] = {
-    ChannelKind.WEB: WebAdapter(),
-}
+from app.config import Settings
 
 
-def adapter_for(kind: str) -> ChannelAdapter[Any] | None:
+class UnknownChannel(LookupError):
+    pass
+
+
+class ChannelRegistry:
+    def __init__(self, adapters: Iterable[ChannelAdapter[Any]] = ()) -> None:
+        self._by_kind: dict[str, ChannelAdapter[Any]] = {}
+        for adapter in adapters:
+            self.register(adapter)
+
+    def register(self, adapter: ChannelAdapter[Any]) -> None:
+        if adapter.kind in self._by_kind:
+            raise ValueError(f"two adapters for the {adapter.kind} channel")
+        self._by_kind[adapter.kind] = adapter
+
+    def get(self, kind: str) -> ChannelAdapter[Any] | None:
+        return self._by_kind.get(kind)
+
+    def __getitem__(self, kind: str) -> ChannelAdapter[Any]:
+        adapter = self._by_kind.get(kind)
+        if adapter is None:
+            raise UnknownChannel(kind)
+        return adapter
+
+    def __iter__(self) -> Iterator[ChannelAdapter[Any]]:
+        return iter(self._by_kind.values())
+
+
+def load_plugin(spec: str, settings: Settings) -> ChannelAdapter[Any]:
+    """`module:Class` → an adapter instance, built with the settings if it takes them."""
+    module_name, _, attribute = spec.strip().partition(":")
+    if not module_name or not attribute:
+        raise ValueError(f"a channel plugin is module:Class, not {spec!r}")
+    factory = getattr(importlib.import_module(module_name), attribute)
     try:
-        return ADAPTERS.get(ChannelKind(kind))
-    except ValueError:
-        return None
+        adapter: ChannelAdapter[Any] = factory(settings)
+    except TypeError:
+        adapter = factory()
+    return adapter
+
+
+def build_registry(settings: Settings) -> ChannelRegistry:
+    registry = ChannelRegistry([WebAdapter()])
+    for spec in settings.channel_plugins:
+        registry.register(load_plugin(spec, settings))
+    return registry

@@ -8,9 +8,8 @@ from sqlalchemy import select
 from app.auth.dependencies import CurrentAgent
 from app.contacts import repository as customers_repo
 from app.contacts import service as contacts
-from app.conversations import repository as conversations_repo
-from app.conversations import service as conversations
-from app.conversations.schemas import message_out
+from app.conversations import access
+from app.conversations.schemas import stored_message_out
 from app.kit.pagination import PageDep
 from app.models import Conversation, Inbox, Message
 from app.runtime import RuntimeDep
@@ -19,12 +18,15 @@ router = APIRouter(prefix="/api/v1/customers", tags=["customers"])
 
 
 @router.get("/{customer_id}")
-async def get_customer(customer_id: int, _: CurrentAgent, runtime: RuntimeDep) -> dict[str, Any]:
+async def get_customer(
+    customer_id: int, agent: CurrentAgent, runtime: RuntimeDep
+) -> dict[str, Any]:
     async with runtime.db.read() as session:
-        customer = await contacts.get_customer(session, customer_id)
+        viewer = await access.viewer_of(session, agent)
+        customer = await contacts.visible_customer(session, viewer, customer_id)
         identities = await customers_repo.identities_of(session, customer_id)
     emails = sorted(
-        {i.external_id for i in identities if i.channel == "email"}
+        {i.external_id for i in identities if i.channel == "email" and i.verified}
         | ({customer.email} if customer.email else set())
     )
     return {
@@ -32,6 +34,8 @@ async def get_customer(customer_id: int, _: CurrentAgent, runtime: RuntimeDep) -
         "name": customer.name,
         "email": customer.email,
         "emails": emails,
+        # What the customer typed in and nobody verified: shown, never matched on.
+        "claimed_email": customer.claimed_email,
         "phones": [customer.phone] if customer.phone else [],
         "identities": [
             {"channel": i.channel, "external_id": i.external_id, "verified": i.verified}
@@ -48,19 +52,20 @@ async def timeline(
 ) -> dict[str, Any]:
     """Every message of the customer's conversations the agent may see, oldest first."""
     async with runtime.db.read() as session:
-        await contacts.get_customer(session, customer_id)
+        viewer = await access.viewer_of(session, agent)
+        await contacts.visible_customer(session, viewer, customer_id)
         stmt = (
             select(Message, Inbox.channel)
             .join(Conversation, Conversation.id == Message.conversation_id)
             .join(Inbox, Inbox.id == Conversation.inbox_id)
             .where(Conversation.customer_id == customer_id)
         )
-        visible_to = conversations.visibility_filter(agent)
-        if visible_to is not None:
-            stmt = stmt.where(conversations_repo.visible_to_agent(visible_to))  # type: ignore[arg-type]
+        visible = access.visible_filter(viewer)
+        if visible is not None:
+            stmt = stmt.where(visible)
         if page.cursor is not None:
             stmt = stmt.where(Message.id > page.cursor)
         rows = (await session.execute(stmt.order_by(Message.id).limit(page.limit))).all()
-    items = [message_out(m, channel) for m, channel in rows]
+    items = [stored_message_out(m, channel) for m, channel in rows]
     cursor = str(rows[-1][0].id) if len(rows) == page.limit else None
     return {"items": items, "next_cursor": cursor}

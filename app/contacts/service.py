@@ -5,55 +5,82 @@ from __future__ import annotations
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.channels.base import Sender
 from app.contacts import repository as customers_repo
+from app.conversations.access import Viewer, visible_filter
 from app.errors import NotFound
 from app.kit.clock import clock
 from app.models import Customer, Identity
 
 
 async def create_anonymous(
-    session: AsyncSession, *, name: str | None = None, email: str | None = None
+    session: AsyncSession, *, name: str | None = None, claimed_email: str | None = None
 ) -> Customer:
+    """A customer nobody vouches for. What they typed in (an email address) is a
+    claim: shown to agents, never a key to anyone's history."""
     return await customers_repo.add(
-        session, Customer(name=name, email=email, created_at=clock.now())
+        session, Customer(name=name, claimed_email=claimed_email, created_at=clock.now())
     )
 
 
 async def find_or_create_by_identity(
     session: AsyncSession,
     channel: str,
+    namespace: str,
     external_id: str,
     *,
-    verified: bool,
     name: str | None = None,
     email: str | None = None,
+    phone: str | None = None,
 ) -> Customer:
     """The identity's customer, or a new one. Two first contacts at once meet at
     the identities' unique constraint; the loser reads the winner's row."""
-    customer = await customers_repo.by_identity(session, channel, external_id)
+    customer = await customers_repo.by_identity(session, channel, namespace, external_id)
     if customer is not None:
         return customer
     try:
         async with session.begin_nested():
             customer = await customers_repo.add(
-                session, Customer(name=name, email=email, created_at=clock.now())
+                session, Customer(name=name, email=email, phone=phone, created_at=clock.now())
             )
             await customers_repo.add_identity(
                 session,
                 Identity(
                     customer_id=customer.id,
                     channel=channel,
+                    namespace=namespace,
                     external_id=external_id,
-                    verified=verified,
+                    verified=True,
                     created_at=clock.now(),
                 ),
             )
         return customer
     except IntegrityError:
-        customer = await customers_repo.by_identity(session, channel, external_id)
+        customer = await customers_repo.by_identity(session, channel, namespace, external_id)
         if customer is None:
             raise
         return customer
+
+
+async def customer_for_sender(
+    session: AsyncSession, channel: str, namespace: str, sender: Sender
+) -> Customer:
+    """The customer a channel's sender is. A sender the channel cannot vouch for
+    gets a customer of their own: an unverified id never opens another
+    customer's history."""
+    if not sender.verified:
+        return await customers_repo.add(
+            session, Customer(name=sender.name, phone=sender.phone, created_at=clock.now())
+        )
+    return await find_or_create_by_identity(
+        session,
+        channel,
+        namespace,
+        sender.external_id,
+        name=sender.name,
+        email=sender.email,
+        phone=sender.phone,
+    )
 
 
 async def get_customer(session: AsyncSession, customer_id: int) -> Customer:
@@ -70,7 +97,7 @@ async def claim_verified_email(session: AsyncSession, customer: Customer, email:
     email = email.strip().lower()
     if customer.email is None:
         customer.email = email
-    owner = await customers_repo.by_identity(session, "email", email)
+    owner = await customers_repo.by_identity(session, "email", "", email)
     if owner is not None:
         return
     try:
@@ -80,6 +107,7 @@ async def claim_verified_email(session: AsyncSession, customer: Customer, email:
                 Identity(
                     customer_id=customer.id,
                     channel="email",
+                    namespace="",
                     external_id=email,
                     verified=True,
                     created_at=clock.now(),
@@ -87,3 +115,15 @@ async def claim_verified_email(session: AsyncSession, customer: Customer, email:
             )
     except IntegrityError:
         return
+
+
+async def visible_customer(session: AsyncSession, viewer: Viewer, customer_id: int) -> Customer:
+    """The customer if the viewer may see one of their conversations (supervisors:
+    any customer); 404 otherwise, as for a customer that does not exist."""
+    customer = await get_customer(session, customer_id)
+    visible = visible_filter(viewer)
+    if visible is not None and not await customers_repo.has_conversation(
+        session, customer_id, visible
+    ):
+        raise NotFound("no such customer")
+    return customer

@@ -73,15 +73,12 @@ class Reserved:
     team_id: int | None
 
 
-def reserve_seqs(
-    conn: Connection, wanted: dict[int, tuple[int, bool]], now: datetime
-) -> dict[int, Reserved]:
+def reserve_seqs(conn: Connection, wanted: dict[int, int], now: datetime) -> dict[int, Reserved]:
     """Bumps `last_seq` of every conversation in the batch in one statement.
 
-    `wanted` maps conversation id → (how many seqs, must it be open). A
-    conversation that must be open but is resolved is left untouched and out
-    of the answer. The row locks taken here are held until commit, so no
-    other transaction hands out the same seq, and a rollback leaves no gap.
+    `wanted` maps conversation id → how many seqs. The row locks taken here are
+    held until commit, so no other transaction hands out the same seq, and a
+    rollback leaves no gap.
     """
     ids = sorted(wanted)
     if conn.dialect.name == "postgresql":
@@ -95,15 +92,12 @@ def reserve_seqs(
     p = _Params(conn)
     stamp = db_time(conn, now)
     set_clause = f"last_message_at = {p(stamp)}, updated_at = {p(stamp)}"
-    rows = ", ".join(
-        f"({p.int(i)}, {p.int(wanted[i][0])}, {p.int(int(wanted[i][1]))})" for i in ids
-    )
+    rows = ", ".join(f"({p.int(i)}, {p.int(wanted[i])})" for i in ids)
     # Both engines name the VALUES columns column1, column2, ...
     result = conn.exec_driver_sql(
         "UPDATE conversations SET last_seq = conversations.last_seq + v.column2, "  # noqa: S608 - placeholders only
         f"{set_clause} FROM (VALUES {rows}) AS v"
         " WHERE conversations.id = v.column1"
-        " AND (v.column3 = 0 OR conversations.status <> 'resolved')"
         " RETURNING conversations.id, conversations.last_seq, conversations.customer_id,"
         " conversations.assignee_id, conversations.status, conversations.team_id",
         tuple(p.values),
@@ -127,6 +121,7 @@ INSERT_COLUMNS = (
     "client_id",
     "external_id",
     "meta",
+    "delivery_status",
     "created_at",
 )
 
@@ -159,3 +154,125 @@ def ids_by_seq(
     )
     found: Sequence[Any] = result.all()
     return {(row[1], row[2]): row[0] for row in found}
+
+
+# -- threads ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Thread:
+    conversation_id: int
+    opened: bool = False
+    reopened: bool = False
+
+
+def _lock_clause(conn: Connection) -> str:
+    # PostgreSQL: a resolve racing this batch waits for its commit (and then
+    # resolves what it appended to), never the other way round.
+    return " FOR UPDATE" if conn.dialect.name == "postgresql" else ""
+
+
+def thread_by_reference(
+    conn: Connection, inbox_id: int, customer_id: int, references: Sequence[str]
+) -> tuple[int, str, str] | None:
+    """The newest conversation of this customer holding a message that
+    `references` name (its own id, or the platform id of what we sent):
+    (id, thread_key, status). Another customer's thread is never found."""
+    p = _Params(conn)
+    inbox, customer = p(inbox_id), p(customer_id)
+    keys = ", ".join(p(r) for r in references)
+    keys_again = ", ".join(p(r) for r in references)
+    row = conn.exec_driver_sql(
+        "SELECT c.id, c.thread_key, c.status FROM messages AS m"  # noqa: S608 - placeholders only
+        " JOIN conversations AS c ON c.id = m.conversation_id"
+        f" WHERE m.inbox_id = {inbox} AND c.customer_id = {customer}"
+        f" AND (m.external_id IN ({keys}) OR m.delivered_external_id IN ({keys_again}))"
+        " ORDER BY m.id DESC LIMIT 1",
+        tuple(p.values),
+    ).first()
+    return None if row is None else (int(row[0]), str(row[1]), str(row[2]))
+
+
+def reopen(conn: Connection, conversation_id: int, now: datetime) -> bool:
+    """Reopens a resolved conversation unless its thread has an open one already."""
+    p = _Params(conn)
+    stamp = db_time(conn, now)
+    result = conn.exec_driver_sql(
+        f"UPDATE conversations SET status = 'open', resolved_at = NULL, updated_at = {p(stamp)}"  # noqa: S608 - placeholders only
+        f" WHERE id = {p(conversation_id)} AND status = 'resolved' AND NOT EXISTS ("
+        " SELECT 1 FROM conversations AS o WHERE o.inbox_id = conversations.inbox_id"
+        " AND o.customer_id = conversations.customer_id"
+        " AND o.thread_key = conversations.thread_key AND o.status <> 'resolved')",
+        tuple(p.values),
+    )
+    return bool(result.rowcount)
+
+
+def open_thread(
+    conn: Connection,
+    inbox_id: int,
+    customer_id: int,
+    thread_key: str,
+    subject: str | None,
+    now: datetime,
+) -> Thread:
+    """The open conversation of this thread, or a new one in this transaction.
+
+    The partial unique index (one open conversation per inbox, customer and
+    thread key) decides races: the loser's insert does nothing and it reads
+    the winner's row.
+    """
+    lock = _lock_clause(conn)
+    for _ in range(3):
+        p = _Params(conn)
+        found = conn.exec_driver_sql(
+            "SELECT id FROM conversations"  # noqa: S608 - placeholders only
+            f" WHERE inbox_id = {p(inbox_id)} AND customer_id = {p(customer_id)}"
+            f" AND thread_key = {p(thread_key)} AND status <> 'resolved'{lock}",
+            tuple(p.values),
+        ).first()
+        if found is not None:
+            return Thread(int(found[0]))
+        p = _Params(conn)
+        stamp = db_time(conn, now)
+        created = conn.exec_driver_sql(
+            "INSERT INTO conversations (inbox_id, customer_id, thread_key, status, subject,"  # noqa: S608 - placeholders only
+            " last_seq, customer_last_read_seq, created_at, updated_at)"
+            f" VALUES ({p(inbox_id)}, {p(customer_id)}, {p(thread_key)}, 'open', {p(subject)},"
+            f" 0, 0, {p(stamp)}, {p(stamp)})"
+            " ON CONFLICT (inbox_id, customer_id, thread_key) WHERE status <> 'resolved'"
+            " DO NOTHING RETURNING id",
+            tuple(p.values),
+        ).first()
+        if created is not None:
+            return Thread(int(created[0]), opened=True)
+    raise RuntimeError("could not open or find the thread's conversation")
+
+
+# -- jobs -----------------------------------------------------------------------
+
+JOB_COLUMNS = (
+    "kind",
+    "payload",
+    "state",
+    "due_at",
+    "attempts",
+    "max_attempts",
+    "dedupe_key",
+    "created_at",
+    "updated_at",
+)
+
+
+def insert_jobs(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Rows in JOB_COLUMNS order, `payload` as JSON text. A job whose dedupe key
+    exists already is skipped: it was queued by an earlier delivery."""
+    if conn.dialect.name == "postgresql":
+        marks = ", ".join(f"${n}" for n in range(1, len(JOB_COLUMNS) + 1))
+    else:
+        marks = ", ".join("?" for _ in JOB_COLUMNS)
+    conn.exec_driver_sql(
+        f"INSERT INTO jobs ({', '.join(JOB_COLUMNS)}) VALUES ({marks})"  # noqa: S608 - fixed columns
+        " ON CONFLICT (dedupe_key) DO NOTHING",
+        list(rows),
+    )

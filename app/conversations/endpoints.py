@@ -5,6 +5,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from app.auth.dependencies import CurrentAgent
+from app.conversations import access
 from app.conversations import repository as conversations_repo
 from app.conversations import service as conversations
 from app.conversations.schemas import (
@@ -42,12 +43,13 @@ async def list_conversations(
     else:
         raise InvalidRequest("assignee is me, none or an agent id")
     async with runtime.db.read() as session:
+        viewer = await access.viewer_of(session, agent)
         rows = await conversations_repo.list_page(
             session,
             statuses=(status,) if status else ("open", "snoozed"),
             assignee=assignee_filter,
             inbox_id=inbox_id,
-            visible_to=conversations.visibility_filter(agent),
+            visible=access.visible_filter(viewer),
             customer_id=None,
             before_id=page.cursor,
             limit=page.limit,
@@ -84,6 +86,7 @@ async def reply(
     stored = await conversations.post_agent_message(
         runtime.db,
         runtime.writer,
+        runtime.channels,
         agent,
         conversation_id,
         body=body.body,

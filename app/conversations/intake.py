@@ -1,208 +1,194 @@
-"""Intake of customer messages: threaded, stored once, then fanned out.
+"""One intake for every channel, the widget included.
 
-The web widget comes first; the other channels' InboundMessages enter here too.
+A channel hands over an `InboundMessage`; the intake finds the customer by the
+sender's identity and gives the message to the writer with the thread it
+belongs to. The writer stores it once per (inbox, external_id), and finds or
+opens its conversation in the same commit, so there is never a conversation
+without its first message, and no event leaves before the commit.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.conversations import repository as conversations_repo
-from app.conversations import service as conversations
-from app.conversations.schemas import customer_message_frame
-from app.conversations.writer import ConversationClosed, MessageWriter, NewMessage, StoredMessage
-from app.db import Database, publish_after_commit
-from app.errors import NotFound
-from app.kit.clock import clock
-from app.models import Conversation, CsatResponse
-from app.realtime.events import Audience, Event
+from app.channels.base import (
+    ChannelParseError,
+    ChannelVerificationError,
+    DeliveryUpdate,
+    InboundMessage,
+    InboundRequest,
+    WebhookAnswer,
+)
+from app.channels.registry import ChannelRegistry
+from app.channels.web.adapter import WebConfig
+from app.contacts import service as contacts
+from app.conversations import outbox
+from app.conversations.writer import JobSpec, MessageWriter, NewMessage, StoredMessage, ThreadRef
+from app.db import Database
+from app.errors import BadRequest, Forbidden, NotAuthenticated, NotFound
+from app.inboxes import repository as inboxes_repo
+from app.models import Inbox
 
-RESUME_PAGE = 200
 
+@dataclass(frozen=True, slots=True)
+class InboxFacts:
+    """What the intake needs of an inbox, as plain values: every idle widget
+    socket holds one."""
 
-@dataclass(slots=True)
-class WidgetChat:
-    """One customer's chat in one web inbox, as a widget socket sees it."""
-
-    db: Database
-    writer: MessageWriter
-    # Plain values, not the ORM row: thousands of idle sockets each hold one.
-    inbox_id: int
+    id: int
     channel: str
-    inbox_team_ids: tuple[int, ...]
-    customer_id: int
-    customer_name: str | None
-    conversation_id: int | None = None
-    _opening: asyncio.Lock = field(default_factory=asyncio.Lock)
+    mode: str
+    team_ids: tuple[int, ...]
+    # Where this inbox's sender ids are unique (see Identity.namespace).
+    identity_namespace: str
 
-    async def current_conversation(self) -> Conversation | None:
-        async with self.db.read() as session:
-            result = await session.execute(
-                select(Conversation)
-                .where(
-                    Conversation.inbox_id == self.inbox_id,
-                    Conversation.customer_id == self.customer_id,
-                    Conversation.thread_key == "",
-                )
-                .order_by(Conversation.id.desc())
-                .limit(1)
+
+async def inbox_facts(session: AsyncSession, inbox: Inbox) -> InboxFacts:
+    return InboxFacts(
+        id=inbox.id,
+        channel=inbox.channel,
+        mode=inbox.mode,
+        team_ids=await inboxes_repo.team_ids(session, inbox.id),
+        identity_namespace=identity_namespace(inbox),
+    )
+
+
+def identity_namespace(inbox: Inbox) -> str:
+    """A site's own user ids are scoped to its inbox (or the namespace an admin
+    shares between inboxes); platform ids and addresses are global."""
+    if inbox.channel == "web":
+        return WebConfig.model_validate(inbox.config).namespace(inbox.id)
+    return ""
+
+
+async def receive(
+    db: Database,
+    writer: MessageWriter,
+    inbox: InboxFacts,
+    inbound: InboundMessage,
+    *,
+    customer_id: int | None = None,
+    client_id: str | None = None,
+    origin_connection: str | None = None,
+    jobs: Sequence[JobSpec] = (),
+) -> StoredMessage:
+    """Stores a customer's message (or finds it stored before) and returns it
+    after the commit. `customer_id` is given when the channel knows the customer
+    already (a widget session); otherwise the sender's identity decides."""
+    if customer_id is None:
+        async with db.write() as session:
+            customer = await contacts.customer_for_sender(
+                session, inbox.channel, inbox.identity_namespace, inbound.sender
             )
-            conversation = result.scalar_one_or_none()
-        if conversation is not None and conversation.status != "resolved":
-            self.conversation_id = conversation.id
-        return conversation
-
-    async def _conversation_id(self) -> int:
-        async with self._opening:
-            if self.conversation_id is None:
-                self.conversation_id = await conversations.open_conversation(
-                    self.db, self.inbox_id, self.customer_id
-                )
-            return self.conversation_id
-
-    def _new_message(
-        self, conversation_id: int, client_id: str, body: str, origin: str
-    ) -> NewMessage:
-        return NewMessage(
-            conversation_id=conversation_id,
-            inbox_id=self.inbox_id,
-            channel=self.channel,
+            customer_id = customer.id
+    return await writer.append(
+        NewMessage(
+            inbox_id=inbox.id,
+            channel=inbox.channel,
             author_kind="customer",
-            author_name=self.customer_name,
-            body=body,
+            author_name=inbound.sender.name,
+            body=inbound.text,
+            thread=ThreadRef(
+                customer_id=customer_id,
+                thread_key=inbound.thread_key,
+                in_reply_to=tuple(inbound.in_reply_to),
+                subject=inbound.subject,
+            ),
             client_id=client_id,
-            # client_id is the customer's idempotency key, scoped to them.
-            external_id=f"web:{self.customer_id}:{client_id}",
-            require_open=True,
-            inbox_team_ids=self.inbox_team_ids,
-            origin_connection=origin,
+            external_id=inbound.external_id,
+            meta=_meta(inbound, inbox),
+            automatic=inbound.automatic,
+            jobs=tuple(jobs),
+            inbox_team_ids=inbox.team_ids,
+            origin_connection=origin_connection,
         )
+    )
 
-    async def send(self, client_id: str, body: str, origin: str) -> StoredMessage:
-        """Stores a customer message; after a resolve it opens a new conversation."""
-        conversation_id = await self._conversation_id()
-        try:
-            return await self.writer.append(
-                self._new_message(conversation_id, client_id, body, origin)
-            )
-        except ConversationClosed:
-            if self.conversation_id == conversation_id:
-                self.conversation_id = None
-            conversation_id = await self._conversation_id()
-            return await self.writer.append(
-                self._new_message(conversation_id, client_id, body, origin)
-            )
 
-    async def history(self, conversation_id: int | None, after_seq: int) -> list[dict[str, Any]]:
-        """Every message after `after_seq` the customer may see, oldest first."""
-        target = conversation_id or self.conversation_id
-        if target is None:
-            latest = await self.current_conversation()
-            if latest is None:
-                return []
-            target = latest.id
-        frames: list[dict[str, Any]] = []
-        async with self.db.read() as session:
-            conversation = await conversations_repo.get(session, target)
-            if (
-                conversation is None
-                or conversation.customer_id != self.customer_id
-                or conversation.inbox_id != self.inbox_id
-            ):
-                raise NotFound("no such conversation")
-            while True:
-                rows = await conversations_repo.messages_after(
-                    session, target, after_seq, RESUME_PAGE, include_private=False
+def _meta(inbound: InboundMessage, inbox: InboxFacts) -> dict[str, Any] | None:
+    """What later work needs of the delivery: whom to answer (the outbox), what
+    the channel keeps for its reply, whether a machine wrote it (responders).
+    The widget's own messages need none of it."""
+    if inbox.channel == "web" and not inbound.attachments and not inbound.automatic:
+        return None
+    sender = inbound.sender
+    meta: dict[str, Any] = {
+        "sender": {
+            "external_id": sender.external_id,
+            "name": sender.name,
+            "email": sender.email,
+            "phone": sender.phone,
+            "language": sender.language,
+            "verified": sender.verified,
+        }
+    }
+    if inbound.channel_data:
+        meta["channel_data"] = dict(inbound.channel_data)
+    if inbound.attachments:
+        meta["attachments"] = [
+            {"filename": a.filename, "content_type": a.content_type, "size": a.size, "url": a.url}
+            for a in inbound.attachments
+        ]
+    if inbound.automatic:
+        meta["automatic"] = True
+    if inbound.sent_at is not None:
+        meta["sent_at"] = inbound.sent_at.isoformat()
+    return meta
+
+
+async def receive_webhook(
+    db: Database,
+    writer: MessageWriter,
+    channels: ChannelRegistry,
+    slug: str,
+    inbox_id: int,
+    request: InboundRequest,
+) -> WebhookAnswer:
+    """A platform's webhook: verified over the raw request, parsed, and answered
+    only once every message in it is stored (a retry then changes nothing)."""
+    async with db.read() as session:
+        inbox = await inboxes_repo.get(session, inbox_id)
+        adapter = channels.get(inbox.channel) if inbox is not None else None
+        if inbox is None or adapter is None or adapter.webhook_path != slug:
+            raise NotFound("no such inbox")
+        facts = await inbox_facts(session, inbox)
+    config = adapter.config_model.model_validate(inbox.config)
+    try:
+        answer = adapter.verify(config, request)
+    except ChannelVerificationError as exc:
+        if exc.status == 403:
+            raise Forbidden(str(exc)) from exc
+        raise NotAuthenticated(str(exc)) from exc
+    if answer is not None:
+        return answer
+    try:
+        events = adapter.parse(config, request)
+    except ChannelParseError as exc:
+        raise BadRequest(str(exc)) from exc
+    messages = [e for e in events if isinstance(e, InboundMessage)]
+    # Customers first, in the order the platform gave: then the messages queue
+    # for one group commit in that order.
+    async with db.write() as session:
+        customer_ids = [
+            (
+                await contacts.customer_for_sender(
+                    session, inbox.channel, facts.identity_namespace, m.sender
                 )
-                frames.extend(customer_message_frame(row) for row in rows)
-                if len(rows) < RESUME_PAGE:
-                    return frames
-                after_seq = rows[-1].seq
-
-    async def mark_read(self, seq: int) -> None:
-        conversation_id = self.conversation_id
-        if conversation_id is None:
-            return
-        async with self.db.write() as session:
-            result = await session.execute(
-                update(Conversation)
-                .where(
-                    Conversation.id == conversation_id,
-                    Conversation.customer_last_read_seq < seq,
-                    Conversation.last_seq >= seq,
-                )
-                .values(customer_last_read_seq=seq)
-                .returning(Conversation.assignee_id)
-            )
-            row = result.one_or_none()
-            if row is not None:
-                publish_after_commit(
-                    session,
-                    Event(
-                        audience=Audience(
-                            conversation_id=conversation_id,
-                            inbox_id=self.inbox_id,
-                            assignee_id=row[0],
-                            inbox_team_ids=self.inbox_team_ids,
-                        ),
-                        agent_frame={
-                            "type": "conversation.read",
-                            "conversation_id": conversation_id,
-                            "seq": seq,
-                        },
-                    ),
-                )
-
-    async def typing(self, on: bool) -> None:
-        conversation_id = self.conversation_id
-        if conversation_id is None:
-            return
-        async with self.db.read() as session:
-            conversation = await conversations_repo.get(session, conversation_id)
-        if conversation is None:
-            return
-        await self.db.bus.publish(
-            Event(
-                audience=Audience(
-                    conversation_id=conversation_id,
-                    inbox_id=self.inbox_id,
-                    assignee_id=conversation.assignee_id,
-                    inbox_team_ids=self.inbox_team_ids,
-                ),
-                agent_frame={
-                    "type": "typing",
-                    "conversation_id": conversation_id,
-                    "author": {"kind": "customer", "name": self.customer_name},
-                    "on": on,
-                },
-            )
+            ).id
+            for m in messages
+        ]
+    await asyncio.gather(
+        *(
+            receive(db, writer, facts, m, customer_id=customer_id)
+            for m, customer_id in zip(messages, customer_ids, strict=True)
         )
-
-    async def rate(self, rating: int, comment: str | None) -> int:
-        """Records CSAT for the customer's latest conversation; a second rating replaces it."""
-        conversation = await self.current_conversation()
-        if conversation is None:
-            raise NotFound("there is no conversation to rate")
-        async with self.db.write() as session:
-            existing = (
-                await session.execute(
-                    select(CsatResponse).where(CsatResponse.conversation_id == conversation.id)
-                )
-            ).scalar_one_or_none()
-            if existing is None:
-                session.add(
-                    CsatResponse(
-                        conversation_id=conversation.id,
-                        rating=rating,
-                        comment=comment,
-                        created_at=clock.now(),
-                    )
-                )
-            else:
-                existing.rating, existing.comment = rating, comment
-                existing.created_at = clock.now()
-        return conversation.id
+    )
+    for update in events:
+        if isinstance(update, DeliveryUpdate):
+            await outbox.apply_delivery_update(db, inbox.id, update)
+    return WebhookAnswer(status=200, body="ok")

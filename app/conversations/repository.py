@@ -3,68 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 
-from sqlalchemy import Select, and_, exists, or_, select, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import ColumnElement, Select, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from app.models import Agent, AgentTeam, Conversation, Customer, Inbox, InboxTeam, Message
+from app.models import Agent, Conversation, Customer, Inbox, Message
 
 ConversationRow = tuple[Conversation, Inbox, Customer, Agent | None]
-
-
-async def open_thread(
-    session: AsyncSession,
-    inbox_id: int,
-    customer_id: int,
-    thread_key: str,
-    now: datetime,
-    subject: str | None = None,
-) -> tuple[int, bool]:
-    """The open conversation of this thread, created if there is none.
-
-    Returns (id, created). The partial unique index decides races: the
-    loser's insert does nothing and it reads the winner's row.
-    """
-    values = {
-        "inbox_id": inbox_id,
-        "customer_id": customer_id,
-        "thread_key": thread_key,
-        "status": "open",
-        "subject": subject,
-        "last_seq": 0,
-        "customer_last_read_seq": 0,
-        "created_at": now,
-        "updated_at": now,
-    }
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = (
-        insert(Conversation)
-        .values(**values)
-        .on_conflict_do_nothing(
-            index_elements=["inbox_id", "customer_id", "thread_key"],
-            # A literal, as in the index: PostgreSQL matches the partial
-            # index by its predicate, and a bound parameter never matches.
-            index_where=text("status <> 'resolved'"),
-        )
-        .returning(Conversation.id)
-    )
-    created_id = (await session.execute(stmt)).scalar_one_or_none()
-    if created_id is not None:
-        return created_id, True
-    existing = await session.execute(
-        select(Conversation.id).where(
-            Conversation.inbox_id == inbox_id,
-            Conversation.customer_id == customer_id,
-            Conversation.thread_key == thread_key,
-            Conversation.status != "resolved",
-        )
-    )
-    return existing.scalar_one(), False
 
 
 def _with_refs() -> Select[Conversation, Inbox, Customer, Agent]:
@@ -93,27 +39,13 @@ async def get(session: AsyncSession, conversation_id: int) -> Conversation | Non
     return await session.get(Conversation, conversation_id)
 
 
-def visible_to_agent(agent_id: int) -> object:
-    """Conversations of inboxes the agent serves (no teams named, or a shared
-    team), and any conversation assigned to the agent."""
-    inbox_has_teams = exists().where(InboxTeam.inbox_id == Conversation.inbox_id)
-    shares_team = exists().where(
-        and_(
-            InboxTeam.inbox_id == Conversation.inbox_id,
-            AgentTeam.team_id == InboxTeam.team_id,
-            AgentTeam.agent_id == agent_id,
-        )
-    )
-    return or_(~inbox_has_teams, shares_team, Conversation.assignee_id == agent_id)
-
-
 async def list_page(
     session: AsyncSession,
     *,
     statuses: Sequence[str],
     assignee: int | None | str,
     inbox_id: int | None,
-    visible_to: int | None,
+    visible: ColumnElement[bool] | None,
     customer_id: int | None,
     before_id: int | None,
     limit: int,
@@ -127,8 +59,8 @@ async def list_page(
         stmt = stmt.where(Conversation.inbox_id == inbox_id)
     if customer_id is not None:
         stmt = stmt.where(Conversation.customer_id == customer_id)
-    if visible_to is not None:
-        stmt = stmt.where(visible_to_agent(visible_to))  # type: ignore[arg-type]
+    if visible is not None:
+        stmt = stmt.where(visible)
     if before_id is not None:
         stmt = stmt.where(Conversation.id < before_id)
     stmt = stmt.order_by(Conversation.id.desc()).limit(limit)
@@ -152,6 +84,65 @@ async def messages_after(
     return (await session.execute(stmt)).scalars().all()
 
 
-async def agent_team_ids(session: AsyncSession, agent_id: int) -> frozenset[int]:
-    result = await session.execute(select(AgentTeam.team_id).where(AgentTeam.agent_id == agent_id))
-    return frozenset(result.scalars())
+async def message(session: AsyncSession, message_id: int) -> Message | None:
+    return await session.get(Message, message_id)
+
+
+async def latest_customer_message(session: AsyncSession, conversation_id: int) -> Message | None:
+    result = await session.execute(
+        select(Message)
+        .where(Message.conversation_id == conversation_id, Message.author_kind == "customer")
+        .order_by(Message.seq.desc())
+        .limit(1)
+    )
+    return result.scalar_one_or_none()
+
+
+async def platform_ids(session: AsyncSession, conversation_id: int, limit: int) -> list[str]:
+    """The platform ids of the conversation's latest messages, oldest first:
+    theirs (external ids) and ours (what the platform gave back on sending)."""
+    result = await session.execute(
+        select(Message.author_kind, Message.external_id, Message.delivered_external_id)
+        .where(
+            Message.conversation_id == conversation_id,
+            or_(Message.author_kind == "customer", Message.delivered_external_id.is_not(None)),
+        )
+        .order_by(Message.seq.desc())
+        .limit(limit)
+    )
+    ids = []
+    for kind, external_id, delivered in result:
+        found = external_id if kind == "customer" else delivered
+        if found:
+            ids.append(found)
+    return ids[::-1]
+
+
+async def set_delivery(
+    session: AsyncSession,
+    message_id: int,
+    *,
+    status: str,
+    error: str | None = None,
+    delivered_external_id: str | None = None,
+) -> None:
+    await session.execute(
+        update(Message)
+        .where(Message.id == message_id)
+        .values(
+            delivery_status=status,
+            delivery_error=error,
+            delivered_external_id=delivered_external_id,
+        )
+    )
+
+
+async def message_id_by_delivered_id(
+    session: AsyncSession, inbox_id: int, delivered_external_id: str
+) -> int | None:
+    result = await session.execute(
+        select(Message.id).where(
+            Message.inbox_id == inbox_id, Message.delivered_external_id == delivered_external_id
+        )
+    )
+    return result.scalars().first()

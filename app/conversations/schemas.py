@@ -43,7 +43,7 @@ def author_of(kind: str, name: str | None, agent_id: int | None) -> dict[str, An
     return author
 
 
-def message_frame(
+def message_out(
     *,
     message_id: int,
     conversation_id: int,
@@ -54,25 +54,46 @@ def message_frame(
     author_agent_id: int | None,
     body: str,
     created_at: datetime,
+    private: bool,
+    channel: str,
+    delivery_status: str | None,
+    delivery_error: str | None,
 ) -> dict[str, Any]:
-    """The widget's `message` frame; the agent's message adds `private` and `channel`."""
-    frame: dict[str, Any] = {
-        "type": "message",
+    """A message as agents see it (REST, `message.created`); `customer_view`
+    takes what the customer may see of it."""
+    out: dict[str, Any] = {
         "conversation_id": conversation_id,
         "seq": seq,
         "id": message_id,
         "author": author_of(author_kind, author_name, author_agent_id),
         "body": body,
         "created_at": created_at.isoformat(),
+        "private": private,
+        "channel": channel,
     }
     if client_id is not None:
-        frame["client_id"] = client_id
+        out["client_id"] = client_id
+    if delivery_status is not None:
+        out["delivery_status"] = delivery_status
+        if delivery_error is not None:
+            out["delivery_error"] = delivery_error
+    return out
+
+
+# Fields of a message that only agents see.
+AGENT_ONLY = ("private", "channel", "delivery_status", "delivery_error")
+
+
+def customer_view(message: dict[str, Any]) -> dict[str, Any]:
+    """The widget's `message` frame of a message in its agent shape."""
+    frame = {"type": "message", **message}
+    for key in AGENT_ONLY:
+        frame.pop(key, None)
     return frame
 
 
-def customer_message_frame(message: Message) -> dict[str, Any]:
-    """A stored message as the widget's `message` frame."""
-    return message_frame(
+def stored_message_out(message: Message, channel: str) -> dict[str, Any]:
+    return message_out(
         message_id=message.id,
         conversation_id=message.conversation_id,
         seq=message.seq,
@@ -82,16 +103,11 @@ def customer_message_frame(message: Message) -> dict[str, Any]:
         author_agent_id=message.author_agent_id,
         body=message.body,
         created_at=message.created_at,
+        private=message.private,
+        channel=channel,
+        delivery_status=message.delivery_status,
+        delivery_error=message.delivery_error,
     )
-
-
-def message_out(message: Message, channel: str) -> dict[str, Any]:
-    """A stored message in REST: the frame's fields plus `private` and `channel`."""
-    out = customer_message_frame(message)
-    del out["type"]
-    out["private"] = message.private
-    out["channel"] = channel
-    return out
 
 
 def customer_ref(customer: Customer) -> dict[str, Any]:

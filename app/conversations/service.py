@@ -1,6 +1,7 @@
-"""Conversations: open, reply, assign, transfer, resolve, reopen.
+"""Conversations as agents work them: reply, assign, transfer, resolve, reopen.
 
 Each write happens in one transaction; its events leave after the commit.
+Who may see what is decided by app/conversations/access.py alone.
 """
 
 from __future__ import annotations
@@ -12,94 +13,86 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agents import repository as agents_repo
-from app.auth.roles import Role
+from app.channels.registry import ChannelRegistry
+from app.conversations import access
 from app.conversations import repository as conversations_repo
+from app.conversations.outbox import DELIVER
 from app.conversations.repository import ConversationRow
-from app.conversations.schemas import conversation_out, message_frame, message_out
-from app.conversations.writer import MessageWriter, NewMessage, OnStored, StoredMessage
+from app.conversations.schemas import conversation_out, message_out, stored_message_out
+from app.conversations.writer import JobSpec, MessageWriter, NewMessage, OnStored, StoredMessage
 from app.db import Database, publish_after_commit
 from app.errors import Forbidden, InvalidRequest, NotFound
 from app.inboxes import repository as inboxes_repo
 from app.kit.clock import clock
 from app.models import Agent, Conversation
 from app.realtime.bus import EventBus
-from app.realtime.events import Audience, Event
+from app.realtime.events import (
+    ConversationChange,
+    ConversationChanged,
+    ConversationScope,
+    JobsQueued,
+    MessageStored,
+)
 
 # -- access ----------------------------------------------------------------
 
 
-async def agent_may_see(session: AsyncSession, agent: Agent, conversation: Conversation) -> bool:
-    if Role(agent.role).includes(Role.SUPERVISOR) or conversation.assignee_id == agent.id:
-        return True
-    inbox_teams = await inboxes_repo.team_ids(session, conversation.inbox_id)
-    if not inbox_teams:
-        return True
-    return bool(set(inbox_teams) & await conversations_repo.agent_team_ids(session, agent.id))
-
-
 async def visible_conversation(
-    session: AsyncSession, agent: Agent, conversation_id: int, *, lock: bool = False
+    session: AsyncSession, viewer: access.Viewer, conversation_id: int, *, lock: bool = False
 ) -> ConversationRow:
+    """The conversation if the viewer may see it; 404 otherwise (its existence
+    is nobody else's business)."""
     row = await conversations_repo.get_with_refs(session, conversation_id, lock=lock)
-    if row is None or not await agent_may_see(session, agent, row[0]):
+    if row is None:
+        raise NotFound("no such conversation")
+    inbox_teams = await inboxes_repo.team_ids(session, row[0].inbox_id)
+    if not access.may_see(viewer, access.scope_of(row[0], inbox_teams)):
         raise NotFound("no such conversation")
     return row
 
 
-def visibility_filter(agent: Agent) -> int | None:
-    """None: sees everything; else the agent id whose inboxes bound the list."""
-    return None if Role(agent.role).includes(Role.SUPERVISOR) else agent.id
+def check_may_reassign(viewer: access.Viewer, conversation: Conversation) -> None:
+    """Agents take what is free or hand on their own; supervisors do anything."""
+    if not viewer.sees_everything and conversation.assignee_id not in (None, viewer.agent_id):
+        raise Forbidden("only a supervisor reassigns another agent's conversation")
+
+
+async def _check_serves(session: AsyncSession, agent: Agent, scope: ConversationScope) -> None:
+    target = await access.viewer_of(session, agent)
+    if not access.serves(target.agent_id, target.team_ids, scope):
+        raise InvalidRequest("that agent does not serve this conversation")
 
 
 # -- events ----------------------------------------------------------------
 
 
-async def conversation_event(
+async def conversation_changed(
     session: AsyncSession,
-    kind: str,
+    change: ConversationChange,
     conversation_id: int,
     *,
     notify_agents: Sequence[int] = (),
-    customer_frame: dict[str, Any] | None = None,
 ) -> None:
-    """Queues `conversation.<kind>` for the agents who should see it."""
+    """Queues the change for after the commit, with the conversation as it is now."""
+    await session.flush()
     row = await conversations_repo.get_with_refs(session, conversation_id)
     assert row is not None
     conversation, inbox, customer, assignee = row
     publish_after_commit(
         session,
-        Event(
-            audience=Audience(
-                conversation_id=conversation.id,
-                inbox_id=inbox.id,
-                customer_id=customer.id,
-                assignee_id=conversation.assignee_id,
-                inbox_team_ids=(conversation.team_id,)
-                if conversation.team_id
-                else await inboxes_repo.team_ids(session, inbox.id),
-                offer_when_unassigned=conversation.status != "resolved",
-                agent_ids=tuple(notify_agents),
-            ),
-            agent_frame={
-                "type": f"conversation.{kind}",
-                "conversation": conversation_out(conversation, inbox, customer, assignee),
-            },
-            customer_frame=customer_frame,
+        ConversationChanged(
+            change=change,
+            scope=access.scope_of(conversation, await inboxes_repo.team_ids(session, inbox.id)),
+            conversation=conversation_out(conversation, inbox, customer, assignee),
+            notify_agent_ids=tuple(notify_agents),
         ),
     )
 
 
-def status_frame(conversation: Conversation) -> dict[str, Any]:
-    return {
-        "type": "status",
-        "conversation_id": conversation.id,
-        "conversation_status": conversation.status,
-    }
-
-
-def _stored_frame(stored: StoredMessage) -> dict[str, Any]:
+def stored_out(stored: StoredMessage) -> dict[str, Any]:
+    """The REST shape of a just-stored message, without reading it back."""
     m = stored.new
-    return message_frame(
+    return message_out(
         message_id=stored.id,
         conversation_id=stored.conversation_id,
         seq=stored.seq,
@@ -109,67 +102,62 @@ def _stored_frame(stored: StoredMessage) -> dict[str, Any]:
         author_agent_id=m.author_agent_id,
         body=m.body,
         created_at=stored.created_at,
+        private=m.private,
+        channel=m.channel,
+        delivery_status=m.delivery_status,
+        delivery_error=None,
     )
 
 
-def stored_out(stored: StoredMessage) -> dict[str, Any]:
-    """The REST shape of a just-stored message, without reading it back."""
-    out = _stored_frame(stored)
-    del out["type"]
-    out["private"] = stored.new.private
-    out["channel"] = stored.new.channel
-    return out
-
-
-def message_events(stored: StoredMessage) -> Event:
+def message_stored(stored: StoredMessage) -> MessageStored:
     m = stored.new
-    frame = _stored_frame(stored)
-    return Event(
-        audience=Audience(
+    return MessageStored(
+        scope=ConversationScope(
             conversation_id=stored.conversation_id,
             inbox_id=m.inbox_id,
             customer_id=stored.customer_id,
             assignee_id=stored.assignee_id,
-            inbox_team_ids=(stored.team_id,) if stored.team_id else m.inbox_team_ids,
-            offer_when_unassigned=stored.conversation_status != "resolved",
-            agent_ids=(m.author_agent_id,) if m.author_agent_id is not None else (),
-            exclude_connection=m.origin_connection,
+            team_id=stored.team_id,
+            inbox_team_ids=m.inbox_team_ids,
+            status=stored.conversation_status,
         ),
-        agent_frame={
-            "type": "message.created",
-            "conversation_id": stored.conversation_id,
-            "message": stored_out(stored),
-        },
-        # Private notes never reach the customer.
-        customer_frame=None if m.private else frame,
+        message=stored_out(stored),
+        origin_connection=m.origin_connection,
+        automatic=m.automatic,
     )
 
 
-def publisher(bus: EventBus) -> OnStored:
-    """The writer's after-commit hook: one event per stored message, in seq order."""
+async def _opened_event(db: Database, stored: StoredMessage) -> ConversationChanged | None:
+    async with db.read() as session:
+        row = await conversations_repo.get_with_refs(session, stored.conversation_id)
+        if row is None:
+            return None
+        conversation, inbox, customer, assignee = row
+        return ConversationChanged(
+            change="opened" if stored.opened else "reopened",
+            scope=access.scope_of(conversation, stored.new.inbox_team_ids),
+            conversation=conversation_out(conversation, inbox, customer, assignee),
+        )
+
+
+def publisher(db: Database, bus: EventBus) -> OnStored:
+    """The writer's after-commit hook: a conversation's opening before its first
+    message, one event per stored message in seq order, then a wake-up for the
+    worker when the batch queued jobs."""
 
     async def publish_stored(stored: Sequence[StoredMessage]) -> None:
+        jobs = False
         for item in stored:
-            await bus.publish(message_events(item))
+            if item.opened or item.reopened:
+                opened = await _opened_event(db, item)
+                if opened is not None:
+                    await bus.publish(opened)
+            await bus.publish(message_stored(item))
+            jobs = jobs or item.jobs_queued
+        if jobs:
+            await bus.publish(JobsQueued())
 
     return publish_stored
-
-
-# -- opening ---------------------------------------------------------------
-
-
-async def open_conversation(
-    db: Database, inbox_id: int, customer_id: int, thread_key: str = ""
-) -> int:
-    async with db.write() as session:
-        conversation_id, created = await conversations_repo.open_thread(
-            session, inbox_id, customer_id, thread_key, clock.now()
-        )
-        if created:
-            # Until routing lands, a new conversation is offered to every
-            # online agent who serves the inbox.
-            await conversation_event(session, "updated", conversation_id)
-    return conversation_id
 
 
 # -- agent actions ---------------------------------------------------------
@@ -178,6 +166,7 @@ async def open_conversation(
 async def post_agent_message(
     db: Database,
     writer: MessageWriter,
+    channels: ChannelRegistry,
     agent: Agent,
     conversation_id: int,
     *,
@@ -185,17 +174,21 @@ async def post_agent_message(
     private: bool,
     client_id: str | None,
 ) -> StoredMessage:
+    """Stores an agent's reply or note. A reply on a channel with its own send
+    goes out through the outbox: its `deliver` job is committed with it."""
     async with db.write() as session:
+        viewer = await access.viewer_of(session, agent)
         conversation, inbox, _, _ = await visible_conversation(
-            session, agent, conversation_id, lock=True
+            session, viewer, conversation_id, lock=True
         )
         if conversation.assignee_id is None and not private:
             # Replying to an unassigned conversation takes it.
             conversation.assignee_id = agent.id
             conversation.updated_at = clock.now()
-            await session.flush()
-            await conversation_event(session, "assigned", conversation.id)
+            await conversation_changed(session, "assigned", conversation.id)
         team_ids = await inboxes_repo.team_ids(session, inbox.id)
+    adapter = channels.get(inbox.channel)
+    outbound = not private and adapter is not None and adapter.sends
     return await writer.append(
         NewMessage(
             conversation_id=conversation_id,
@@ -208,6 +201,8 @@ async def post_agent_message(
             private=private,
             client_id=client_id,
             external_id=f"agent:{agent.id}:{client_id}" if client_id else None,
+            delivery_status="pending" if outbound else None,
+            jobs=(JobSpec(DELIVER, dedupe_key="deliver:{message_id}"),) if outbound else (),
             inbox_team_ids=team_ids,
         )
     )
@@ -217,8 +212,9 @@ async def set_status(
     db: Database, agent: Agent, conversation_id: int, status: str
 ) -> dict[str, Any]:
     async with db.write() as session:
+        viewer = await access.viewer_of(session, agent)
         conversation, _, _, _ = await visible_conversation(
-            session, agent, conversation_id, lock=True
+            session, viewer, conversation_id, lock=True
         )
         if conversation.status != status:
             now = clock.now()
@@ -231,9 +227,8 @@ async def set_status(
                 raise InvalidRequest(
                     "the customer already has an open conversation in this inbox"
                 ) from exc
-            await conversation_event(
-                session, "updated", conversation.id, customer_frame=status_frame(conversation)
-            )
+            change: ConversationChange = "resolved" if status == "resolved" else "reopened"
+            await conversation_changed(session, change, conversation.id)
     return await get_conversation(db, agent, conversation_id)
 
 
@@ -241,28 +236,25 @@ async def assign(
     db: Database, actor: Agent, conversation_id: int, agent_id: int | None
 ) -> dict[str, Any]:
     async with db.write() as session:
+        viewer = await access.viewer_of(session, actor)
         conversation, _, _, _ = await visible_conversation(
-            session, actor, conversation_id, lock=True
+            session, viewer, conversation_id, lock=True
         )
-        # An agent takes what is free or hands on their own; supervisors do anything.
-        if not Role(actor.role).includes(Role.SUPERVISOR) and conversation.assignee_id not in (
-            None,
-            actor.id,
-        ):
-            raise Forbidden("only a supervisor reassigns another agent's conversation")
-        target = None
+        check_may_reassign(viewer, conversation)
         if agent_id is not None:
             target = await agents_repo.get(session, agent_id)
             if target is None or not target.is_active:
                 raise NotFound("no such agent")
-            if not await agent_may_see(session, target, conversation):
-                raise InvalidRequest("that agent does not serve this inbox")
+            scope = access.scope_of(
+                conversation, await inboxes_repo.team_ids(session, conversation.inbox_id)
+            )
+            # Whom the conversation would reach once assigned: its team, or its inbox's.
+            await _check_serves(session, target, _unassigned(scope))
         previous = conversation.assignee_id
         if previous != agent_id:
             conversation.assignee_id = agent_id
             conversation.updated_at = clock.now()
-            await session.flush()
-            await conversation_event(
+            await conversation_changed(
                 session,
                 "assigned",
                 conversation.id,
@@ -271,20 +263,34 @@ async def assign(
     return await get_conversation(db, actor, conversation_id)
 
 
+def _unassigned(scope: ConversationScope) -> ConversationScope:
+    return ConversationScope(
+        conversation_id=scope.conversation_id,
+        inbox_id=scope.inbox_id,
+        customer_id=scope.customer_id,
+        assignee_id=None,
+        team_id=scope.team_id,
+        inbox_team_ids=scope.inbox_team_ids,
+        status=scope.status,
+    )
+
+
 async def get_conversation(db: Database, agent: Agent, conversation_id: int) -> dict[str, Any]:
     async with db.read() as session:
-        return conversation_out(*await visible_conversation(session, agent, conversation_id))
+        viewer = await access.viewer_of(session, agent)
+        return conversation_out(*await visible_conversation(session, viewer, conversation_id))
 
 
 async def messages(
     db: Database, agent: Agent, conversation_id: int, after_seq: int, limit: int
 ) -> tuple[list[dict[str, Any]], int | None]:
     async with db.read() as session:
-        _, inbox, _, _ = await visible_conversation(session, agent, conversation_id)
+        viewer = await access.viewer_of(session, agent)
+        _, inbox, _, _ = await visible_conversation(session, viewer, conversation_id)
         rows = await conversations_repo.messages_after(
             session, conversation_id, after_seq, limit, include_private=True
         )
-    items = [message_out(m, inbox.channel) for m in rows]
+    items = [stored_message_out(m, inbox.channel) for m in rows]
     return items, rows[-1].seq if len(rows) == limit else None
 
 
@@ -298,21 +304,28 @@ async def transfer(
     team: str | None,
     note: str | None,
 ) -> dict[str, Any]:
-    """Hands over to an agent or a team, leaving a private note as the summary."""
+    """Hands over to an agent or a team, leaving a private note as the summary.
+
+    The same rules as assign: an agent hands on only what is free or theirs,
+    and only to someone (or a team) who serves the conversation's inbox.
+    """
     if (agent_id is None) == (team is None):
         raise InvalidRequest("give either agent_id or team")
     target_name: str
     async with db.write() as session:
+        viewer = await access.viewer_of(session, actor)
         conversation, inbox, _, _ = await visible_conversation(
-            session, actor, conversation_id, lock=True
+            session, viewer, conversation_id, lock=True
         )
+        check_may_reassign(viewer, conversation)
+        inbox_teams = await inboxes_repo.team_ids(session, inbox.id)
         previous = conversation.assignee_id
         if agent_id is not None:
             target = await agents_repo.get(session, agent_id)
             if target is None or not target.is_active:
                 raise NotFound("no such agent")
-            if not await agent_may_see(session, target, conversation):
-                raise InvalidRequest("that agent does not serve this inbox")
+            scope = _unassigned(access.scope_of(conversation, inbox_teams))
+            await _check_serves(session, target, scope)
             conversation.assignee_id = target.id
             target_name = target.name
         else:
@@ -320,18 +333,18 @@ async def transfer(
             teams = await agents_repo.existing_teams(session, [team])
             if not teams:
                 raise NotFound("no such team")
+            if not access.team_serves_inbox(teams[0].id, inbox_teams):
+                raise InvalidRequest("that team does not serve this conversation's inbox")
             conversation.team_id = teams[0].id
             conversation.assignee_id = None
             target_name = f"team {team}"
         conversation.updated_at = clock.now()
-        await session.flush()
-        await conversation_event(
+        await conversation_changed(
             session,
-            "assigned",
+            "transferred",
             conversation.id,
             notify_agents=tuple(a for a in (previous, actor.id) if a is not None),
         )
-        team_ids = await inboxes_repo.team_ids(session, inbox.id)
     summary = f"Transferred to {target_name} by {actor.name}"
     await writer.append(
         NewMessage(
@@ -342,7 +355,7 @@ async def transfer(
             author_name="Madoguchi",
             body=f"{summary}: {note}" if note else summary,
             private=True,
-            inbox_team_ids=team_ids,
+            inbox_team_ids=inbox_teams,
         )
     )
     return await get_conversation(db, actor, conversation_id)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from app.auth.dependencies import WidgetSession
 from app.conversations import repository as conversations_repo
-from app.conversations.schemas import message_out
+from app.conversations.schemas import customer_view, stored_message_out
 from app.errors import NotFound
 from app.kit.pagination import PageDep
 from app.runtime import RuntimeDep
@@ -26,7 +26,7 @@ async def my_conversations(
             statuses=("open", "snoozed", "resolved"),
             assignee=None,
             inbox_id=customer.inbox_id,
-            visible_to=None,
+            visible=None,
             customer_id=customer.customer_id,
             before_id=page.cursor,
             limit=page.limit,
@@ -70,8 +70,8 @@ async def my_messages(
         )
     items = []
     for m in rows:
-        item = message_out(m, "web")
-        del item["private"]
+        item = customer_view(stored_message_out(m, "web"))
+        del item["type"]
         items.append(item)
     cursor = str(rows[-1].seq) if len(rows) == page.limit else None
     return {"items": items, "next_cursor": cursor}

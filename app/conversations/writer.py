@@ -2,8 +2,10 @@
 
 Every message goes through one writer task per process. It takes whatever is
 queued (up to MAX_BATCH), and in one transaction: drops what was stored before
-(by the idempotency key), bumps each conversation's `last_seq` once for all its
-new messages, inserts them, commits. Only then are the callers' futures
+(by the idempotency key), finds or opens the conversation of each threaded
+message (so no conversation exists without its first message), bumps each
+conversation's `last_seq` once for all its new messages, inserts them and the
+jobs they cause (an outbox send, an auto-reply), commits. Only then are the callers' futures
 resolved (the ack) and the events published. One fsync-free WAL commit per
 batch instead of per message is what lets SQLite keep up with a busy widget.
 The seq comes from `UPDATE ... SET last_seq = last_seq + n RETURNING`, which
@@ -18,7 +20,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection
@@ -26,7 +28,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from app.conversations import batch_store
 from app.db import Database
-from app.errors import Conflict
+from app.errors import NotFound
 from app.kit.clock import clock
 
 log = logging.getLogger(__name__)
@@ -34,25 +36,51 @@ log = logging.getLogger(__name__)
 MAX_BATCH = 512
 
 
-class ConversationClosed(Conflict):
-    code = "conversation_closed"
+@dataclass(frozen=True, slots=True)
+class ThreadRef:
+    """Where an inbound message belongs when the caller does not know the
+    conversation: the customer's open thread, found or opened in the batch."""
+
+    customer_id: int
+    thread_key: str = ""
+    # Platform ids the message answers: a match in this customer's
+    # conversations continues (and reopens) that one.
+    in_reply_to: tuple[str, ...] = ()
+    subject: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """Work the message causes later, committed with it. `payload` gets the
+    stored message's `message_id` and `conversation_id`; `{message_id}` in the
+    dedupe key is filled in likewise."""
+
+    kind: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    delay_seconds: float = 0
+    dedupe_key: str | None = None
+    max_attempts: int = 8
 
 
 @dataclass(slots=True)
 class NewMessage:
-    conversation_id: int
     inbox_id: int
     channel: str
     author_kind: str  # customer | agent | system
     body: str
+    # Either the conversation (agent replies, notes), or the thread to find it by.
+    conversation_id: int | None = None
+    thread: ThreadRef | None = None
     author_agent_id: int | None = None
     author_name: str | None = None
     private: bool = False
     client_id: str | None = None
     external_id: str | None = None
     meta: dict[str, Any] | None = None
-    # Fail with ConversationClosed rather than append to a resolved conversation.
-    require_open: bool = False
+    # "pending" when the outbox will deliver it (a `deliver` job in `jobs`).
+    delivery_status: str | None = None
+    jobs: tuple[JobSpec, ...] = ()
+    automatic: bool = False
     inbox_team_ids: tuple[int, ...] = ()
     origin_connection: str | None = None
 
@@ -69,6 +97,10 @@ class StoredMessage:
     assignee_id: int | None = None
     team_id: int | None = None
     conversation_status: str = "open"
+    # This message opened (or reopened) its conversation, in the same commit.
+    opened: bool = False
+    reopened: bool = False
+    jobs_queued: bool = False
 
 
 @dataclass(slots=True)
@@ -79,12 +111,16 @@ class _Pending:
 
 OnStored = Callable[[Sequence[StoredMessage]], Awaitable[None]]
 
+# Bounded, so a flood meets backpressure (callers wait to queue) instead of
+# growing memory; a few batches' worth keeps the writer busy.
+MAX_QUEUED = 8 * MAX_BATCH
+
 
 class MessageWriter:
     def __init__(self, db: Database, on_stored: OnStored) -> None:
         self._db = db
         self._on_stored = on_stored
-        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue(MAX_QUEUED)
         self._task: asyncio.Task[None] | None = None
         self.batches = 0
         self.messages = 0
@@ -107,8 +143,10 @@ class MessageWriter:
 
     async def append(self, message: NewMessage) -> StoredMessage:
         """Stores the message (or finds it stored before) and returns it after commit."""
+        if (message.conversation_id is None) == (message.thread is None):
+            raise ValueError("a new message names its conversation or its thread, not both")
         future: asyncio.Future[StoredMessage] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Pending(message, future))
+        await self._queue.put(_Pending(message, future))
         return await future
 
     async def _run(self) -> None:
@@ -123,8 +161,10 @@ class MessageWriter:
                     if not item.future.done():
                         item.future.cancel()
                 raise
-            except Exception:  # noqa: BLE001 - the writer must outlive any one bad batch
+            except Exception as exc:  # noqa: BLE001 - the writer must outlive any one bad batch
                 log.exception("message batch failed")
+                for item in batch:
+                    self._fail(item, exc)
 
     async def _write_batch(self, batch: list[_Pending]) -> None:
         try:
@@ -161,19 +201,49 @@ class MessageWriter:
         return await self._db.write_batch(lambda conn: _store_batch(conn, messages))
 
 
+def _resolve_threads(
+    conn: Connection, batch: list[NewMessage], todo: list[int], now: datetime
+) -> dict[int, batch_store.Thread]:
+    """Each threaded message's conversation, found or opened in this transaction."""
+    found: dict[tuple[int, ThreadRef], batch_store.Thread] = {}
+    by_index: dict[int, batch_store.Thread] = {}
+    for i in todo:
+        m = batch[i]
+        assert m.thread is not None
+        key = (m.inbox_id, m.thread)
+        if key not in found:
+            found[key] = _thread_of(conn, m.inbox_id, m.thread, now)
+        by_index[i] = found[key]
+    return by_index
+
+
+def _thread_of(
+    conn: Connection, inbox_id: int, ref: ThreadRef, now: datetime
+) -> batch_store.Thread:
+    thread_key = ref.thread_key
+    if ref.in_reply_to:
+        named = batch_store.thread_by_reference(conn, inbox_id, ref.customer_id, ref.in_reply_to)
+        if named is not None:
+            conversation_id, thread_key, status = named
+            if status != "resolved":
+                return batch_store.Thread(conversation_id)
+            if batch_store.reopen(conn, conversation_id, now):
+                return batch_store.Thread(conversation_id, reopened=True)
+    return batch_store.open_thread(conn, inbox_id, ref.customer_id, thread_key, ref.subject, now)
+
+
 def _store_batch(conn: Connection, batch: list[NewMessage]) -> list[StoredMessage | BaseException]:
     """One transaction's work, synchronous as `Database.write_batch` runs it."""
     outcomes: list[StoredMessage | BaseException | None] = [None] * len(batch)
     repeats = _mark_duplicates(conn, batch, outcomes)
-    by_conversation: dict[int, list[int]] = {}
-    for i, m in enumerate(batch):
-        if outcomes[i] is None and i not in repeats:
-            by_conversation.setdefault(m.conversation_id, []).append(i)
     now = clock.now()
-    wanted = {
-        cid: (len(ix), any(batch[i].require_open for i in ix))
-        for cid, ix in by_conversation.items()
-    }
+    fresh = [i for i in range(len(batch)) if outcomes[i] is None and i not in repeats]
+    threads = _resolve_threads(conn, batch, [i for i in fresh if batch[i].thread], now)
+    by_conversation: dict[int, list[int]] = {}
+    for i in fresh:
+        conversation_id = batch[i].conversation_id or threads[i].conversation_id
+        by_conversation.setdefault(conversation_id, []).append(i)
+    wanted = {cid: len(ix) for cid, ix in by_conversation.items()}
     heads = batch_store.reserve_seqs(conn, wanted, now) if wanted else {}
     rows: list[tuple[Any, ...]] = []
     ranges: list[tuple[int, int, int]] = []
@@ -182,7 +252,7 @@ def _store_batch(conn: Connection, batch: list[NewMessage]) -> list[StoredMessag
         head = heads.get(conversation_id)
         if head is None:
             for i in indexes:
-                outcomes[i] = ConversationClosed("the conversation is resolved")
+                outcomes[i] = NotFound("no such conversation")
             continue
         first_seq = head.last_seq - len(indexes) + 1
         ranges.append((conversation_id, first_seq, head.last_seq))
@@ -202,9 +272,12 @@ def _store_batch(conn: Connection, batch: list[NewMessage]) -> list[StoredMessag
                     m.client_id,
                     m.external_id,
                     meta,
+                    m.delivery_status,
                     stamp,
                 )
             )
+            thread = threads.get(i)
+            first = seq == first_seq
             outcomes[i] = StoredMessage(
                 id=0,
                 seq=seq,
@@ -215,21 +288,55 @@ def _store_batch(conn: Connection, batch: list[NewMessage]) -> list[StoredMessag
                 assignee_id=head.assignee_id,
                 team_id=head.team_id,
                 conversation_status=head.status,
+                opened=first and thread is not None and thread.opened,
+                reopened=first and thread is not None and thread.reopened,
             )
     if rows:
         batch_store.insert_messages(conn, rows)
         ids = batch_store.ids_by_seq(conn, ranges)
+        jobs: list[tuple[Any, ...]] = []
         for outcome in outcomes:
             if isinstance(outcome, StoredMessage) and not outcome.duplicate:
                 outcome.id = ids[(outcome.conversation_id, outcome.seq)]
+                jobs.extend(_job_rows(conn, outcome, now))
+                outcome.jobs_queued = bool(outcome.new.jobs)
+        if jobs:
+            batch_store.insert_jobs(conn, jobs)
     # Repeats of a key inside this batch get the first one's message.
-    for i, first in repeats.items():
-        original = outcomes[first]
+    for i, first_index in repeats.items():
+        original = outcomes[first_index]
         if isinstance(original, StoredMessage):
             outcomes[i] = _as_duplicate(original, batch[i])
         else:
             outcomes[i] = original
     return [o for o in outcomes if o is not None]
+
+
+def _job_rows(conn: Connection, stored: StoredMessage, now: datetime) -> list[tuple[Any, ...]]:
+    stamp = batch_store.db_time(conn, now)
+    rows = []
+    for job in stored.new.jobs:
+        payload = {
+            **job.payload,
+            "message_id": stored.id,
+            "conversation_id": stored.conversation_id,
+        }
+        dedupe = job.dedupe_key.replace("{message_id}", str(stored.id)) if job.dedupe_key else None
+        due = now + timedelta(seconds=job.delay_seconds) if job.delay_seconds else now
+        rows.append(
+            (
+                job.kind,
+                json.dumps(payload),
+                "pending",
+                batch_store.db_time(conn, due),
+                0,
+                job.max_attempts,
+                dedupe,
+                stamp,
+                stamp,
+            )
+        )
+    return rows
 
 
 def _mark_duplicates(

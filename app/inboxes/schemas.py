@@ -4,12 +4,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from app.channels.base import ChannelKind
-
 
 class InboxCreate(BaseModel):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-    channel: ChannelKind
+    # A built-in ChannelKind or a plug-in's kind; the registry says which exist.
+    channel: Annotated[str, StringConstraints(min_length=1, max_length=20)]
     mode: Literal["live", "redirect"] = "live"
     config: dict[str, Any] = Field(default_factory=dict)
     teams: list[str] = Field(default_factory=list, max_length=50)
@@ -18,7 +17,7 @@ class InboxCreate(BaseModel):
 class InboxOut(BaseModel):
     id: int
     name: str
-    channel: ChannelKind
+    channel: str
     mode: Literal["live", "redirect"]
     config: dict[str, Any]
     teams: list[str]

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agents import repository as agents_repo
-from app.channels.registry import adapter_for
+from app.channels.registry import ChannelRegistry
 from app.errors import InvalidRequest, NotFound
 from app.inboxes import repository as inboxes_repo
 from app.inboxes.schemas import InboxCreate
@@ -17,26 +17,29 @@ from app.kit.clock import clock
 from app.models import Inbox
 
 
-def validated_config(channel: str, raw: dict[str, Any]) -> BaseModel:
-    adapter = adapter_for(channel)
+def validated_config(channels: ChannelRegistry, channel: str, raw: dict[str, Any]) -> BaseModel:
+    adapter = channels.get(channel)
     if adapter is None:
         raise InvalidRequest(f"the {channel} channel is not available in this version")
     try:
-        return adapter.config_model.model_validate(raw)
+        config: BaseModel = adapter.config_model.model_validate(raw)
     except ValidationError as exc:
         detail = "; ".join(
             f"config.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
         )
         raise InvalidRequest(detail) from exc
+    return config
 
 
-async def create_inbox(session: AsyncSession, data: InboxCreate) -> Inbox:
-    config = validated_config(data.channel, data.config)
+async def create_inbox(
+    session: AsyncSession, channels: ChannelRegistry, data: InboxCreate
+) -> Inbox:
+    config = validated_config(channels, data.channel, data.config)
     inbox = await inboxes_repo.add(
         session,
         Inbox(
             name=data.name,
-            channel=data.channel.value,
+            channel=data.channel,
             mode=data.mode,
             config=config.model_dump(mode="json"),
             widget_key=secrets.token_urlsafe(18) if data.channel == "web" else None,

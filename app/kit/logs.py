@@ -7,11 +7,27 @@ import logging
 import re
 from datetime import UTC, datetime
 
-_SECRET_QUERY = re.compile(r"((?:token|access_token|password|secret)=)[^&\s\"']+", re.IGNORECASE)
+_SECRETS = (
+    # ?token=..., &access_token=..., password=... in URLs and forms
+    (
+        re.compile(
+            r"((?:token|access_token|password|secret|key)=)[^&\s\"']+",
+            re.IGNORECASE,
+        ),
+        r"\1[redacted]",
+    ),
+    # Telegram puts the bot token in the path: /bot123456:AA.../sendMessage
+    (re.compile(r"(/bot)[^/\s\"']+"), r"\1[redacted]"),
+    # Authorization headers quoted in an error
+    (re.compile(r"(Bearer\s+)[^\s\"',]+", re.IGNORECASE), r"\1[redacted]"),
+)
 
 
 def redact(text: str) -> str:
-    return _SECRET_QUERY.sub(r"\1[redacted]", text)
+    """Text with every token, password and secret we know the shape of masked."""
+    for pattern, replacement in _SECRETS:
+        text = pattern.sub(replacement, text)
+    return text
 
 
 class RedactSecrets(logging.Filter):

@@ -13,7 +13,11 @@ class Customer(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str | None] = mapped_column(String(200))
+    # A verified address only (from the email channel or a vouched-for widget
+    # identity); what a customer merely typed in is `claimed_email`.
     email: Mapped[str | None] = mapped_column(String(320))
+    # An unverified claim (pre-chat form): shown to agents, never matched on.
+    claimed_email: Mapped[str | None] = mapped_column(String(320))
     phone: Mapped[str | None] = mapped_column(String(40))
     # Set when this customer was folded into another by a merge.
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
@@ -25,13 +29,22 @@ class Identity(Base):
 
     __tablename__ = "identities"
     __table_args__ = (
-        UniqueConstraint("channel", "external_id", name="uq_identities_channel_external_id"),
+        UniqueConstraint(
+            "channel",
+            "namespace",
+            "external_id",
+            name="uq_identities_channel_namespace_external_id",
+        ),
         Index("ix_identities_customer_id", "customer_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
     channel: Mapped[str] = mapped_column(String(20))
+    # Where the external id is unique: "" for global ids (an email address, a
+    # phone number); a web inbox's identity namespace for a site's own user ids,
+    # which mean nothing outside the site that issued them.
+    namespace: Mapped[str] = mapped_column(String(100), default="")
     external_id: Mapped[str] = mapped_column(String(320))
     verified: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime]
@@ -45,4 +58,7 @@ class WidgetSession(Base):
     inbox_id: Mapped[int] = mapped_column(ForeignKey("inboxes.id", ondelete="CASCADE"))
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
     digest: Mapped[str] = mapped_column(String(64), unique=True)
+    # The verified external id the session was opened for (None: anonymous); a
+    # different verified user on the same browser gets a session of their own.
+    verified_external_id: Mapped[str | None] = mapped_column(String(320))
     created_at: Mapped[datetime]

@@ -24,6 +24,8 @@ class Job(Base):
     attempts: Mapped[int] = mapped_column(default=0)
     max_attempts: Mapped[int] = mapped_column(default=8)
     leased_until: Mapped[datetime | None]
+    # Who holds the lease: only that claim may complete or reschedule the job.
+    lease_token: Mapped[str | None] = mapped_column(String(64))
     last_error: Mapped[str | None] = mapped_column(Text)
     # Set for jobs that must exist once, e.g. one auto-reply per inbound message.
     dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)

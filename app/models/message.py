@@ -17,6 +17,7 @@ class Message(Base):
         # its author, stored once per inbox however often it is delivered.
         UniqueConstraint("inbox_id", "external_id", name="uq_messages_inbox_id_external_id"),
         Index("ix_messages_created_at", "created_at"),
+        Index("ix_messages_inbox_id_delivered_external_id", "inbox_id", "delivered_external_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -33,6 +34,13 @@ class Message(Base):
     client_id: Mapped[str | None] = mapped_column(String(100))
     external_id: Mapped[str | None] = mapped_column(String(400))
     meta: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Outbound on a channel with its own send (the outbox): pending → sent | failed.
+    # None for messages that need no delivery (inbound, widget, private notes).
+    delivery_status: Mapped[str | None] = mapped_column(String(20))
+    delivery_error: Mapped[str | None] = mapped_column(Text)
+    # The platform's id of what we sent (an email Message-ID, a Telegram message
+    # id): replies name it, and threading finds the conversation by it.
+    delivered_external_id: Mapped[str | None] = mapped_column(String(400))
     created_at: Mapped[datetime]
 
 

@@ -10,11 +10,13 @@ from starlette.websockets import WebSocket
 from app.agents import repository as agents_repo
 from app.agents import service as agents_service
 from app.auth import service as auth_service
+from app.conversations import access
 from app.conversations import service as conversations
 from app.errors import AppError, NotAuthenticated
+from app.inboxes import repository as inboxes_repo
 from app.kit.crypto import token_digest
 from app.models import Agent
-from app.realtime.events import Audience, Event
+from app.realtime.events import Typing
 from app.realtime.frames import (
     BadFrame,
     Disconnected,
@@ -57,13 +59,13 @@ async def agent_socket(ws: WebSocket, runtime: Runtime, token: str) -> None:
     try:
         async with runtime.db.read() as session:
             agent = await auth_service.authenticate(session, token)
-            team_ids = await agents_repo.team_ids_of(session, agent.id)
+            viewer = await access.viewer_of(session, agent)
     except NotAuthenticated:
         await ws.close(POLICY_VIOLATION, "invalid access token")
         return
 
     await ws.accept()
-    conn = Connection(ws, agent_id=agent.id, team_ids=team_ids, token_digest=token_digest(token))
+    conn = Connection(ws, viewer=viewer, token_digest=token_digest(token))
     runtime.hub.add(conn)
     runtime.presence.connected(agent.id, "away" if agent.chosen_status == "away" else "online")
     try:
@@ -74,13 +76,13 @@ async def agent_socket(ws: WebSocket, runtime: Runtime, token: str) -> None:
                 "status": runtime.presence.status(agent.id),
             }
         )
-        await _serve(runtime, conn, agent)
+        await _serve(runtime, conn, agent, viewer)
     finally:
         runtime.hub.remove(conn)
         runtime.presence.disconnected(agent.id)
 
 
-async def _serve(runtime: Runtime, conn: Connection, agent: Agent) -> None:
+async def _serve(runtime: Runtime, conn: Connection, agent: Agent, viewer: access.Viewer) -> None:
     max_chars = runtime.settings.max_message_chars
     while True:
         try:
@@ -100,6 +102,7 @@ async def _serve(runtime: Runtime, conn: Connection, agent: Agent) -> None:
                 stored = await conversations.post_agent_message(
                     runtime.db,
                     runtime.writer,
+                    runtime.channels,
                     agent,
                     conversation_id,
                     body=body,
@@ -126,12 +129,12 @@ async def _serve(runtime: Runtime, conn: Connection, agent: Agent) -> None:
                 conn.send({"type": "presence", "status": runtime.presence.status(agent.id)})
             elif kind == "typing":
                 conversation_id = require_int(frame, "conversation_id", minimum=1)
-                await _typing(runtime, agent, conversation_id, bool(frame.get("on", True)))
+                await _typing(runtime, agent, viewer, conversation_id, bool(frame.get("on", True)))
             elif kind in ("watch", "unwatch"):
                 conversation_id = require_int(frame, "conversation_id", minimum=1)
                 if kind == "watch":
                     async with runtime.db.read() as session:
-                        await conversations.visible_conversation(session, agent, conversation_id)
+                        await conversations.visible_conversation(session, viewer, conversation_id)
                     runtime.hub.watch(conn, conversation_id)
                 else:
                     runtime.hub.unwatch(conn, conversation_id)
@@ -147,25 +150,14 @@ async def _serve(runtime: Runtime, conn: Connection, agent: Agent) -> None:
             conn.send(error_frame(exc.code, exc.detail, **extra))
 
 
-async def _typing(runtime: Runtime, agent: Agent, conversation_id: int, on: bool) -> None:
+async def _typing(
+    runtime: Runtime, agent: Agent, viewer: access.Viewer, conversation_id: int, on: bool
+) -> None:
     async with runtime.db.read() as session:
         conversation, inbox, _, _ = await conversations.visible_conversation(
-            session, agent, conversation_id
+            session, viewer, conversation_id
         )
+        scope = access.scope_of(conversation, await inboxes_repo.team_ids(session, inbox.id))
     await runtime.bus.publish(
-        Event(
-            audience=Audience(
-                conversation_id=conversation.id,
-                inbox_id=inbox.id,
-                customer_id=conversation.customer_id,
-                assignee_id=conversation.assignee_id,
-                offer_when_unassigned=False,
-            ),
-            customer_frame={
-                "type": "typing",
-                "conversation_id": conversation.id,
-                "author": {"kind": "agent", "name": agent.name},
-                "on": on,
-            },
-        )
+        Typing(scope=scope, author_kind="agent", author_name=agent.name, on=on)
     )

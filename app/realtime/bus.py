@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Protocol
 
-from app.realtime.events import CloseAgentSockets, Event
+from app.realtime.events import Event
 
-Handler = Callable[[Event | CloseAgentSockets], None]
+Handler = Callable[[Event], None]
 
 
 class EventBus(Protocol):
-    """Fans events out to every process's hub. Publish only after commit."""
+    """Fans domain events out to every process's subscribers. Publish only after commit."""
 
     def subscribe(self, handler: Handler) -> None: ...
 
-    async def publish(self, event: Event | CloseAgentSockets) -> None: ...
+    async def publish(self, event: Event) -> None: ...
 
     async def start(self) -> None: ...
 
@@ -29,7 +30,7 @@ class MemoryBus:
     def subscribe(self, handler: Handler) -> None:
         self._handlers.append(handler)
 
-    async def publish(self, event: Event | CloseAgentSockets) -> None:
+    async def publish(self, event: Event) -> None:
         for handler in self._handlers:
             handler(event)
 
@@ -38,3 +39,14 @@ class MemoryBus:
 
     async def stop(self) -> None:
         return None
+
+
+_in_flight: set[asyncio.Task[None]] = set()
+
+
+def publish_soon(bus: EventBus, event: Event) -> None:
+    """Publishes from synchronous code (a presence timer); the task is kept
+    referenced until it is done."""
+    task = asyncio.get_running_loop().create_task(bus.publish(event))
+    _in_flight.add(task)
+    task.add_done_callback(_in_flight.discard)

@@ -1,42 +1,105 @@
-"""Typed events: what happened, the frames each side sees, and who may see them."""
+"""Domain events: what happened, and the facts that decide who may know.
+
+Services publish them after the commit that made them; the sockets (the hub),
+and later responders, routing and reports, subscribe. Frames are rendered from
+them at the edge (app/realtime/hub.py). Every field is a plain value, so an
+event crosses processes as it is.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 Frame = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
-class Audience:
-    """Who receives an event. The hub resolves it against live sockets."""
+class ConversationScope:
+    """What decides who may see a conversation (app/conversations/access.py)."""
 
-    conversation_id: int | None = None
-    inbox_id: int | None = None
-    customer_id: int | None = None
-    assignee_id: int | None = None
-    # Empty: every agent serves the inbox; else only members of these teams.
-    inbox_team_ids: tuple[int, ...] = ()
-    # Unassigned conversations reach every online agent serving the inbox.
-    offer_when_unassigned: bool = True
-    # Agents who get it whatever the conversation (e.g. the one who acted).
-    agent_ids: tuple[int, ...] = ()
-    # The customer socket that sent the message gets an ack instead of the frame.
-    exclude_connection: str | None = None
+    conversation_id: int
+    inbox_id: int
+    customer_id: int
+    assignee_id: int | None
+    team_id: int | None
+    inbox_team_ids: tuple[int, ...]
+    status: str
 
 
 @dataclass(frozen=True, slots=True)
-class Event:
-    audience: Audience
-    agent_frame: Frame | None = None
-    customer_frame: Frame | None = None
+class MessageStored:
+    scope: ConversationScope
+    # The message in its REST shape (conversations/schemas.py message_out).
+    message: Frame
+    # The customer socket that sent it: it gets an ack, not the message.
+    origin_connection: str | None = None
+    # Sent by a machine (auto-reply, bounce, bot): responders never answer it.
+    automatic: bool = False
+
+
+ConversationChange = Literal["opened", "assigned", "transferred", "updated", "resolved", "reopened"]
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationChanged:
+    change: ConversationChange
+    scope: ConversationScope
+    # The conversation in its REST shape (conversations/schemas.py conversation_out).
+    conversation: Frame
+    # Agents told whatever the rule says (the one who acted, the previous assignee).
+    notify_agent_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MessageDeliveryChanged:
+    """An outbound message was sent, or failed for good (the agent must see why)."""
+
+    scope: ConversationScope
+    message: Frame
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationRead:
+    scope: ConversationScope
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Typing:
+    scope: ConversationScope
+    author_kind: Literal["customer", "agent"]
+    author_name: str | None
+    on: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AgentPresenceChanged:
+    agent_id: int
+    status: Literal["online", "away", "offline"]
+
+
+@dataclass(frozen=True, slots=True)
+class JobsQueued:
+    """Due-time jobs were committed: the worker wakes instead of waiting to poll."""
 
 
 @dataclass(frozen=True, slots=True)
 class CloseAgentSockets:
-    """Logout or password change: the agent's sockets must not outlive the token."""
+    """Closes an agent's sockets (all, or those opened with one token) with 1008."""
 
     agent_id: int
-    token_digest: str | None = None  # None: every socket of the agent
-    reason: str = "session ended"
+    token_digest: str | None
+    reason: str
+
+
+Event = (
+    MessageStored
+    | ConversationChanged
+    | MessageDeliveryChanged
+    | ConversationRead
+    | Typing
+    | AgentPresenceChanged
+    | JobsQueued
+    | CloseAgentSockets
+)

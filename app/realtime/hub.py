@@ -1,4 +1,8 @@
-"""This process's live sockets, and the fan-out of bus events to them."""
+"""This process's live sockets, and the fan-out of domain events to them.
+
+Frames are rendered here, at the edge, from the events on the bus; who gets
+an agent frame is decided by the one visibility rule (conversations/access.py).
+"""
 
 from __future__ import annotations
 
@@ -6,88 +10,192 @@ import asyncio
 import collections
 import itertools
 import logging
+import secrets
 
 import orjson
 from starlette.websockets import WebSocket, WebSocketState
 
 from app.agents.presence import Presence
-from app.realtime.events import Audience, CloseAgentSockets, Event, Frame
+from app.conversations.access import Viewer, may_see, serves
+from app.conversations.schemas import customer_view
+from app.realtime.events import (
+    AgentPresenceChanged,
+    CloseAgentSockets,
+    ConversationChanged,
+    ConversationRead,
+    ConversationScope,
+    Event,
+    Frame,
+    JobsQueued,
+    MessageDeliveryChanged,
+    MessageStored,
+    Typing,
+)
 
 log = logging.getLogger(__name__)
 
 # A socket that cannot drain this many frames is too slow to keep up; it is
 # closed (1013, try again later) and resumes by seq, instead of growing memory.
 MAX_QUEUED_FRAMES = 1000
+# Paced senders (a resume) wait while this many frames are queued.
+PACE_QUEUED_FRAMES = 64
+TRY_AGAIN_LATER = 1013
 
+# Unique across the processes that share one bus: a random part per process.
+_PROCESS = secrets.token_hex(4)
 _ids = itertools.count(1)
+
+_AGENT_FRAME_TYPES = {
+    "opened": "conversation.updated",
+    "assigned": "conversation.assigned",
+    "transferred": "conversation.assigned",
+    "updated": "conversation.updated",
+    "resolved": "conversation.updated",
+    "reopened": "conversation.updated",
+}
 
 
 class Connection:
-    """One socket. Frames queue here and drain in order, with no task while idle."""
+    """One socket. Frames queue here and drain in order, with no task while idle.
+
+    Once the socket is found too slow, nothing more is sent on it: a client that
+    then resumes from the highest seq it saw misses nothing. While it replays
+    history (`resume`), live messages of that conversation wait, so the socket
+    carries each conversation's messages in seq order.
+    """
 
     __slots__ = (
-        "agent_id",
         "customer_id",
         "id",
-        "team_ids",
+        "inbox_id",
         "token_digest",
-        "_queue",
-        "_draining",
-        "ws",
+        "viewer",
         "watching",
+        "ws",
+        "_closing",
+        "_drained",
+        "_draining",
+        "_held",
+        "_queue",
     )
 
     def __init__(
         self,
         ws: WebSocket,
         *,
-        agent_id: int | None = None,
+        viewer: Viewer | None = None,
         customer_id: int | None = None,
-        team_ids: frozenset[int] = frozenset(),
+        inbox_id: int | None = None,
         token_digest: str | None = None,
     ) -> None:
-        self.id = f"c{next(_ids)}"
+        self.id = f"{_PROCESS}-{next(_ids)}"
         self.ws = ws
-        self.agent_id = agent_id
+        self.viewer = viewer
         self.customer_id = customer_id
-        self.team_ids = team_ids
+        self.inbox_id = inbox_id
         self.token_digest = token_digest
         # Created on first use: most sockets idle, and an empty deque is 0.7 KiB.
         self.watching: set[int] | None = None
         self._queue: collections.deque[str] | None = None
         self._draining = False
+        self._closing = False
+        self._drained: asyncio.Event | None = None
+        self._held: dict[int, list[tuple[int, str]]] | None = None
+
+    @property
+    def agent_id(self) -> int | None:
+        return self.viewer.agent_id if self.viewer is not None else None
 
     def send(self, frame: Frame) -> None:
         self.send_text(encode(frame))
 
     def send_text(self, text: str) -> None:
+        if self._closing:
+            return
         if self._queue is None:
             self._queue = collections.deque()
         elif len(self._queue) >= MAX_QUEUED_FRAMES:
-            self.close(1013, "too slow; reconnect and resume")
+            self.close(TRY_AGAIN_LATER, "too slow; reconnect and resume")
             return
         self._queue.append(text)
         if not self._draining:
             self._draining = True
             asyncio.get_running_loop().create_task(self._drain())
 
+    async def send_paced(self, frame: Frame) -> None:
+        """Queues a frame, first waiting for the queue to drain below the pace
+        mark: a long replay goes out as fast as the client reads, no faster."""
+        while (
+            not self._closing and self._queue is not None and len(self._queue) >= PACE_QUEUED_FRAMES
+        ):
+            if self._drained is None:
+                self._drained = asyncio.Event()
+            self._drained.clear()
+            await self._drained.wait()
+        self.send(frame)
+
+    @property
+    def closing(self) -> bool:
+        return self._closing
+
+    # -- replay ordering ---------------------------------------------------
+
+    def hold(self, conversation_id: int) -> None:
+        """Live messages of this conversation wait until `release`."""
+        if self._held is None:
+            self._held = {}
+        self._held.setdefault(conversation_id, [])
+
+    def release(self, conversation_id: int, replayed_to_seq: int) -> None:
+        """Sends the held messages the replay did not already carry, in seq order."""
+        if self._held is None:
+            return
+        held = self._held.pop(conversation_id, [])
+        if not self._held:
+            self._held = None
+        for seq, text in sorted(held, key=lambda item: item[0]):
+            if seq > replayed_to_seq:
+                self.send_text(text)
+
+    def send_message(self, conversation_id: int, seq: int, text: str) -> None:
+        held = self._held.get(conversation_id) if self._held is not None else None
+        if held is None:
+            self.send_text(text)
+        elif len(held) >= MAX_QUEUED_FRAMES:
+            self.close(TRY_AGAIN_LATER, "too slow; reconnect and resume")
+        else:
+            held.append((seq, text))
+
+    # -- draining ----------------------------------------------------------
+
     async def _drain(self) -> None:
         assert self._queue is not None
         try:
-            while self._queue:
+            while self._queue and not self._closing:
                 text = self._queue.popleft()
                 if self.ws.application_state != WebSocketState.CONNECTED:
                     self._queue.clear()
                     return
                 await self.ws.send_text(text)
+                if self._drained is not None and len(self._queue) < PACE_QUEUED_FRAMES:
+                    self._drained.set()
         except Exception:  # noqa: BLE001 - a broken socket ends in its receive loop
             self._queue.clear()
         finally:
             self._draining = False
+            if self._drained is not None:
+                self._drained.set()
 
     def close(self, code: int, reason: str) -> None:
+        """Closes the socket; from now on nothing else is sent on it."""
+        if self._closing:
+            return
+        self._closing = True
         if self._queue is not None:
             self._queue.clear()
+        self._held = None
+        if self._drained is not None:
+            self._drained.set()
 
         async def _close() -> None:
             try:
@@ -145,46 +253,124 @@ class Hub:
 
     # -- fan-out ---------------------------------------------------------
 
-    def dispatch(self, event: Event | CloseAgentSockets) -> None:
-        if isinstance(event, CloseAgentSockets):
+    def dispatch(self, event: Event) -> None:
+        if isinstance(event, MessageStored):
+            self._message_stored(event)
+        elif isinstance(event, ConversationChanged):
+            self._conversation_changed(event)
+        elif isinstance(event, MessageDeliveryChanged):
+            self._to_agents(
+                event.scope,
+                {
+                    "type": "message.updated",
+                    "conversation_id": event.scope.conversation_id,
+                    "message": event.message,
+                },
+            )
+        elif isinstance(event, ConversationRead):
+            self._to_agents(
+                event.scope,
+                {
+                    "type": "conversation.read",
+                    "conversation_id": event.scope.conversation_id,
+                    "seq": event.seq,
+                },
+            )
+        elif isinstance(event, Typing):
+            self._typing(event)
+        elif isinstance(event, CloseAgentSockets):
             for conn in list(self._agents.get(event.agent_id, ())):
                 if event.token_digest is None or conn.token_digest == event.token_digest:
                     conn.close(1008, event.reason)
+        elif isinstance(event, AgentPresenceChanged | JobsQueued):
             return
-        audience = event.audience
-        if event.customer_frame is not None and audience.customer_id is not None:
-            customers = [
-                conn
-                for conn in self._customers.get(audience.customer_id, ())
-                if conn.id != audience.exclude_connection
-            ]
-            if customers:
-                text = encode(event.customer_frame)
-                for conn in customers:
-                    conn.send_text(text)
-        if event.agent_frame is not None:
-            recipients = self._agent_recipients(audience)
-            if recipients:
-                text = encode(event.agent_frame)
-                for conn in recipients:
-                    conn.send_text(text)
 
-    def _agent_recipients(self, audience: Audience) -> set[Connection]:
+    def _message_stored(self, event: MessageStored) -> None:
+        scope, message = event.scope, event.message
+        if not message["private"]:
+            customers = self._customer_sockets(scope, exclude=event.origin_connection)
+            if customers:
+                text = encode(customer_view(message))
+                for conn in customers:
+                    conn.send_message(scope.conversation_id, message["seq"], text)
+        author = message["author"]
+        self._to_agents(
+            scope,
+            {
+                "type": "message.created",
+                "conversation_id": scope.conversation_id,
+                "message": message,
+            },
+            also=(author["id"],) if author["kind"] == "agent" and "id" in author else (),
+        )
+
+    def _conversation_changed(self, event: ConversationChanged) -> None:
+        scope = event.scope
+        if event.change in ("opened", "resolved", "reopened"):
+            status = {
+                "type": "status",
+                "conversation_id": scope.conversation_id,
+                "conversation_status": scope.status,
+            }
+            for conn in self._customer_sockets(scope):
+                conn.send(status)
+        self._to_agents(
+            scope,
+            {"type": _AGENT_FRAME_TYPES[event.change], "conversation": event.conversation},
+            also=event.notify_agent_ids,
+        )
+
+    def _typing(self, event: Typing) -> None:
+        frame = {
+            "type": "typing",
+            "conversation_id": event.scope.conversation_id,
+            "author": {"kind": event.author_kind, "name": event.author_name},
+            "on": event.on,
+        }
+        if event.author_kind == "customer":
+            self._to_agents(event.scope, frame)
+        else:
+            for conn in self._customer_sockets(event.scope):
+                conn.send(frame)
+
+    def _customer_sockets(
+        self, scope: ConversationScope, exclude: str | None = None
+    ) -> list[Connection]:
+        # Scoped to the inbox too: a customer known to two sites (after a merge)
+        # sees each site's chat only in that site's widget.
+        return [
+            conn
+            for conn in self._customers.get(scope.customer_id, ())
+            if conn.inbox_id == scope.inbox_id and conn.id != exclude
+        ]
+
+    def _to_agents(
+        self, scope: ConversationScope, frame: Frame, also: tuple[int, ...] = ()
+    ) -> None:
+        recipients = self._agent_recipients(scope, also)
+        if recipients:
+            text = encode(frame)
+            for conn in recipients:
+                conn.send_text(text)
+
+    def _agent_recipients(self, scope: ConversationScope, also: tuple[int, ...]) -> set[Connection]:
         recipients: set[Connection] = set()
-        if audience.assignee_id is not None:
-            recipients.update(self._agents.get(audience.assignee_id, ()))
-        elif audience.offer_when_unassigned and audience.inbox_id is not None:
-            teams = set(audience.inbox_team_ids)
+        if scope.assignee_id is not None:
+            recipients.update(self._agents.get(scope.assignee_id, ()))
+        elif scope.status != "resolved":
+            # Unassigned: offered to every online agent who serves it.
             for agent_id, conns in self._agents.items():
                 if not self.presence.is_online(agent_id):
                     continue
                 for conn in conns:
-                    if not teams or teams & conn.team_ids:
+                    assert conn.viewer is not None
+                    if serves(agent_id, conn.viewer.team_ids, scope):
                         recipients.add(conn)
-        for agent_id in audience.agent_ids:
+        for agent_id in also:
             recipients.update(self._agents.get(agent_id, ()))
-        if audience.conversation_id is not None:
-            recipients.update(self._watchers.get(audience.conversation_id, ()))
+        for conn in self._watchers.get(scope.conversation_id, ()):
+            if conn.viewer is not None and may_see(conn.viewer, scope):
+                recipients.add(conn)
         return recipients
 
 

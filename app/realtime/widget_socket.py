@@ -1,16 +1,19 @@
-"""WS /ws/widget: the customer's socket."""
+"""WS /ws/widget: the customer's socket. A thin edge over the one intake."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 
 from starlette.websockets import WebSocket
 
 from app.auth.widget_sessions import authenticate_session
+from app.channels.base import InboundMessage, Sender
 from app.channels.web.adapter import WebConfig
 from app.contacts import repository as customers_repo
-from app.conversations.intake import WidgetChat
+from app.conversations import customer_chat, intake
+from app.conversations.intake import InboxFacts
 from app.conversations.writer import StoredMessage
 from app.errors import AppError, NotAuthenticated, RateLimited
 from app.inboxes import repository as inboxes_repo
@@ -35,6 +38,17 @@ log = logging.getLogger(__name__)
 POLICY_VIOLATION = 1008
 
 
+@dataclass(slots=True)
+class _Chat:
+    """One customer in one web inbox, as this socket sees it. Plain values:
+    thousands of idle sockets each hold one."""
+
+    inbox: InboxFacts
+    customer_id: int
+    customer_name: str | None
+    conversation_id: int | None = None
+
+
 async def widget_socket(ws: WebSocket, runtime: Runtime, token: str) -> None:
     """WS /ws/widget"""
     try:
@@ -42,12 +56,12 @@ async def widget_socket(ws: WebSocket, runtime: Runtime, token: str) -> None:
             identity = await authenticate_session(session, token)
             inbox = await inboxes_repo.get(session, identity.inbox_id)
             customer = await customers_repo.get(session, identity.customer_id)
-            team_ids = await inboxes_repo.team_ids(session, identity.inbox_id)
+            facts = await intake.inbox_facts(session, inbox) if inbox is not None else None
     except NotAuthenticated:
         # Closing before accept answers the handshake with 403: no data flows.
         await ws.close(POLICY_VIOLATION, "invalid session token")
         return
-    if inbox is None or customer is None:
+    if inbox is None or customer is None or facts is None:
         await ws.close(POLICY_VIOLATION, "session no longer valid")
         return
     if not WebConfig.model_validate(inbox.config).allows_origin(ws.headers.get("origin")):
@@ -55,27 +69,22 @@ async def widget_socket(ws: WebSocket, runtime: Runtime, token: str) -> None:
         return
 
     await ws.accept()
-    conn = Connection(ws, customer_id=identity.customer_id)
-    chat = WidgetChat(
-        db=runtime.db,
-        writer=runtime.writer,
-        inbox_id=inbox.id,
-        channel=inbox.channel,
-        inbox_team_ids=team_ids,
-        customer_id=identity.customer_id,
-        customer_name=customer.name,
-    )
+    conn = Connection(ws, customer_id=identity.customer_id, inbox_id=inbox.id)
+    chat = _Chat(facts, identity.customer_id, customer.name)
     runtime.hub.add(conn)
     try:
         now = availability(inbox, clock.now(), runtime.settings.default_expected_reply_seconds)
         conn.send({"type": "availability", **now.as_json()})
-        current = await chat.current_conversation()
-        status = current.status if current is not None else None
+        current = await customer_chat.current_conversation(
+            runtime.db, inbox.id, identity.customer_id
+        )
+        if current is not None and current[1] != "resolved":
+            chat.conversation_id = current[0]
         conn.send(
             {
                 "type": "status",
-                "conversation_id": current.id if current is not None else None,
-                "conversation_status": status,
+                "conversation_id": current[0] if current is not None else None,
+                "conversation_status": current[1] if current is not None else None,
             }
         )
         await _serve(runtime, conn, chat, f"session:{identity.session_id}")
@@ -83,7 +92,7 @@ async def widget_socket(ws: WebSocket, runtime: Runtime, token: str) -> None:
         runtime.hub.remove(conn)
 
 
-async def _serve(runtime: Runtime, conn: Connection, chat: WidgetChat, rate_key: str) -> None:
+async def _serve(runtime: Runtime, conn: Connection, chat: _Chat, rate_key: str) -> None:
     max_chars = runtime.settings.max_message_chars
     pending: set[asyncio.Task[None]] = set()
     while True:
@@ -113,7 +122,7 @@ async def _serve(runtime: Runtime, conn: Connection, chat: WidgetChat, rate_key:
                     continue
                 # Stored in the background so a burst is pipelined into one
                 # group commit; the writer keeps this socket's order.
-                task = asyncio.create_task(_store(chat, conn, client_id, body))
+                task = asyncio.create_task(_store(runtime, chat, conn, client_id, body))
                 pending.add(task)
                 task.add_done_callback(pending.discard)
             elif kind == "resume":
@@ -122,19 +131,43 @@ async def _serve(runtime: Runtime, conn: Connection, chat: WidgetChat, rate_key:
                 # Acks in flight land first, so the replay has no holes.
                 if pending:
                     await asyncio.wait(set(pending))
-                for item in await chat.history(conversation_id, after):
-                    conn.send(item)
-            elif kind == "typing":
-                await chat.typing(bool(frame.get("on", True)))
-            elif kind == "read":
-                seq = require_int(frame, "seq", minimum=1)
-                await chat.mark_read(seq)
+                await _resume(runtime, conn, chat, conversation_id, after)
+            elif kind in ("typing", "read"):
+                runtime.limits.widget_signals.hit(rate_key)
+                if kind == "typing":
+                    if chat.conversation_id is not None:
+                        await customer_chat.typing(
+                            runtime.db,
+                            runtime.bus,
+                            chat.inbox.id,
+                            chat.inbox.team_ids,
+                            chat.customer_id,
+                            chat.customer_name,
+                            chat.conversation_id,
+                            bool(frame.get("on", True)),
+                        )
+                else:
+                    seq = require_int(frame, "seq", minimum=1)
+                    conversation_id = (
+                        optional_int(frame, "conversation_id", minimum=1) or chat.conversation_id
+                    )
+                    if conversation_id is not None:
+                        await customer_chat.mark_read(
+                            runtime.db,
+                            chat.inbox.id,
+                            chat.inbox.team_ids,
+                            chat.customer_id,
+                            conversation_id,
+                            seq,
+                        )
             elif kind == "csat":
                 rating = require_int(frame, "rating", minimum=1)
                 if rating > 5:
                     raise BadFrame("invalid_frame", '"rating" is 1 to 5')
                 comment = optional_str(frame, "comment", max_length=4000)
-                conversation_id = await chat.rate(rating, comment)
+                conversation_id = await customer_chat.rate(
+                    runtime.db, chat.inbox.id, chat.customer_id, rating, comment
+                )
                 conn.send({"type": "csat", "conversation_id": conversation_id, "rating": rating})
             elif kind == "ping":
                 conn.send({"type": "pong"})
@@ -142,13 +175,58 @@ async def _serve(runtime: Runtime, conn: Connection, chat: WidgetChat, rate_key:
                 raise BadFrame("unknown_type", f"unknown frame type {kind[:40]!r}")
         except BadFrame as exc:
             send_error(conn, exc)
+        except RateLimited as exc:
+            conn.send(error_frame("rate_limited", exc.detail, retry_after=exc.retry_after))
         except AppError as exc:
             conn.send(error_frame(exc.code, exc.detail))
 
 
-async def _store(chat: WidgetChat, conn: Connection, client_id: str, body: str) -> None:
+async def _resume(
+    runtime: Runtime, conn: Connection, chat: _Chat, conversation_id: int | None, after: int
+) -> None:
+    """Replays the history after `after`, paced to the client, then `resumed`.
+    Live messages of that conversation wait meanwhile, so the socket carries
+    them after the replay, in seq order, none twice."""
+    target = conversation_id or chat.conversation_id
+    if target is None:
+        current = await customer_chat.current_conversation(
+            runtime.db, chat.inbox.id, chat.customer_id
+        )
+        target = current[0] if current is not None else None
+    last = after
+    if target is not None:
+        conn.hold(target)
+        try:
+            async for page in customer_chat.history_pages(
+                runtime.db, chat.inbox.id, chat.customer_id, target, after
+            ):
+                for frame in page:
+                    await conn.send_paced(frame)
+                last = page[-1]["seq"]
+        finally:
+            conn.release(target, last)
+    conn.send({"type": "resumed", "conversation_id": target, "last_seq": last})
+
+
+async def _store(
+    runtime: Runtime, chat: _Chat, conn: Connection, client_id: str, body: str
+) -> None:
     try:
-        stored: StoredMessage = await chat.send(client_id, body, conn.id)
+        stored: StoredMessage = await intake.receive(
+            runtime.db,
+            runtime.writer,
+            chat.inbox,
+            InboundMessage(
+                # client_id is the customer's idempotency key, scoped to them.
+                external_id=f"web:{chat.customer_id}:{client_id}",
+                thread_key="",
+                sender=Sender(external_id=str(chat.customer_id), name=chat.customer_name),
+                text=body,
+            ),
+            customer_id=chat.customer_id,
+            client_id=client_id,
+            origin_connection=conn.id,
+        )
     except AppError as exc:
         conn.send(error_frame(exc.code, exc.detail, client_id=client_id))
         return
@@ -160,6 +238,7 @@ async def _store(chat: WidgetChat, conn: Connection, client_id: str, body: str) 
             )
         )
         return
+    chat.conversation_id = stored.conversation_id
     conn.send(
         {
             "type": "ack",

@@ -1,32 +1,46 @@
 """Due-time jobs: leased from the jobs table, run by kind, retried with backoff.
 
-A job is claimed by moving it to `running` with a lease; a process that dies
+A job is claimed by moving it to `running` with a lease and a lease token; only
+the holder of that token may complete or reschedule it. A process that dies
 mid-job leaves a lease that runs out, and the job is due again. PostgreSQL
-claims with FOR UPDATE SKIP LOCKED so several processes share the table.
+claims with FOR UPDATE SKIP LOCKED so several processes share the table. The
+worker wakes when jobs are committed (a `JobsQueued` event) and polls for the
+ones that fall due later.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+import secrets
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import Database
+from app.channels.base import ChannelPermanentError, ChannelRetriableError
+from app.db import Database, publish_after_commit
 from app.kit.clock import clock
+from app.kit.logs import redact
 from app.models import Job
+from app.realtime.events import Event, JobsQueued
 
 log = logging.getLogger(__name__)
-
-JobHandler = Callable[[Database, dict[str, Any]], Awaitable[None]]
 
 POLL_SECONDS = 1.0
 LEASE = timedelta(minutes=5)
 BATCH = 20
+
+
+class JobHandler(Protocol):
+    """Runs the jobs of one kind. `run` raises to retry (ChannelRetriableError or
+    RetryLater say when); ChannelPermanentError, or running out of attempts,
+    ends the job, and `give_up` records why where people see it."""
+
+    async def run(self, payload: dict[str, Any]) -> None: ...
+
+    async def give_up(self, payload: dict[str, Any], error: str) -> None: ...
 
 
 class RetryLater(Exception):
@@ -49,7 +63,8 @@ async def enqueue(
     dedupe_key: str | None = None,
     max_attempts: int = 8,
 ) -> Job:
-    """Adds a job in the caller's transaction, so it exists iff the caller commits."""
+    """Adds a job in the caller's transaction, so it exists iff the caller commits;
+    the worker is woken after that commit."""
     now = clock.now()
     job = Job(
         kind=kind,
@@ -64,6 +79,7 @@ async def enqueue(
     )
     session.add(job)
     await session.flush()
+    publish_after_commit(session, JobsQueued())
     return job
 
 
@@ -77,8 +93,10 @@ class Worker:
     def register(self, kind: str, handler: JobHandler) -> None:
         self.handlers[kind] = handler
 
-    def wake(self) -> None:
-        self._wake.set()
+    def on_event(self, event: Event) -> None:
+        """Bus subscriber: committed jobs wake the worker at once."""
+        if isinstance(event, JobsQueued):
+            self._wake.set()
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="job-worker")
@@ -94,6 +112,7 @@ class Worker:
 
     async def _run(self) -> None:
         while True:
+            self._wake.clear()
             try:
                 ran = await self.run_due()
             except Exception:  # noqa: BLE001 - keep polling through a bad moment
@@ -101,14 +120,14 @@ class Worker:
                 ran = 0
             if ran:
                 continue
-            self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
             except TimeoutError:
                 pass
 
-    async def _claim(self) -> list[Job]:
+    async def _claim(self) -> tuple[str, list[Job]]:
         now = clock.now()
+        token = secrets.token_hex(16)
         async with self.db.write() as session:
             stmt = (
                 select(Job)
@@ -129,41 +148,62 @@ class Worker:
                 job.state = "running"
                 job.attempts += 1
                 job.leased_until = now + LEASE
+                job.lease_token = token
                 job.updated_at = now
-        return jobs
+        return token, jobs
 
     async def run_due(self) -> int:
-        """Runs the jobs due now; returns how many ran."""
+        """Runs the jobs due now, side by side; returns how many ran."""
         if not self.handlers:
             return 0
-        jobs = await self._claim()
-        for job in jobs:
-            await self._run_one(job)
+        token, jobs = await self._claim()
+        await asyncio.gather(*(self._run_one(job, token) for job in jobs))
         return len(jobs)
 
-    async def _run_one(self, job: Job) -> None:
+    async def _run_one(self, job: Job, token: str) -> None:
         handler = self.handlers[job.kind]
         values: dict[str, Any]
         try:
-            await handler(self.db, job.payload)
+            await handler.run(job.payload)
             values = {"state": "done", "last_error": None}
         except Exception as exc:  # noqa: BLE001 - every failure is recorded on the job
-            defer = (
-                timedelta(seconds=exc.defer_seconds)
-                if isinstance(exc, RetryLater)
-                else backoff(job.attempts)
-            )
-            dead = job.attempts >= job.max_attempts
-            if not isinstance(exc, RetryLater):
-                log.warning("job %s (%s) failed: %s", job.id, job.kind, exc)
+            error = redact(f"{exc.__class__.__name__}: {exc}")[:2000]
+            permanent = isinstance(exc, ChannelPermanentError)
+            dead = permanent or job.attempts >= job.max_attempts
+            if not isinstance(exc, RetryLater | ChannelRetriableError):
+                log.warning("job %s (%s) failed: %s", job.id, job.kind, error)
             values = {
                 "state": "dead" if dead else "pending",
-                "due_at": clock.now() + defer,
-                "last_error": f"{exc.__class__.__name__}: {exc}"[:2000],
+                "due_at": clock.now() + _defer(exc, job.attempts),
+                "last_error": error,
             }
+            if dead and await self._still_held(job, token):
+                try:
+                    await handler.give_up(job.payload, str(exc) or exc.__class__.__name__)
+                except Exception:  # noqa: BLE001 - the job is dead either way
+                    log.exception("job %s (%s): give_up failed", job.id, job.kind)
         async with self.db.write() as session:
-            await session.execute(
+            result = await session.execute(
                 update(Job)
-                .where(Job.id == job.id)
-                .values(leased_until=None, updated_at=clock.now(), **values)
+                .where(Job.id == job.id, Job.lease_token == token, Job.state == "running")
+                .values(leased_until=None, lease_token=None, updated_at=clock.now(), **values)
             )
+        if not getattr(result, "rowcount", 1):
+            log.warning("job %s (%s): lease lost before it finished", job.id, job.kind)
+
+    async def _still_held(self, job: Job, token: str) -> bool:
+        async with self.db.read() as session:
+            held = await session.execute(
+                select(Job.id).where(
+                    Job.id == job.id, Job.lease_token == token, Job.state == "running"
+                )
+            )
+            return held.first() is not None
+
+
+def _defer(exc: Exception, attempt: int) -> timedelta:
+    if isinstance(exc, RetryLater):
+        return timedelta(seconds=exc.defer_seconds)
+    if isinstance(exc, ChannelRetriableError) and exc.defer_seconds is not None:
+        return timedelta(seconds=exc.defer_seconds)
+    return backoff(attempt)

@@ -29,6 +29,23 @@ async def _database(tmp_path: Path) -> Database:
     return Database(settings, MemoryBus())
 
 
+class Recorder:
+    """A job handler that records its calls, and fails with `fail` when given."""
+
+    def __init__(self, fail: Exception | None = None) -> None:
+        self.fail = fail
+        self.ran: list[dict[str, Any]] = []
+        self.gave_up: list[str] = []
+
+    async def run(self, payload: dict[str, Any]) -> None:
+        self.ran.append(payload)
+        if self.fail is not None:
+            raise self.fail
+
+    async def give_up(self, payload: dict[str, Any], error: str) -> None:
+        self.gave_up.append(error)
+
+
 async def _job(db: Database, job_id: int) -> Job:
     async with db.read() as session:
         return (await session.execute(select(Job).where(Job.id == job_id))).scalar_one()
@@ -36,18 +53,14 @@ async def _job(db: Database, job_id: int) -> Job:
 
 async def test_job_runs_when_due_and_only_once(tmp_path: Path) -> None:
     db = await _database(tmp_path)
-    ran: list[dict[str, Any]] = []
-
-    async def handler(_: Database, payload: dict[str, Any]) -> None:
-        ran.append(payload)
-
+    handler = Recorder()
     worker = Worker(db, {"greet": handler})
     async with db.write() as session:
         later = await enqueue(session, "greet", {"n": 1}, due_at=clock.now() + timedelta(hours=1))
         now = await enqueue(session, "greet", {"n": 2})
     assert await worker.run_due() == 1
     assert await worker.run_due() == 0
-    assert ran == [{"n": 2}]
+    assert handler.ran == [{"n": 2}]
     assert (await _job(db, now.id)).state == "done"
     assert (await _job(db, later.id)).state == "pending"
     await db.dispose()
@@ -55,20 +68,15 @@ async def test_job_runs_when_due_and_only_once(tmp_path: Path) -> None:
 
 async def test_failing_job_retries_then_goes_dead(tmp_path: Path) -> None:
     db = await _database(tmp_path)
-    calls = 0
-
-    async def flaky(_: Database, __: dict[str, Any]) -> None:
-        nonlocal calls
-        calls += 1
-        raise RetryLater("platform busy", defer_seconds=0)
-
+    flaky = Recorder(fail=RetryLater("platform busy", defer_seconds=0))
     worker = Worker(db, {"send": flaky})
     async with db.write() as session:
         job = await enqueue(session, "send", {}, max_attempts=3)
     for _ in range(5):
         await worker.run_due()
     stored = await _job(db, job.id)
-    assert calls == 3
+    assert len(flaky.ran) == 3
+    assert flaky.gave_up == ["platform busy"]
     assert stored.state == "dead"
     assert stored.attempts == 3
     assert stored.last_error is not None

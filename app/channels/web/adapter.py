@@ -1,10 +1,10 @@
-"""The web widget. Its transport is our own WebSocket, so verify/parse/send are
-thin: the socket endpoint authenticates, and delivery is the realtime fan-out."""
+"""The web widget. Its transport is our own WebSocket, so it has no webhook and
+no `send`: the socket endpoint authenticates, and delivery is the realtime fan-out."""
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import ClassVar
 
 from pydantic import BaseModel, Field, field_validator
@@ -13,14 +13,19 @@ from app.channels.base import (
     ChannelKind,
     ChannelPermanentError,
     DeliveryReceipt,
-    InboundMessage,
+    InboundEvent,
+    InboundRequest,
     OutboundMessage,
+    WebhookAnswer,
 )
 
 
 class WebConfig(BaseModel):
     allowed_origins: list[str] = Field(default_factory=list, max_length=100)
     identity_secret: str = Field(default_factory=lambda: secrets.token_hex(32), min_length=16)
+    # Where this site's verified user ids live. Unset, each inbox is its own
+    # namespace; an admin gives two inboxes the same name to share their users.
+    identity_namespace: str | None = Field(default=None, min_length=1, max_length=80)
 
     @field_validator("allowed_origins")
     @classmethod
@@ -38,18 +43,25 @@ class WebConfig(BaseModel):
             return True
         return origin is not None and origin.rstrip("/").lower() in self.allowed_origins
 
+    def namespace(self, inbox_id: int) -> str:
+        if self.identity_namespace:
+            return f"shared:{self.identity_namespace}"
+        return f"inbox:{inbox_id}"
+
 
 class WebAdapter:
-    kind: ClassVar[ChannelKind] = ChannelKind.WEB
-    config_model: ClassVar[type[BaseModel]] = WebConfig
+    kind: ClassVar[str] = ChannelKind.WEB.value
+    config_model: ClassVar[type[WebConfig]] = WebConfig
+    sends: ClassVar[bool] = False
+    webhook_path: ClassVar[str | None] = None
 
-    def verify(self, config: WebConfig, headers: Mapping[str, str], body: bytes) -> None:
+    def verify(self, config: WebConfig, request: InboundRequest) -> WebhookAnswer | None:
         return None
 
-    def parse(self, config: WebConfig, body: bytes) -> Sequence[InboundMessage]:
+    def parse(self, config: WebConfig, request: InboundRequest) -> Sequence[InboundEvent]:
         return ()
 
     async def send(self, config: WebConfig, message: OutboundMessage) -> DeliveryReceipt:
         # Widget messages reach the customer through the hub after commit, and
-        # by `resume` after a reconnect; nothing is sent from the outbox.
+        # by `resume` after a reconnect; nothing leaves through the outbox.
         raise ChannelPermanentError("web messages are delivered over the widget socket")
