@@ -36,9 +36,14 @@ class Settings(BaseSettings):
     presence_grace_seconds: float = Field(default=30, ge=0)
     ws_max_frame_bytes: int = Field(default=64 * 1024, ge=1024)
     ws_compression: bool = False
+    # A socket that cannot drain this many frames is too slow: closed with 1013.
+    ws_max_queued_frames: int = Field(default=1000, ge=16)
     max_message_chars: int = Field(default=16_000, ge=1)
     # What a web inbox promises when no business hours say otherwise.
     default_expected_reply_seconds: int = Field(default=300, ge=0)
+
+    # How often the worker looks for jobs that fell due; committed jobs wake it at once.
+    worker_poll_seconds: float = Field(default=1.0, gt=0)
 
     # Extra channel adapters, `module:Class` separated by commas (docs/channels.md).
     channel_plugins: Annotated[list[str], NoDecode] = Field(default_factory=list)

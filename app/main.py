@@ -48,9 +48,9 @@ def build_runtime(settings: Settings) -> Runtime:
     bus = MemoryBus()
     db = Database(settings, bus)
     presence = Presence(settings.presence_grace_seconds)
-    hub = Hub(presence)
+    hub = Hub(presence, settings.ws_max_queued_frames)
     channels = build_registry(settings)
-    worker = Worker(db)
+    worker = Worker(db, poll_seconds=settings.worker_poll_seconds)
     worker.register(DELIVER, DeliverReply(db, channels))
     presence.on_change = lambda agent_id, status: publish_soon(
         bus, AgentPresenceChanged(agent_id, status)

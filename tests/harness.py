@@ -21,6 +21,11 @@ import httpx
 import websockets
 from websockets.asyncio.client import ClientConnection
 
+from app.config import Settings
+from app.db import Database
+from app.migrate import upgrade_to_head
+from app.realtime.bus import MemoryBus
+
 ADMIN_EMAIL = "admin@example.com"
 ADMIN_PASSWORD = "correct horse battery"
 STARTUP_TIMEOUT = 60.0
@@ -49,6 +54,18 @@ async def fresh_postgres_database(base_url: str) -> str:
     finally:
         await conn.close()
     return urlunsplit(urlsplit(base_url)._replace(path=f"/{name}"))
+
+
+async def migrated_database(data_dir: Path) -> Database:
+    """A migrated database of its own (SQLite in `data_dir`, or a fresh
+    PostgreSQL database), for tests of the parts below the HTTP surface."""
+    base = base_database_url()
+    settings = Settings(
+        data_dir=data_dir, database_url=await fresh_postgres_database(base) if base else None
+    )
+    # Alembic runs its own event loop: give it a thread.
+    await asyncio.to_thread(upgrade_to_head, settings)
+    return Database(settings, MemoryBus())
 
 
 class Server:

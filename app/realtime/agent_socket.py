@@ -65,8 +65,7 @@ async def agent_socket(ws: WebSocket, runtime: Runtime, token: str) -> None:
         return
 
     await ws.accept()
-    conn = Connection(ws, viewer=viewer, token_digest=token_digest(token))
-    runtime.hub.add(conn)
+    conn = runtime.hub.connect(ws, viewer=viewer, token_digest=token_digest(token))
     runtime.presence.connected(agent.id, "away" if agent.chosen_status == "away" else "online")
     try:
         conn.send(

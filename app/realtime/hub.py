@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 # A socket that cannot drain this many frames is too slow to keep up; it is
 # closed (1013, try again later) and resumes by seq, instead of growing memory.
+# MADOGUCHI_WS_MAX_QUEUED_FRAMES sets it.
 MAX_QUEUED_FRAMES = 1000
 # Paced senders (a resume) wait while this many frames are queued.
 PACE_QUEUED_FRAMES = 64
@@ -76,6 +77,7 @@ class Connection:
         "_drained",
         "_draining",
         "_held",
+        "_limit",
         "_queue",
     )
 
@@ -87,8 +89,10 @@ class Connection:
         customer_id: int | None = None,
         inbox_id: int | None = None,
         token_digest: str | None = None,
+        max_queued_frames: int = MAX_QUEUED_FRAMES,
     ) -> None:
         self.id = f"{_PROCESS}-{next(_ids)}"
+        self._limit = max_queued_frames
         self.ws = ws
         self.viewer = viewer
         self.customer_id = customer_id
@@ -114,7 +118,7 @@ class Connection:
             return
         if self._queue is None:
             self._queue = collections.deque()
-        elif len(self._queue) >= MAX_QUEUED_FRAMES:
+        elif len(self._queue) >= self._limit:
             self.close(TRY_AGAIN_LATER, "too slow; reconnect and resume")
             return
         self._queue.append(text)
@@ -161,7 +165,7 @@ class Connection:
         held = self._held.get(conversation_id) if self._held is not None else None
         if held is None:
             self.send_text(text)
-        elif len(held) >= MAX_QUEUED_FRAMES:
+        elif len(held) >= self._limit:
             self.close(TRY_AGAIN_LATER, "too slow; reconnect and resume")
         else:
             held.append((seq, text))
@@ -207,13 +211,35 @@ class Connection:
 
 
 class Hub:
-    def __init__(self, presence: Presence) -> None:
+    def __init__(self, presence: Presence, max_queued_frames: int = MAX_QUEUED_FRAMES) -> None:
         self.presence = presence
+        self.max_queued_frames = max_queued_frames
         self._agents: dict[int, set[Connection]] = {}
         self._customers: dict[int, set[Connection]] = {}
         self._watchers: dict[int, set[Connection]] = {}
 
     # -- registry --------------------------------------------------------
+
+    def connect(
+        self,
+        ws: WebSocket,
+        *,
+        viewer: Viewer | None = None,
+        customer_id: int | None = None,
+        inbox_id: int | None = None,
+        token_digest: str | None = None,
+    ) -> Connection:
+        """A new socket's connection, registered for fan-out."""
+        conn = Connection(
+            ws,
+            viewer=viewer,
+            customer_id=customer_id,
+            inbox_id=inbox_id,
+            token_digest=token_digest,
+            max_queued_frames=self.max_queued_frames,
+        )
+        self.add(conn)
+        return conn
 
     def add(self, conn: Connection) -> None:
         if conn.agent_id is not None:

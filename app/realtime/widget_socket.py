@@ -69,9 +69,8 @@ async def widget_socket(ws: WebSocket, runtime: Runtime, token: str) -> None:
         return
 
     await ws.accept()
-    conn = Connection(ws, customer_id=identity.customer_id, inbox_id=inbox.id)
+    conn = runtime.hub.connect(ws, customer_id=identity.customer_id, inbox_id=inbox.id)
     chat = _Chat(facts, identity.customer_id, customer.name)
-    runtime.hub.add(conn)
     try:
         now = availability(inbox, clock.now(), runtime.settings.default_expected_reply_seconds)
         conn.send({"type": "availability", **now.as_json()})

@@ -16,7 +16,7 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.channels.base import ChannelPermanentError, ChannelRetriableError
@@ -84,8 +84,15 @@ async def enqueue(
 
 
 class Worker:
-    def __init__(self, db: Database, handlers: dict[str, JobHandler] | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        handlers: dict[str, JobHandler] | None = None,
+        *,
+        poll_seconds: float = POLL_SECONDS,
+    ) -> None:
         self.db = db
+        self.poll_seconds = poll_seconds
         self.handlers: dict[str, JobHandler] = dict(handlers or {})
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -121,9 +128,27 @@ class Worker:
             if ran:
                 continue
             try:
-                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+                await asyncio.wait_for(self._wake.wait(), await self._idle_seconds())
             except TimeoutError:
                 pass
+
+    async def _idle_seconds(self) -> float:
+        """Until the next job falls due (a retry's backoff), at most one poll."""
+        try:
+            async with self.db.read() as session:
+                next_due = (
+                    await session.execute(
+                        select(func.min(Job.due_at)).where(
+                            Job.state == "pending", Job.kind.in_(list(self.handlers))
+                        )
+                    )
+                ).scalar_one_or_none()
+        except Exception:  # noqa: BLE001 - a poll later is good enough
+            log.exception("looking for the next due job failed")
+            return self.poll_seconds
+        if next_due is None:
+            return self.poll_seconds
+        return min(self.poll_seconds, max(0.0, (next_due - clock.now()).total_seconds()))
 
     async def _claim(self) -> tuple[str, list[Job]]:
         now = clock.now()

@@ -9,24 +9,12 @@ from typing import Any
 
 from sqlalchemy import select
 
-from app.config import Settings
+from app.channels.base import ChannelPermanentError, ChannelRetriableError
 from app.db import Database
 from app.kit.clock import clock
-from app.migrate import upgrade_to_head
 from app.models import Job
-from app.realtime.bus import MemoryBus
 from app.worker.runner import RetryLater, Worker, enqueue
-from tests.harness import base_database_url, fresh_postgres_database
-
-
-async def _database(tmp_path: Path) -> Database:
-    base = base_database_url()
-    settings = Settings(
-        data_dir=tmp_path, database_url=await fresh_postgres_database(base) if base else None
-    )
-    # Alembic runs its own event loop: give it a thread.
-    await asyncio.to_thread(upgrade_to_head, settings)
-    return Database(settings, MemoryBus())
+from tests.harness import migrated_database
 
 
 class Recorder:
@@ -52,7 +40,7 @@ async def _job(db: Database, job_id: int) -> Job:
 
 
 async def test_job_runs_when_due_and_only_once(tmp_path: Path) -> None:
-    db = await _database(tmp_path)
+    db = await migrated_database(tmp_path)
     handler = Recorder()
     worker = Worker(db, {"greet": handler})
     async with db.write() as session:
@@ -67,7 +55,7 @@ async def test_job_runs_when_due_and_only_once(tmp_path: Path) -> None:
 
 
 async def test_failing_job_retries_then_goes_dead(tmp_path: Path) -> None:
-    db = await _database(tmp_path)
+    db = await migrated_database(tmp_path)
     flaky = Recorder(fail=RetryLater("platform busy", defer_seconds=0))
     worker = Worker(db, {"send": flaky})
     async with db.write() as session:
@@ -88,10 +76,80 @@ async def test_dedupe_key_keeps_one_job(tmp_path: Path) -> None:
     import pytest
     from sqlalchemy.exc import IntegrityError
 
-    db = await _database(tmp_path)
+    db = await migrated_database(tmp_path)
     async with db.write() as session:
         await enqueue(session, "ack", {}, dedupe_key="ack:message:1")
     with pytest.raises(IntegrityError):
         async with db.write() as session:
             await enqueue(session, "ack", {}, dedupe_key="ack:message:1")
+    await db.dispose()
+
+
+async def test_only_the_lease_holder_completes_a_job(tmp_path: Path) -> None:
+    """A worker whose lease ran out (it stalled) finds the job taken over: its
+    late completion changes nothing."""
+    db = await migrated_database(tmp_path)
+    release = asyncio.Event()
+    started = asyncio.Event()
+
+    class Stalling(Recorder):
+        async def run(self, payload: dict[str, Any]) -> None:
+            started.set()
+            await release.wait()
+            raise RuntimeError("finished far too late")
+
+    slow = Worker(db, {"send": Stalling()})
+    fresh = Recorder()
+    other = Worker(db, {"send": fresh})
+    async with db.write() as session:
+        job = await enqueue(session, "send", {"n": 1})
+    stalled = asyncio.create_task(slow.run_due())
+    await started.wait()
+    clock.advance(timedelta(minutes=10))  # the lease runs out
+    try:
+        assert await other.run_due() == 1
+        assert fresh.ran == [{"n": 1}]
+        release.set()
+        await stalled
+    finally:
+        clock.advance(-timedelta(minutes=10))
+    stored = await _job(db, job.id)
+    assert stored.state == "done"
+    assert stored.last_error is None
+    await db.dispose()
+
+
+async def test_errors_are_stored_without_secrets(tmp_path: Path) -> None:
+    db = await migrated_database(tmp_path)
+    failing = Recorder(
+        fail=ChannelPermanentError(
+            "POST https://api.telegram.org/bot123456:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/sendMessage"
+            " ?access_token=EAAGm0PX4ZCps -- Authorization: Bearer s3cr3t-t0ken"
+        )
+    )
+    worker = Worker(db, {"send": failing})
+    async with db.write() as session:
+        job = await enqueue(session, "send", {})
+    await worker.run_due()
+    stored = await _job(db, job.id)
+    assert stored.state == "dead", "a permanent error is not retried"
+    assert stored.last_error is not None
+    for secret in ("AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw", "EAAGm0PX4ZCps", "s3cr3t-t0ken"):
+        assert secret not in stored.last_error
+    assert "sendMessage" in stored.last_error
+    assert len(failing.gave_up) == 1
+    await db.dispose()
+
+
+async def test_retriable_channel_error_waits_as_the_platform_asked(tmp_path: Path) -> None:
+    db = await migrated_database(tmp_path)
+    worker = Worker(db, {"send": Recorder(fail=ChannelRetriableError("429", defer_seconds=120))})
+    async with db.write() as session:
+        job = await enqueue(session, "send", {})
+    before = clock.now()
+    await worker.run_due()
+    stored = await _job(db, job.id)
+    assert stored.state == "pending"
+    waited = (stored.due_at - before).total_seconds()
+    assert 119 <= waited <= 130
     await db.dispose()
