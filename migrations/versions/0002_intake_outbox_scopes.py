@@ -43,9 +43,7 @@ def upgrade() -> None:
         " AND i.channel = 'email' AND i.external_id = customers.email AND i.verified)"
     )
     with op.batch_alter_table("widget_sessions") as batch_op:
-        batch_op.add_column(
-            sa.Column("verified_external_id", sa.String(length=320), nullable=True)
-        )
+        batch_op.add_column(sa.Column("verified_external_id", sa.String(length=320), nullable=True))
     with op.batch_alter_table("messages") as batch_op:
         batch_op.add_column(sa.Column("delivery_status", sa.String(length=20), nullable=True))
         batch_op.add_column(sa.Column("delivery_error", sa.Text(), nullable=True))
