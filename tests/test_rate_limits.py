@@ -38,3 +38,27 @@ async def test_widget_sessions_and_messages_are_rate_limited(start_server: Start
     assert sorted(limited) == [f"m-{i}" for i in range(5, 8)]
     stored = await api.messages(conversation_id)
     assert sorted(m["client_id"] for m in stored) == sorted(acked)
+
+
+async def test_typing_and_read_frames_are_rate_limited(start_server: StartServer) -> None:
+    """Each typing or read frame costs a database round trip: they have a limit too."""
+    api = await start_server({"MADOGUCHI_RATE_WIDGET_SIGNALS": "4"})
+    inbox = await api.create_inbox()
+    session = await api.new_session(inbox)
+    async with api.widget(session["session_token"]) as widget:
+        await widget.send({"type": "message", "client_id": "m-1", "body": "hello"})
+        ack = await widget.expect("ack")
+        for _ in range(3):
+            await widget.send({"type": "typing", "on": True})
+        await widget.send({"type": "read", "seq": 1})
+        assert not [f for f in await widget.quiet(0.5) if f["type"] == "error"]
+        await widget.send({"type": "typing", "on": False})
+        error = await widget.expect("error")
+        assert error["code"] == "rate_limited"
+        assert error["retry_after"] > 0
+        await widget.send({"type": "read", "seq": 1})
+        assert (await widget.expect("error"))["code"] == "rate_limited"
+        # Messages have their own limit and still go through.
+        await widget.send({"type": "message", "client_id": "m-2", "body": "still here"})
+        assert (await widget.expect("ack"))["client_id"] == "m-2"
+    assert len(await api.messages(ack["conversation_id"])) == 2

@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 # closed (1013, try again later) and resumes by seq, instead of growing memory.
 # MADOGUCHI_WS_MAX_QUEUED_FRAMES sets it.
 MAX_QUEUED_FRAMES = 1000
-# Paced senders (a resume) wait while this many frames are queued.
+# Paced senders (a resume) wait while this many frames are queued, well below
+# the limit, so live frames still have room.
 PACE_QUEUED_FRAMES = 64
 TRY_AGAIN_LATER = 1013
 
@@ -130,13 +131,17 @@ class Connection:
         """Queues a frame, first waiting for the queue to drain below the pace
         mark: a long replay goes out as fast as the client reads, no faster."""
         while (
-            not self._closing and self._queue is not None and len(self._queue) >= PACE_QUEUED_FRAMES
+            not self._closing and self._queue is not None and len(self._queue) >= self._pace
         ):
             if self._drained is None:
                 self._drained = asyncio.Event()
             self._drained.clear()
             await self._drained.wait()
         self.send(frame)
+
+    @property
+    def _pace(self) -> int:
+        return min(PACE_QUEUED_FRAMES, self._limit // 4)
 
     @property
     def closing(self) -> bool:
@@ -181,7 +186,7 @@ class Connection:
                     self._queue.clear()
                     return
                 await self.ws.send_text(text)
-                if self._drained is not None and len(self._queue) < PACE_QUEUED_FRAMES:
+                if self._drained is not None and len(self._queue) < self._pace:
                     self._drained.set()
         except Exception:  # noqa: BLE001 - a broken socket ends in its receive loop
             self._queue.clear()

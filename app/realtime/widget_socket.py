@@ -184,8 +184,8 @@ async def _resume(
     runtime: Runtime, conn: Connection, chat: _Chat, conversation_id: int | None, after: int
 ) -> None:
     """Replays the history after `after`, paced to the client, then `resumed`.
-    Live messages of that conversation wait meanwhile, so the socket carries
-    them after the replay, in seq order, none twice."""
+    Live messages of that conversation wait meanwhile and follow `resumed`, so
+    the socket carries each message once, in seq order."""
     target = conversation_id or chat.conversation_id
     if target is None:
         current = await customer_chat.current_conversation(
@@ -202,9 +202,12 @@ async def _resume(
                 for frame in page:
                     await conn.send_paced(frame)
                 last = page[-1]["seq"]
-        finally:
+        except BaseException:
             conn.release(target, last)
+            raise
     conn.send({"type": "resumed", "conversation_id": target, "last_seq": last})
+    if target is not None:
+        conn.release(target, last)
 
 
 async def _store(
