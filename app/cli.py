@@ -86,8 +86,7 @@ def _create_admin(args: argparse.Namespace) -> int:
     async def create() -> int:
         db = Database(settings, MemoryBus())
         try:
-            async with db.write() as session:
-                agent = await agents_service.create_agent(session, data)
+            agent = await agents_service.create_agent(db, data)
             print(f"created admin {agent.email} (id {agent.id})")  # noqa: T201
             return 0
         except Conflict as exc:

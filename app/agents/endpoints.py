@@ -16,8 +16,8 @@ router = APIRouter(prefix="/api/v1/agents", tags=["agents"])
 
 @router.post("", status_code=201)
 async def create_agent(body: AgentCreate, _: Admin, runtime: RuntimeDep) -> dict[str, Any]:
-    async with runtime.db.write() as session:
-        agent = await agents_service.create_agent(session, body)
+    agent = await agents_service.create_agent(runtime.db, body)
+    async with runtime.db.read() as session:
         return await agents_service.agent_out(session, agent, runtime.presence)
 
 
@@ -50,9 +50,7 @@ async def set_status(
 async def change_password(
     body: PasswordChange, agent: CurrentAgent, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    async with runtime.db.write() as session:
-        agent = await agents_repo.get(session, agent.id) or agent
-        issued = await auth_service.change_password(
-            session, agent, body.current_password, body.new_password
-        )
+    issued = await auth_service.change_password(
+        runtime.db, agent, body.current_password, body.new_password
+    )
     return {"access_token": issued.token, "token_type": "bearer"}

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, EmailStr, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 
 from app.auth.roles import Role
+from app.kit.email_address import EmailAddress
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Password = Annotated[str, Field(min_length=8, max_length=1024)]
@@ -12,7 +13,7 @@ Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, ma
 
 
 class AgentCreate(BaseModel):
-    email: EmailStr
+    email: EmailAddress
     name: Name
     password: Password
     role: Role = Role.AGENT

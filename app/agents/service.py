@@ -10,30 +10,35 @@ from app.agents import repository as agents_repo
 from app.agents.presence import Presence, Status
 from app.agents.schemas import AgentCreate
 from app.auth.passwords import hash_password
+from app.db import Database
 from app.errors import Conflict
 from app.kit.clock import clock
 from app.models import Agent
 
 
-async def create_agent(session: AsyncSession, data: AgentCreate) -> Agent:
-    email = str(data.email).lower()
-    if await agents_repo.get_by_email(session, email) is not None:
-        raise Conflict(f"an agent with email {email} exists")
-    agent = Agent(
-        email=email,
-        name=data.name,
-        password_hash=hash_password(data.password),
-        role=data.role.value,
-        capacity=data.capacity,
-        skills=list(dict.fromkeys(data.skills)),
-        chosen_status="online",
-        is_active=True,
-        created_at=clock.now(),
-    )
-    session.add(agent)
-    await session.flush()
-    teams = await agents_repo.teams_by_name(session, list(dict.fromkeys(data.teams)))
-    await agents_repo.set_teams(session, agent.id, [t.id for t in teams])
+async def create_agent(db: Database, data: AgentCreate) -> Agent:
+    """Hashes the password first: inside the write transaction the hash would
+    hold SQLite's write lock for its whole length."""
+    password_hash = await hash_password(data.password)
+    email = data.email.lower()
+    async with db.write() as session:
+        if await agents_repo.get_by_email(session, email) is not None:
+            raise Conflict(f"an agent with email {email} exists")
+        agent = Agent(
+            email=email,
+            name=data.name,
+            password_hash=password_hash,
+            role=data.role.value,
+            capacity=data.capacity,
+            skills=list(dict.fromkeys(data.skills)),
+            chosen_status="online",
+            is_active=True,
+            created_at=clock.now(),
+        )
+        session.add(agent)
+        await session.flush()
+        teams = await agents_repo.teams_by_name(session, list(dict.fromkeys(data.teams)))
+        await agents_repo.set_teams(session, agent.id, [t.id for t in teams])
     return agent
 
 

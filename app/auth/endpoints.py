@@ -19,10 +19,9 @@ class LoginRequest(BaseModel):
 
 @router.post("/token")
 async def issue_token(body: LoginRequest, request: Request, runtime: RuntimeDep) -> dict[str, Any]:
-    async with runtime.db.write() as session:
-        issued = await auth_service.login(
-            session, body.email, body.password, client_address(request), runtime.limits.login
-        )
+    issued = await auth_service.login(
+        runtime.db, body.email, body.password, client_address(request), runtime.limits.login
+    )
     agent = issued.agent
     return {
         "access_token": issued.token,

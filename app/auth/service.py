@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agents import repository as agents_repo
 from app.auth.passwords import hash_password, verify_password
-from app.db import publish_after_commit
+from app.db import Database, publish_after_commit
 from app.errors import NotAuthenticated
 from app.kit.clock import clock
 from app.kit.crypto import new_token, token_digest
@@ -27,33 +27,39 @@ class IssuedToken:
 
 
 async def login(
-    session: AsyncSession, email: str, password: str, client_address: str, limiter: RateLimiter
+    db: Database, email: str, password: str, client_address: str, limiter: RateLimiter
 ) -> IssuedToken:
     """Failed attempts count per address and per account, so neither a single
-    host nor a botnet aimed at one account can guess for long."""
+    host nor a botnet aimed at one account can guess for long.
+
+    The password is checked between transactions: a hash inside the write
+    transaction would hold SQLite's write lock, and every other writer, for
+    its whole length."""
     email = email.lower()
-    address_key, account_key = f"addr:{client_address}", f"acct:{email}"
-    limiter.check(address_key)
-    limiter.check(account_key)
-    agent = await agents_repo.get_by_email(session, email)
-    if not verify_password(agent.password_hash if agent else None, password) or agent is None:
-        limiter.hit(address_key)
-        limiter.hit(account_key)
+    keys = (f"addr:{client_address}", f"acct:{email}")
+    for key in keys:
+        limiter.check(key)
+    async with db.read() as session:
+        agent = await agents_repo.get_by_email(session, email)
+    matches = await verify_password(agent.password_hash if agent else None, password)
+    # Concurrent guesses all passed the first check while they hashed. Checked
+    # again with no await before the count, at most the limit's worth of
+    # outcomes per window get out; past it even the right password waits.
+    for key in keys:
+        limiter.check(key)
+    if not matches or agent is None:
+        for key in keys:
+            limiter.hit(key)
         raise NotAuthenticated("wrong email or password")
     if not agent.is_active:
         raise NotAuthenticated("this account is disabled")
-    token = new_token()
-    now = clock.now()
-    await agents_repo.add_token(
-        session,
-        AccessToken(
-            agent_id=agent.id,
-            digest=token_digest(token),
-            created_at=now,
-            expires_at=now + TOKEN_LIFETIME,
-        ),
-    )
-    return IssuedToken(token=token, agent=agent)
+    async with db.write() as session:
+        current = await agents_repo.get(session, agent.id)
+        if current is None or not current.is_active or current.password_hash != agent.password_hash:
+            # Changed while the password was checked: it was checked against the old one.
+            raise NotAuthenticated("wrong email or password")
+        token = await _issue_token(session, current)
+    return IssuedToken(token=token, agent=current)
 
 
 async def authenticate(session: AsyncSession, token: str) -> Agent:
@@ -69,15 +75,26 @@ async def logout(session: AsyncSession, agent: Agent, token: str) -> None:
     publish_after_commit(session, CloseAgentSockets(agent.id, digest, "logged out"))
 
 
-async def change_password(
-    session: AsyncSession, agent: Agent, current: str, new: str
-) -> IssuedToken:
-    """Every token of the agent dies with the old password; a fresh one is issued."""
-    if not verify_password(agent.password_hash, current):
+async def change_password(db: Database, agent: Agent, current: str, new: str) -> IssuedToken:
+    """Every token of the agent dies with the old password; a fresh one is issued.
+    Both hashes run before the write transaction, as in `login`."""
+    verified_hash = agent.password_hash
+    if not await verify_password(verified_hash, current):
         raise NotAuthenticated("current password is wrong")
-    agent.password_hash = hash_password(new)
-    await agents_repo.delete_tokens_of(session, agent.id)
-    publish_after_commit(session, CloseAgentSockets(agent.id, None, "password changed"))
+    new_hash = await hash_password(new)
+    async with db.write() as session:
+        stored = await agents_repo.get(session, agent.id)
+        if stored is None or stored.password_hash != verified_hash:
+            # Another change won the race: `current` is no longer the password.
+            raise NotAuthenticated("current password is wrong")
+        stored.password_hash = new_hash
+        await agents_repo.delete_tokens_of(session, stored.id)
+        publish_after_commit(session, CloseAgentSockets(stored.id, None, "password changed"))
+        token = await _issue_token(session, stored)
+    return IssuedToken(token=token, agent=stored)
+
+
+async def _issue_token(session: AsyncSession, agent: Agent) -> str:
     token = new_token()
     now = clock.now()
     await agents_repo.add_token(
@@ -89,4 +106,4 @@ async def change_password(
             expires_at=now + TOKEN_LIFETIME,
         ),
     )
-    return IssuedToken(token=token, agent=agent)
+    return token

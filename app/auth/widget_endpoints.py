@@ -3,13 +3,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, StringConstraints
+from pydantic import BaseModel, BeforeValidator, StringConstraints
 
 from app.auth.widget_sessions import SessionRequest, open_session
 from app.channels.web.adapter import WebConfig
 from app.errors import Forbidden
 from app.inboxes import service as inboxes_service
 from app.kit.clock import clock
+from app.kit.email_address import EmailAddress
 from app.responders.availability import availability
 from app.runtime import RuntimeDep, client_address
 
@@ -18,10 +19,15 @@ router = APIRouter(prefix="/api/v1/widget", tags=["widget"])
 Short = Annotated[str, StringConstraints(strip_whitespace=True, max_length=320)]
 
 
+def _blank_is_none(value: object) -> object:
+    # A page's empty email field means no email, as it always has.
+    return None if isinstance(value, str) and not value.strip() else value
+
+
 class SessionCreate(BaseModel):
     widget_key: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
-    email: Short | None = None
+    email: Annotated[EmailAddress | None, BeforeValidator(_blank_is_none)] = None
     external_id: Short | None = None
     identity_hash: Annotated[str, StringConstraints(max_length=128)] | None = None
     session_token: Annotated[str, StringConstraints(max_length=128)] | None = None
