@@ -122,8 +122,18 @@ async def _serve(runtime: Runtime, conn: Connection, chat: WidgetChat, rate_key:
                 # Acks in flight land first, so the replay has no holes.
                 if pending:
                     await asyncio.wait(set(pending))
-                for item in await chat.history(conversation_id, after):
+                replayed = await chat.history(conversation_id, after)
+                for item in replayed:
                     conn.send(item)
+                # Tells the widget the replay is over: live frames follow it.
+                conn.send(
+                    {
+                        "type": "resumed",
+                        "conversation_id": conversation_id
+                        or (replayed[-1]["conversation_id"] if replayed else chat.conversation_id),
+                        "last_seq": replayed[-1]["seq"] if replayed else after,
+                    }
+                )
             elif kind == "typing":
                 await chat.typing(bool(frame.get("on", True)))
             elif kind == "read":
