@@ -116,3 +116,32 @@ async def test_chat_is_unavailable_when_a_new_session_is_refused_too(
     # One refusal of the old token, one of the new one, then no more tries.
     assert len(tokens) == 2
     assert tokens[0] != tokens[1]
+
+
+async def test_chat_is_unavailable_when_the_server_refuses_every_session(
+    context: BrowserContext, api: Api, shop: OpenShop
+) -> None:
+    # Every session answer carries a token the socket then refuses (HTTP 403).
+    answered = 0
+
+    async def sessions(route: Route) -> None:
+        nonlocal answered
+        if route.request.method != "POST":
+            await route.fallback()
+            return
+        answered += 1
+        response = await route.fetch()
+        body = await response.json()
+        body["session_token"] = f"refused-{answered}"
+        await route.fulfill(response=response, body=json.dumps(body))
+
+    await context.route(f"{api.server.url}/api/v1/widget/sessions", sessions)
+    sockets: list[WebSocket] = []
+    page = await context.new_page()
+    page.on("websocket", lambda ws: sockets.append(ws))
+    widget = await shop(page)
+    await widget.open()
+    await expect(widget.status).to_have_text("Chat is unavailable right now.")
+    await asyncio.sleep(3)
+    assert [token_of(ws.url) for ws in sockets] == ["refused-1", "refused-2"]
+    assert answered == 3
