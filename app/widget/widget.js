@@ -80,13 +80,13 @@
     if (seen[f.id]) return;
     seen[f.id] = true;
     var mine = f.client_id && pending[f.client_id];
-    if (mine) { confirm(f.client_id, f.id); return; }
+    if (mine) { markStored(f.client_id, f.id); return; }
     var el = line(f.author.kind, f.author.name, f.body);
     el.setAttribute("data-id", String(f.id));
     log.insertBefore(el, firstPending());
     scroll();
   }
-  function confirm(clientId, id) {
+  function markStored(clientId, id) {
     var p = pending[clientId];
     if (!p) return;
     delete pending[clientId];
@@ -158,7 +158,7 @@
       if (state.resumed) show(f); else state.held.push(f);
     } else if (f.type === "ack") {
       seen[f.id] = true;
-      confirm(f.client_id, f.id);
+      markStored(f.client_id, f.id);
     } else if (f.type === "availability") {
       status.textContent = f.open ? "We're here" : "We're away" + (f.next_open_at ? " until " + new Date(f.next_open_at).toLocaleString() : "");
     } else if (f.type === "status") {
