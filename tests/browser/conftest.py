@@ -1,0 +1,284 @@
+"""Real-browser tests of the widget: Playwright driving Debian's Chromium.
+
+Only the system browser is used (MADOGUCHI_TEST_CHROMIUM, default
+/usr/bin/chromium); Playwright's own browser download is never attempted.
+These tests run once, on the SQLite run: the widget does not care which
+database the server has.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+
+from tests.harness import Api
+
+CHROMIUM = os.environ.get("MADOGUCHI_TEST_CHROMIUM", "/usr/bin/chromium")
+# Flags for a closed network: without the background-networking ones Chromium
+# keeps trying to reach Google's hosts at every start.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+WAIT = 15.0
+HERE = Path(__file__).resolve().parent
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not os.environ.get("MADOGUCHI_TEST_DATABASE_URL"):
+        return
+    skip = pytest.mark.skip(reason="browser tests run once, on the SQLite run")
+    for item in items:
+        if HERE in item.path.parents:
+            item.add_marker(skip)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    item.stash.setdefault(FAILED, False)
+    if report.failed:
+        item.stash[FAILED] = True
+    return report
+
+
+FAILED = pytest.StashKey[bool]()
+
+
+def _no_browser(reason: str) -> None:
+    # CI installs Chromium (scripts/test): there a missing browser is a failure,
+    # never a silent skip.
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"browser tests cannot run in CI: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    if not os.access(CHROMIUM, os.X_OK):
+        _no_browser(
+            f"{CHROMIUM} not found: install Debian's chromium package (apt-get install chromium)"
+        )
+    async with async_playwright() as playwright:
+        try:
+            launched = await playwright.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+            )
+        except Exception as exc:  # any launch failure means no browser
+            _no_browser(f"{CHROMIUM} did not start: {exc}")
+            raise
+        yield launched
+        await launched.close()
+
+
+@pytest.fixture
+async def context(
+    browser: Browser, request: pytest.FixtureRequest
+) -> AsyncIterator[BrowserContext]:
+    ctx = await browser.new_context()
+    ctx.set_default_timeout(WAIT * 1000)
+    try:
+        yield ctx
+    finally:
+        if request.node.stash.get(FAILED, False):
+            ARTIFACTS.mkdir(exist_ok=True)
+            name = re.sub(r"[^\w.-]+", "_", request.node.name)
+            for i, page in enumerate(ctx.pages):
+                try:
+                    await page.screenshot(path=str(ARTIFACTS / f"{name}-{i}.png"), full_page=True)
+                except Exception as exc:  # a screenshot must not hide the failure
+                    log.warning("no screenshot of %s: %s", name, exc)
+        await ctx.close()
+
+
+class _ShopPage(BaseHTTPRequestHandler):
+    """GET /?server=URL&key=WIDGET_KEY: a shop's page that embeds the widget."""
+
+    def do_GET(self) -> None:
+        query = parse_qs(urlsplit(self.path).query)
+        server = html.escape(query.get("server", [""])[0], quote=True)
+        key = html.escape(query.get("key", [""])[0], quote=True)
+        body = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>A shop</title></head>
+<body><h1>A shop</h1>
+<script src="{server}/widget.js" data-key="{key}" async></script>
+</body></html>""".encode()
+        self.send_response(200)
+        self.send_header("content-type", "text/html; charset=utf-8")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="session")
+def shop_url() -> Generator[str, None, None]:
+    """The customer's web site, on its own port: the widget runs cross-origin, as
+    when a shop embeds it. It is on loopback, like the server: Chromium refuses a
+    page from a public origin any request to a loopback address."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _ShopPage)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+class Widget:
+    """The widget on one page of the shop, read the way a customer sees it."""
+
+    def __init__(self, page: Page, api: Api, widget_key: str) -> None:
+        self.page = page
+        self.api = api
+        self.key = widget_key
+        self.dialogs: list[str] = []
+        page.on("dialog", self._on_dialog)
+
+    async def _on_dialog(self, dialog: Any) -> None:
+        self.dialogs.append(dialog.message)
+        await dialog.dismiss()
+
+    @property
+    def launcher(self) -> Any:
+        return self.page.locator("[data-madoguchi] > button")
+
+    @property
+    def panel(self) -> Any:
+        return self.page.locator('[data-madoguchi-part="panel"]')
+
+    @property
+    def status(self) -> Any:
+        return self.page.locator('[data-madoguchi-part="status"]')
+
+    async def open(self) -> None:
+        await self.launcher.click()
+        await self.panel.wait_for(state="visible")
+
+    async def lines(self) -> list[str]:
+        """The message texts shown, top to bottom."""
+        texts: list[str] = await self.page.eval_on_selector_all(
+            '[data-madoguchi-part="log"] > div', "els => els.map(e => e.lastChild.textContent)"
+        )
+        return texts
+
+    async def token(self) -> str | None:
+        saved = await self.page.evaluate(
+            "key => JSON.parse(localStorage.getItem('madoguchi:' + key) || '{}')", self.key
+        )
+        token = saved.get("token")
+        return str(token) if token else None
+
+    async def send(self, body: str) -> None:
+        """Types a message and waits until the server acked it."""
+        await self.page.get_by_label("Message").fill(body)
+        await self.page.get_by_label("Message").press("Enter")
+        await eventually(self._acked, f"{body!r} acked")
+
+    async def _acked(self) -> bool:
+        # The line is dimmed until its ack arrives.
+        dimmed: int = await self.page.eval_on_selector_all(
+            '[data-madoguchi-part="log"] > div',
+            "els => els.filter(e => e.style.opacity === '0.5').length",
+        )
+        return dimmed == 0
+
+    async def conversation_id(self) -> int:
+        token = await self.token()
+        assert token
+        r = await self.api.http.get("/api/v1/widget/conversations", headers=self.api.auth(token))
+        assert r.status_code == 200, r.text
+        return int(r.json()["items"][0]["id"])
+
+    async def shows_history(self, conversation_id: int) -> list[str]:
+        """Waits until the widget shows exactly the stored, public messages, in order."""
+        expected: list[str] = []
+
+        async def same() -> bool:
+            nonlocal expected
+            stored = await self.api.messages(conversation_id)
+            expected = [m["body"] for m in stored if not m["private"]]
+            return await self.lines() == expected
+
+        try:
+            await eventually(same, "the history")
+        except AssertionError:
+            raise AssertionError(f"widget shows {await self.lines()}, stored {expected}") from None
+        return expected
+
+
+async def eventually(check: Callable[[], Awaitable[T]], what: str, timeout: float = WAIT) -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+OpenShop = Callable[..., Awaitable[Widget]]
+
+
+@pytest.fixture
+async def shop(context: BrowserContext, api: Api, inbox: dict[str, Any], shop_url: str) -> OpenShop:
+    """Opens the shop's page (with the widget) in a new tab of the test's browser."""
+    key = inbox["widget_key"]
+    url = f"{shop_url}/?{urlencode({'server': api.server.url, 'key': key})}"
+
+    async def open_shop(page: Page | None = None) -> Widget:
+        page = page or await context.new_page()
+        widget = Widget(page, api, key)
+        await page.goto(url)
+        return widget
+
+    return open_shop
+
+
+@pytest.fixture
+async def agent(api: Api) -> dict[str, Any]:
+    return await api.create_agent()
+
+
+Reply = Callable[[int, str], Awaitable[None]]
+
+
+@pytest.fixture
+def reply(api: Api, agent: dict[str, Any]) -> Reply:
+    """An agent's answer through the REST API."""
+
+    async def send(conversation_id: int, body: str) -> None:
+        r = await api.http.post(
+            f"/api/v1/conversations/{conversation_id}/messages",
+            json={"body": body},
+            headers=api.auth(agent["token"]),
+        )
+        assert r.status_code == 201, r.text
+
+    return send
