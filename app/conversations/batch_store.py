@@ -166,10 +166,29 @@ class Thread:
     reopened: bool = False
 
 
-def _lock_clause(conn: Connection) -> str:
+def _lock_clause(conn: Connection, table: str | None = None) -> str:
     # PostgreSQL: a resolve racing this batch waits for its commit (and then
     # resolves what it appended to), never the other way round.
-    return " FOR UPDATE" if conn.dialect.name == "postgresql" else ""
+    if conn.dialect.name != "postgresql":
+        return ""
+    return f" FOR UPDATE OF {table}" if table else " FOR UPDATE"
+
+
+def open_threads(
+    conn: Connection, keys: Sequence[tuple[int, int, str]]
+) -> dict[tuple[int, int, str], int]:
+    """The open conversations of these (inbox, customer, thread key)s, in one
+    statement: the chat path's threads almost always exist already."""
+    p = _Params(conn)
+    values = ", ".join(f"({p.int(i)}, {p.int(c)}, CAST({p(t)} AS VARCHAR))" for i, c, t in keys)
+    rows: Sequence[Any] = conn.exec_driver_sql(
+        "SELECT c.id, c.inbox_id, c.customer_id, c.thread_key FROM conversations AS c"  # noqa: S608 - placeholders only
+        f" JOIN (VALUES {values}) AS v ON c.inbox_id = v.column1"
+        " AND c.customer_id = v.column2 AND c.thread_key = v.column3"
+        f" WHERE c.status <> 'resolved'{_lock_clause(conn, 'c')}",
+        tuple(p.values),
+    ).all()
+    return {(int(r[1]), int(r[2]), str(r[3])): int(r[0]) for r in rows}
 
 
 def thread_by_reference(

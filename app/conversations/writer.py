@@ -205,6 +205,13 @@ def _resolve_threads(
     conn: Connection, batch: list[NewMessage], todo: list[int], now: datetime
 ) -> dict[int, batch_store.Thread]:
     """Each threaded message's conversation, found or opened in this transaction."""
+    refs = {(batch[i].inbox_id, batch[i].thread) for i in todo}
+    plain = {
+        (inbox_id, ref.customer_id, ref.thread_key)
+        for inbox_id, ref in refs
+        if ref is not None and not ref.in_reply_to
+    }
+    existing = batch_store.open_threads(conn, sorted(plain)) if plain else {}
     found: dict[tuple[int, ThreadRef], batch_store.Thread] = {}
     by_index: dict[int, batch_store.Thread] = {}
     for i in todo:
@@ -212,7 +219,11 @@ def _resolve_threads(
         assert m.thread is not None
         key = (m.inbox_id, m.thread)
         if key not in found:
-            found[key] = _thread_of(conn, m.inbox_id, m.thread, now)
+            known = existing.get((m.inbox_id, m.thread.customer_id, m.thread.thread_key))
+            if known is not None and not m.thread.in_reply_to:
+                found[key] = batch_store.Thread(known)
+            else:
+                found[key] = _thread_of(conn, m.inbox_id, m.thread, now)
         by_index[i] = found[key]
     return by_index
 

@@ -130,9 +130,7 @@ class Connection:
     async def send_paced(self, frame: Frame) -> None:
         """Queues a frame, first waiting for the queue to drain below the pace
         mark: a long replay goes out as fast as the client reads, no faster."""
-        while (
-            not self._closing and self._queue is not None and len(self._queue) >= self._pace
-        ):
+        while not self._closing and self._queue is not None and len(self._queue) >= self._pace:
             if self._drained is None:
                 self._drained = asyncio.Event()
             self._drained.clear()
