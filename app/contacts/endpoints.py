@@ -11,6 +11,7 @@ from app.contacts import service as contacts
 from app.conversations import repository as conversations_repo
 from app.conversations import service as conversations
 from app.conversations.schemas import message_out
+from app.kit.numbers import DbId
 from app.kit.pagination import PageDep
 from app.models import Conversation, Inbox, Message
 from app.runtime import RuntimeDep
@@ -19,7 +20,7 @@ router = APIRouter(prefix="/api/v1/customers", tags=["customers"])
 
 
 @router.get("/{customer_id}")
-async def get_customer(customer_id: int, _: CurrentAgent, runtime: RuntimeDep) -> dict[str, Any]:
+async def get_customer(customer_id: DbId, _: CurrentAgent, runtime: RuntimeDep) -> dict[str, Any]:
     async with runtime.db.read() as session:
         customer = await contacts.get_customer(session, customer_id)
         identities = await customers_repo.identities_of(session, customer_id)
@@ -44,7 +45,7 @@ async def get_customer(customer_id: int, _: CurrentAgent, runtime: RuntimeDep) -
 
 @router.get("/{customer_id}/timeline")
 async def timeline(
-    customer_id: int, agent: CurrentAgent, runtime: RuntimeDep, page: PageDep
+    customer_id: DbId, agent: CurrentAgent, runtime: RuntimeDep, page: PageDep
 ) -> dict[str, Any]:
     """Every message of the customer's conversations the agent may see, oldest first."""
     async with runtime.db.read() as session:
