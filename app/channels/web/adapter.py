@@ -16,11 +16,14 @@ from app.channels.base import (
     InboundMessage,
     OutboundMessage,
 )
+from app.kit.text import StorableStr
 
 
 class WebConfig(BaseModel):
-    allowed_origins: list[str] = Field(default_factory=list, max_length=100)
-    identity_secret: str = Field(default_factory=lambda: secrets.token_hex(32), min_length=16)
+    allowed_origins: list[StorableStr] = Field(default_factory=list, max_length=100)
+    identity_secret: StorableStr = Field(
+        default_factory=lambda: secrets.token_hex(32), min_length=16
+    )
 
     @field_validator("allowed_origins")
     @classmethod
