@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     ws_max_frame_bytes: int = Field(default=64 * 1024, ge=1024)
     ws_compression: bool = False
     max_message_chars: int = Field(default=16_000, ge=1)
+    # Every HTTP request body; the largest legitimate one (a 16,000-character
+    # reply, JSON-escaped) is well under 200 KiB.
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     # What a web inbox promises when no business hours say otherwise.
     default_expected_reply_seconds: int = Field(default=300, ge=0)
 
