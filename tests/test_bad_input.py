@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import StartServer
 from tests.harness import Api
 
 TOO_BIG = [2**31, 2**40, 99999999999999999999]
@@ -347,3 +348,17 @@ async def test_chunked_body_over_the_limit_is_413(api: Api, inbox: dict[str, Any
     assert r.status_code == 201, r.text
     bodies = [m["body"] for m in await api.messages(conversation_id)]
     assert bodies == ["hello", "chunked " + "y" * 1000]
+
+
+async def test_the_body_limit_is_a_setting(start_server: StartServer) -> None:
+    api = await start_server({"MADOGUCHI_MAX_BODY_BYTES": "4096"})
+    inbox = await api.create_inbox()
+    conversation_id = await _open(api, inbox)
+    url = f"/api/v1/conversations/{conversation_id}/messages"
+    h = api.auth(api.admin_token)
+    # Both are valid replies (at most 16,000 characters); only the limit tells them apart.
+    r = await api.http.post(url, json={"body": "a" * 5000}, headers=h)
+    assert r.status_code == 413, r.text
+    r = await api.http.post(url, json={"body": "b" * 3000}, headers=h)
+    assert r.status_code == 201, r.text
+    assert [m["body"] for m in await api.messages(conversation_id)] == ["hello", "b" * 3000]
