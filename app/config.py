@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     # A socket that cannot drain this many frames is too slow: closed with 1013.
     ws_max_queued_frames: int = Field(default=1000, ge=16)
     max_message_chars: int = Field(default=16_000, ge=1)
+    # Every HTTP request body; the largest legitimate one (a 16,000-character
+    # reply, JSON-escaped) is well under 200 KiB.
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     # What a web inbox promises when no business hours say otherwise.
     default_expected_reply_seconds: int = Field(default=300, ge=0)
 

@@ -75,5 +75,12 @@ def install_error_handlers(app: FastAPI) -> None:
         )
         return JSONResponse({"error": "invalid_request", "detail": detail}, status_code=422)
 
+    async def server_error(_: Request, exc: Exception) -> JSONResponse:
+        # The server logs the traceback; the client learns nothing of the insides.
+        return JSONResponse(
+            {"error": "internal_error", "detail": "internal server error"}, status_code=500
+        )
+
     app.add_exception_handler(AppError, app_error)
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(Exception, server_error)

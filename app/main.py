@@ -29,6 +29,7 @@ from app.conversations.writer import MessageWriter
 from app.db import Database
 from app.errors import install_error_handlers
 from app.inboxes.endpoints import router as inboxes_router
+from app.kit.body_limit import BodyLimit
 from app.kit.metrics import install_metrics
 from app.realtime.agent_socket import agent_socket
 from app.realtime.bus import MemoryBus, publish_soon
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None) -> SocketDispatcher:
 
     app = FastAPI(title="Madoguchi", version="0.1.0", lifespan=lifespan)
     install_error_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     # Bearer tokens, never cookies: any page may call the API, none can ride a session.
     app.add_middleware(
         CORSMiddleware,

@@ -6,14 +6,20 @@ from pydantic import BaseModel, Field, StringConstraints
 
 from app.auth.roles import Role
 from app.kit.email_address import EmailAddress
+from app.kit.text import Storable, StorableStr
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Password = Annotated[str, Field(min_length=8, max_length=1024)]
-Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), Storable
+]
+Password = Annotated[str, Field(min_length=8, max_length=1024), Storable]
+# A team or skill name; teams.name is String(100).
+Label = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), Storable
+]
 
 
 class AgentCreate(BaseModel):
-    email: EmailAddress
+    email: Annotated[EmailAddress, Storable]
     name: Name
     password: Password
     role: Role = Role.AGENT
@@ -41,5 +47,5 @@ class StatusUpdate(BaseModel):
 
 
 class PasswordChange(BaseModel):
-    current_password: str = Field(max_length=1024)
+    current_password: StorableStr = Field(max_length=1024)
     new_password: Password

@@ -7,14 +7,15 @@ from pydantic import BaseModel, Field
 
 from app.auth import service as auth_service
 from app.auth.dependencies import BearerToken, CurrentAgent
+from app.kit.text import StorableStr
 from app.runtime import RuntimeDep, client_address
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
 
 class LoginRequest(BaseModel):
-    email: str = Field(max_length=320)
-    password: str = Field(max_length=1024)
+    email: StorableStr = Field(max_length=320)
+    password: StorableStr = Field(max_length=1024)
 
 
 @router.post("/token")

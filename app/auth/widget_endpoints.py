@@ -11,12 +11,15 @@ from app.errors import Forbidden
 from app.inboxes import service as inboxes_service
 from app.kit.clock import clock
 from app.kit.email_address import EmailAddress
+from app.kit.text import Storable
 from app.responders.availability import availability
 from app.runtime import RuntimeDep, client_address
 
 router = APIRouter(prefix="/api/v1/widget", tags=["widget"])
 
-Short = Annotated[str, StringConstraints(strip_whitespace=True, max_length=320)]
+Short = Annotated[str, StringConstraints(strip_whitespace=True, max_length=320), Storable]
+Key = Annotated[str, StringConstraints(max_length=128), Storable]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), Storable]
 
 
 def _blank_is_none(value: object) -> object:
@@ -25,12 +28,12 @@ def _blank_is_none(value: object) -> object:
 
 
 class SessionCreate(BaseModel):
-    widget_key: Annotated[str, StringConstraints(min_length=1, max_length=64)]
-    name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
-    email: Annotated[EmailAddress | None, BeforeValidator(_blank_is_none)] = None
+    widget_key: Annotated[str, StringConstraints(min_length=1, max_length=64), Storable]
+    name: Name | None = None
+    email: Annotated[EmailAddress | None, BeforeValidator(_blank_is_none), Storable] = None
     external_id: Short | None = None
-    identity_hash: Annotated[str, StringConstraints(max_length=128)] | None = None
-    session_token: Annotated[str, StringConstraints(max_length=128)] | None = None
+    identity_hash: Key | None = None
+    session_token: Key | None = None
 
 
 @router.post("/sessions")

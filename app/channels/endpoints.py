@@ -11,13 +11,14 @@ from fastapi.responses import Response
 
 from app.channels.base import InboundRequest
 from app.conversations import intake
+from app.kit.numbers import DbId
 from app.runtime import RuntimeDep
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
 
 @router.api_route("/{slug}/{inbox_id}", methods=["GET", "POST"], include_in_schema=False)
-async def webhook(slug: str, inbox_id: int, request: Request, runtime: RuntimeDep) -> Response:
+async def webhook(slug: str, inbox_id: DbId, request: Request, runtime: RuntimeDep) -> Response:
     delivery = InboundRequest(
         method=request.method,
         body=await request.body(),

@@ -10,6 +10,7 @@ from app.contacts import repository as customers_repo
 from app.contacts import service as contacts
 from app.conversations import access
 from app.conversations.schemas import stored_message_out
+from app.kit.numbers import DbId
 from app.kit.pagination import PageDep
 from app.models import Conversation, Inbox, Message
 from app.runtime import RuntimeDep
@@ -19,7 +20,7 @@ router = APIRouter(prefix="/api/v1/customers", tags=["customers"])
 
 @router.get("/{customer_id}")
 async def get_customer(
-    customer_id: int, agent: CurrentAgent, runtime: RuntimeDep
+    customer_id: DbId, agent: CurrentAgent, runtime: RuntimeDep
 ) -> dict[str, Any]:
     async with runtime.db.read() as session:
         viewer = await access.viewer_of(session, agent)
@@ -48,7 +49,7 @@ async def get_customer(
 
 @router.get("/{customer_id}/timeline")
 async def timeline(
-    customer_id: int, agent: CurrentAgent, runtime: RuntimeDep, page: PageDep
+    customer_id: DbId, agent: CurrentAgent, runtime: RuntimeDep, page: PageDep
 ) -> dict[str, Any]:
     """Every message of the customer's conversations the agent may see, oldest first."""
     async with runtime.db.read() as session:

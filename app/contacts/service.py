@@ -10,6 +10,7 @@ from app.contacts import repository as customers_repo
 from app.conversations.access import Viewer, visible_filter
 from app.errors import NotFound
 from app.kit.clock import clock
+from app.kit.text import make_storable
 from app.models import Customer, Identity
 
 
@@ -68,16 +69,17 @@ async def customer_for_sender(
     """The customer a channel's sender is. A sender the channel cannot vouch for
     gets a customer of their own: an unverified id never opens another
     customer's history."""
+    name = make_storable(sender.name) if sender.name else None
     if not sender.verified:
         return await customers_repo.add(
-            session, Customer(name=sender.name, phone=sender.phone, created_at=clock.now())
+            session, Customer(name=name, phone=sender.phone, created_at=clock.now())
         )
     return await find_or_create_by_identity(
         session,
         channel,
         namespace,
         sender.external_id,
-        name=sender.name,
+        name=name,
         email=sender.email,
         phone=sender.phone,
     )

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
 from app.auth.dependencies import CurrentAgent
 from app.conversations import access
@@ -16,6 +16,7 @@ from app.conversations.schemas import (
     conversation_out,
 )
 from app.errors import InvalidRequest
+from app.kit.numbers import DbId, DbSeq, parse_db_int
 from app.kit.pagination import PageDep
 from app.runtime import RuntimeDep
 
@@ -29,7 +30,7 @@ async def list_conversations(
     page: PageDep,
     status: Status | None = None,
     assignee: str | None = None,
-    inbox_id: int | None = None,
+    inbox_id: DbId | None = None,
 ) -> dict[str, Any]:
     assignee_filter: int | str | None
     if assignee in (None, ""):
@@ -38,8 +39,8 @@ async def list_conversations(
         assignee_filter = agent.id
     elif assignee == "none":
         assignee_filter = "none"
-    elif assignee.isdigit():
-        assignee_filter = int(assignee)
+    elif (assignee_id := parse_db_int(assignee)) is not None:
+        assignee_filter = assignee_id
     else:
         raise InvalidRequest("assignee is me, none or an agent id")
     async with runtime.db.read() as session:
@@ -60,18 +61,18 @@ async def list_conversations(
 
 @router.get("/{conversation_id}")
 async def get_conversation(
-    conversation_id: int, agent: CurrentAgent, runtime: RuntimeDep
+    conversation_id: DbId, agent: CurrentAgent, runtime: RuntimeDep
 ) -> dict[str, Any]:
     return await conversations.get_conversation(runtime.db, agent, conversation_id)
 
 
 @router.get("/{conversation_id}/messages")
 async def list_messages(
-    conversation_id: int,
+    conversation_id: DbId,
     agent: CurrentAgent,
     runtime: RuntimeDep,
     page: PageDep,
-    after_seq: Annotated[int, Query(ge=0)] = 0,
+    after_seq: DbSeq = 0,
 ) -> dict[str, Any]:
     items, last = await conversations.messages(
         runtime.db, agent, conversation_id, max(after_seq, page.cursor or 0), page.limit
@@ -81,7 +82,7 @@ async def list_messages(
 
 @router.post("/{conversation_id}/messages", status_code=201)
 async def reply(
-    conversation_id: int, body: ReplyCreate, agent: CurrentAgent, runtime: RuntimeDep
+    conversation_id: DbId, body: ReplyCreate, agent: CurrentAgent, runtime: RuntimeDep
 ) -> dict[str, Any]:
     stored = await conversations.post_agent_message(
         runtime.db,
@@ -97,25 +98,27 @@ async def reply(
 
 
 @router.post("/{conversation_id}/resolve")
-async def resolve(conversation_id: int, agent: CurrentAgent, runtime: RuntimeDep) -> dict[str, Any]:
+async def resolve(
+    conversation_id: DbId, agent: CurrentAgent, runtime: RuntimeDep
+) -> dict[str, Any]:
     return await conversations.set_status(runtime.db, agent, conversation_id, "resolved")
 
 
 @router.post("/{conversation_id}/reopen")
-async def reopen(conversation_id: int, agent: CurrentAgent, runtime: RuntimeDep) -> dict[str, Any]:
+async def reopen(conversation_id: DbId, agent: CurrentAgent, runtime: RuntimeDep) -> dict[str, Any]:
     return await conversations.set_status(runtime.db, agent, conversation_id, "open")
 
 
 @router.post("/{conversation_id}/assign")
 async def assign(
-    conversation_id: int, body: AssignRequest, agent: CurrentAgent, runtime: RuntimeDep
+    conversation_id: DbId, body: AssignRequest, agent: CurrentAgent, runtime: RuntimeDep
 ) -> dict[str, Any]:
     return await conversations.assign(runtime.db, agent, conversation_id, body.agent_id)
 
 
 @router.post("/{conversation_id}/transfer")
 async def transfer(
-    conversation_id: int, body: TransferRequest, agent: CurrentAgent, runtime: RuntimeDep
+    conversation_id: DbId, body: TransferRequest, agent: CurrentAgent, runtime: RuntimeDep
 ) -> dict[str, Any]:
     return await conversations.transfer(
         runtime.db,

@@ -32,6 +32,7 @@ from app.conversations.writer import JobSpec, MessageWriter, NewMessage, StoredM
 from app.db import Database
 from app.errors import BadRequest, Forbidden, NotAuthenticated, NotFound
 from app.inboxes import repository as inboxes_repo
+from app.kit.text import make_storable
 from app.models import Inbox
 
 
@@ -91,8 +92,9 @@ async def receive(
             inbox_id=inbox.id,
             channel=inbox.channel,
             author_kind="customer",
-            author_name=inbound.sender.name,
-            body=inbound.text,
+            author_name=make_storable(inbound.sender.name) if inbound.sender.name else None,
+            # Channels deliver what people and machines wrote, NUL bytes and all.
+            body=make_storable(inbound.text),
             thread=ThreadRef(
                 customer_id=customer_id,
                 thread_key=inbound.thread_key,

@@ -5,12 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, StringConstraints
 
+from app.agents.schemas import Label
+from app.kit.numbers import DbId
+from app.kit.text import Storable
 from app.models import Agent, Conversation, Customer, Inbox, Message
 
-Body = Annotated[str, StringConstraints(min_length=1, max_length=16_000)]
-ClientId = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+Body = Annotated[str, StringConstraints(min_length=1, max_length=16_000), Storable]
+ClientId = Annotated[str, StringConstraints(min_length=1, max_length=100), Storable]
+Note = Annotated[str, StringConstraints(max_length=4000), Storable]
 
 
 class ReplyCreate(BaseModel):
@@ -20,13 +24,13 @@ class ReplyCreate(BaseModel):
 
 
 class AssignRequest(BaseModel):
-    agent_id: int | None
+    agent_id: DbId | None
 
 
 class TransferRequest(BaseModel):
-    agent_id: int | None = None
-    team: str | None = None
-    note: str | None = Field(default=None, max_length=4000)
+    agent_id: DbId | None = None
+    team: Label | None = None
+    note: Note | None = None
 
 
 Status = Literal["open", "snoozed", "resolved"]

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
 from app.auth.dependencies import WidgetSession
 from app.conversations import repository as conversations_repo
 from app.conversations.schemas import customer_view, stored_message_out
 from app.errors import NotFound
+from app.kit.numbers import DbId, DbSeq
 from app.kit.pagination import PageDep
 from app.runtime import RuntimeDep
 
@@ -47,11 +48,11 @@ async def my_conversations(
 
 @router.get("/{conversation_id}/messages")
 async def my_messages(
-    conversation_id: int,
+    conversation_id: DbId,
     customer: WidgetSession,
     runtime: RuntimeDep,
     page: PageDep,
-    after_seq: Annotated[int, Query(ge=0)] = 0,
+    after_seq: DbSeq = 0,
 ) -> dict[str, Any]:
     async with runtime.db.read() as session:
         conversation = await conversations_repo.get(session, conversation_id)

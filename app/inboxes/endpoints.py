@@ -10,6 +10,7 @@ from app.inboxes import repository as inboxes_repo
 from app.inboxes import service as inboxes_service
 from app.inboxes.schemas import InboxCreate
 from app.kit.clock import clock
+from app.kit.numbers import DbId
 from app.models import Agent, Inbox
 from app.responders.availability import availability
 from app.runtime import RuntimeDep
@@ -71,14 +72,14 @@ async def list_inboxes(agent: CurrentAgent, runtime: RuntimeDep) -> dict[str, An
 
 
 @router.get("/{inbox_id}")
-async def get_inbox(inbox_id: int, agent: CurrentAgent, runtime: RuntimeDep) -> dict[str, Any]:
+async def get_inbox(inbox_id: DbId, agent: CurrentAgent, runtime: RuntimeDep) -> dict[str, Any]:
     async with runtime.db.read() as session:
         inbox = await inboxes_service.get_inbox(session, inbox_id)
         return inbox_out(inbox, await inboxes_repo.team_names(session, inbox.id), agent)
 
 
 @router.get("/{inbox_id}/availability")
-async def get_availability(inbox_id: int, runtime: RuntimeDep) -> dict[str, object]:
+async def get_availability(inbox_id: DbId, runtime: RuntimeDep) -> dict[str, object]:
     async with runtime.db.read() as session:
         inbox = await inboxes_service.get_inbox(session, inbox_id)
     return availability(

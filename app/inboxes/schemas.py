@@ -4,14 +4,19 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
 
+from app.agents.schemas import Label
+from app.kit.text import Storable
+
 
 class InboxCreate(BaseModel):
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    name: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), Storable
+    ]
     # A built-in ChannelKind or a plug-in's kind; the registry says which exist.
     channel: Annotated[str, StringConstraints(min_length=1, max_length=20)]
     mode: Literal["live", "redirect"] = "live"
     config: dict[str, Any] = Field(default_factory=dict)
-    teams: list[str] = Field(default_factory=list, max_length=50)
+    teams: list[Label] = Field(default_factory=list, max_length=50)
 
 
 class InboxOut(BaseModel):

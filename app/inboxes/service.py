@@ -46,7 +46,7 @@ async def create_inbox(
             created_at=clock.now(),
         ),
     )
-    teams = await agents_repo.teams_by_name(session, data.teams)
+    teams = await agents_repo.teams_by_name(session, list(dict.fromkeys(data.teams)))
     await inboxes_repo.set_teams(session, inbox.id, [t.id for t in teams])
     return inbox
 

@@ -8,6 +8,7 @@ from fastapi import Depends, Query
 from pydantic import BaseModel
 
 from app.errors import InvalidRequest
+from app.kit.numbers import parse_db_int
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -24,9 +25,10 @@ def _page(
 ) -> Page:
     if cursor is None or cursor == "":
         return Page(cursor=None, limit=limit)
-    if not cursor.isdigit():
+    value = parse_db_int(cursor)
+    if value is None:
         raise InvalidRequest("cursor is not one this server gave out")
-    return Page(cursor=int(cursor), limit=limit)
+    return Page(cursor=value, limit=limit)
 
 
 PageDep = Annotated[Page, Depends(_page)]

@@ -7,6 +7,8 @@ from typing import Any
 import orjson
 from starlette.websockets import WebSocket
 
+from app.kit.numbers import DB_INT_MAX
+from app.kit.text import check_storable
 from app.realtime.hub import Connection
 
 
@@ -50,7 +52,10 @@ def optional_str(frame: dict[str, Any], key: str, *, max_length: int) -> str | N
         raise BadFrame("invalid_frame", f'"{key}" must be a non-empty string')
     if len(value) > max_length:
         raise BadFrame("invalid_frame", f'"{key}" is longer than {max_length} characters')
-    return value
+    try:
+        return check_storable(value)
+    except ValueError as exc:
+        raise BadFrame("invalid_frame", f'"{key}": {exc}') from exc
 
 
 def require_str(frame: dict[str, Any], key: str, *, max_length: int) -> str:
@@ -61,11 +66,14 @@ def require_str(frame: dict[str, Any], key: str, *, max_length: int) -> str:
 
 
 def optional_int(frame: dict[str, Any], key: str, *, minimum: int = 0) -> int | None:
+    """Every integer in a frame is an id, a seq or smaller: past DB_INT_MAX it names nothing."""
     value = frame.get(key)
     if value is None:
         return None
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise BadFrame("invalid_frame", f'"{key}" must be an integer of at least {minimum}')
+    if not isinstance(value, int) or isinstance(value, bool) or not minimum <= value <= DB_INT_MAX:
+        raise BadFrame(
+            "invalid_frame", f'"{key}" must be an integer from {minimum} to {DB_INT_MAX}'
+        )
     return value
 
 

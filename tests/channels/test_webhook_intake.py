@@ -208,3 +208,21 @@ async def test_no_conversation_is_left_without_its_message_after_kill_9(
     for conversation in conversations:
         assert conversation["last_seq"] == 1
         assert len(await api.messages(conversation["id"])) == 1
+
+
+async def test_what_a_channel_delivers_is_kept_even_with_bytes_a_database_refuses(
+    channel_api: Api, fake_inbox: dict[str, Any]
+) -> None:
+    """A NUL byte or a lone surrogate from a platform is replaced, not a reason
+    to lose the message (or, on PostgreSQL, the whole batch it was in)."""
+    events = [
+        message_event("u-nul", "before\u0000after"),
+        message_event("u-nul", "fine"),
+    ]
+    body = json.dumps({"events": events}).encode()  # "\\ud800" survives as an escape
+    body = body.replace(b"fine", b"bad \\ud800 half")
+    r = await post_webhook(channel_api, fake_inbox, body)
+    assert r.status_code == 200, r.text
+    (conversation,) = await conversations_of(channel_api, fake_inbox)
+    stored = [m["body"] for m in await channel_api.messages(conversation["id"])]
+    assert stored == ["before\ufffdafter", "bad \ufffd half"]

@@ -18,14 +18,17 @@ from app.channels.base import (
     OutboundMessage,
     WebhookAnswer,
 )
+from app.kit.text import StorableStr
 
 
 class WebConfig(BaseModel):
-    allowed_origins: list[str] = Field(default_factory=list, max_length=100)
-    identity_secret: str = Field(default_factory=lambda: secrets.token_hex(32), min_length=16)
+    allowed_origins: list[StorableStr] = Field(default_factory=list, max_length=100)
+    identity_secret: StorableStr = Field(
+        default_factory=lambda: secrets.token_hex(32), min_length=16
+    )
     # Where this site's verified user ids live. Unset, each inbox is its own
     # namespace; an admin gives two inboxes the same name to share their users.
-    identity_namespace: str | None = Field(default=None, min_length=1, max_length=80)
+    identity_namespace: StorableStr | None = Field(default=None, min_length=1, max_length=80)
 
     @field_validator("allowed_origins")
     @classmethod

@@ -9,13 +9,14 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
 from app.inboxes import service as inboxes_service
+from app.kit.text import StorableStr
 from app.runtime import RuntimeDep
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/chat/{widget_key}")
-async def chat_page(widget_key: str, runtime: RuntimeDep) -> HTMLResponse:
+async def chat_page(widget_key: StorableStr, runtime: RuntimeDep) -> HTMLResponse:
     async with runtime.db.read() as session:
         inbox = await inboxes_service.web_inbox_by_key(session, widget_key)
     key = html.escape(widget_key, quote=True)
