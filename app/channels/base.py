@@ -130,6 +130,9 @@ class OutboundMessage:
     # Platform ids of the conversation's messages, oldest first (email References).
     references: Sequence[str] = ()
     last_inbound: PriorMessage | None = None
+    # An automatic reply (greeting, away, acknowledgement, redirect): mail
+    # marks it `Auto-Submitted: auto-replied` (RFC 3834) so no robot answers it.
+    automatic: bool = False
 
 
 @dataclass(frozen=True, slots=True)

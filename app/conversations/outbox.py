@@ -72,6 +72,7 @@ class DeliverReply:
             )
             if prior is not None
             else None,
+            automatic=message.author_kind == "system",
         )
         receipt = await adapter.send(config, outbound)
         await _record_delivery(
