@@ -30,7 +30,9 @@ def _blank_is_none(value: object) -> object:
 class SessionCreate(BaseModel):
     widget_key: Annotated[str, StringConstraints(min_length=1, max_length=64), Storable]
     name: Name | None = None
-    email: Annotated[EmailAddress | None, BeforeValidator(_blank_is_none), Storable] = None
+    email: Annotated[Annotated[EmailAddress, Storable] | None, BeforeValidator(_blank_is_none)] = (
+        None
+    )
     external_id: Short | None = None
     identity_hash: Key | None = None
     session_token: Key | None = None

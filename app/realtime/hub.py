@@ -141,10 +141,6 @@ class Connection:
     def _pace(self) -> int:
         return min(PACE_QUEUED_FRAMES, self._limit // 4)
 
-    @property
-    def closing(self) -> bool:
-        return self._closing
-
     # -- replay ordering ---------------------------------------------------
 
     def hold(self, conversation_id: int) -> None:
