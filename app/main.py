@@ -36,6 +36,7 @@ from app.realtime.events import AgentPresenceChanged
 from app.realtime.hub import Hub
 from app.realtime.sockets import SocketDispatcher
 from app.realtime.widget_socket import widget_socket
+from app.responders.redirect import REDIRECT, SendRedirect
 from app.runtime import RateLimits, Runtime
 from app.worker.runner import Worker
 
@@ -51,7 +52,9 @@ def build_runtime(settings: Settings) -> Runtime:
     hub = Hub(presence, settings.ws_max_queued_frames)
     channels = build_registry(settings)
     worker = Worker(db, poll_seconds=settings.worker_poll_seconds)
+    writer = MessageWriter(db, conversations.publisher(db, bus))
     worker.register(DELIVER, DeliverReply(db, channels))
+    worker.register(REDIRECT, SendRedirect(db, writer, channels, settings.public_url))
     presence.on_change = lambda agent_id, status: publish_soon(
         bus, AgentPresenceChanged(agent_id, status)
     )
@@ -63,7 +66,7 @@ def build_runtime(settings: Settings) -> Runtime:
         bus=bus,
         hub=hub,
         presence=presence,
-        writer=MessageWriter(db, conversations.publisher(db, bus)),
+        writer=writer,
         limits=RateLimits.from_settings(settings),
         channels=channels,
         worker=worker,

@@ -32,7 +32,9 @@ from app.conversations.writer import JobSpec, MessageWriter, NewMessage, StoredM
 from app.db import Database
 from app.errors import BadRequest, Forbidden, NotAuthenticated, NotFound
 from app.inboxes import repository as inboxes_repo
+from app.kit.clock import clock
 from app.models import Inbox
+from app.responders import redirect
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +88,12 @@ async def receive(
                 session, inbox.channel, inbox.identity_namespace, inbound.sender
             )
             customer_id = customer.id
+    jobs = tuple(jobs)
+    redirecting = inbox.mode == "redirect"
+    if redirecting:
+        # Kept in the history, never worked by an agent, answered once a day.
+        answer = redirect.plan(inbox.id, customer_id, inbound, clock.now())
+        jobs += (answer,) if answer is not None else ()
     return await writer.append(
         NewMessage(
             inbox_id=inbox.id,
@@ -98,14 +106,16 @@ async def receive(
                 thread_key=inbound.thread_key,
                 in_reply_to=tuple(inbound.in_reply_to),
                 subject=inbound.subject,
+                unattended=redirecting,
             ),
             client_id=client_id,
             external_id=inbound.external_id,
             meta=_meta(inbound, inbox),
             automatic=inbound.automatic,
-            jobs=tuple(jobs),
+            jobs=jobs,
             inbox_team_ids=inbox.team_ids,
             origin_connection=origin_connection,
+            sent_at=inbound.sent_at,
         )
     )
 
