@@ -37,6 +37,10 @@ async def find_or_create_by_identity(
     the identities' unique constraint; the loser reads the winner's row."""
     customer = await customers_repo.by_identity(session, channel, namespace, external_id)
     if customer is not None:
+        if customer.name is None and name:
+            # A first contact that named no one (a LINE or Messenger id) gets
+            # the name a later one carries (an Instagram comment's username).
+            customer.name = name
         return customer
     try:
         async with session.begin_nested():

@@ -38,6 +38,8 @@ class Sent:
     token: str
     body: dict[str, Any]
     headers: dict[str, str]
+    # The id the platform gave the sent message in its answer.
+    answer_id: str | None = None
 
 
 @dataclass
@@ -165,7 +167,7 @@ class FakePlatforms:
             if failure is not None:
                 return self._answer(failure)
             message_id = next(ids)
-            self._record("telegram", "sendMessage", token, body, request)
+            self._record("telegram", "sendMessage", token, body, request, str(message_id))
             return JSONResponse(
                 {
                     "ok": True,
@@ -214,10 +216,11 @@ class FakePlatforms:
                 return self._answer(failure)
             if retry_key is not None:
                 self._retry_keys.add(retry_key)
-            self._record("line", "push", token, body, request)
+            sent_id = str(next(ids))
+            self._record("line", "push", token, body, request, sent_id)
             if failure is not None:
                 return self._answer(failure)
-            return JSONResponse({"sentMessages": [{"id": str(next(ids)), "quoteToken": "qT"}]})
+            return JSONResponse({"sentMessages": [{"id": sent_id, "quoteToken": "qT"}]})
 
         return push
 
@@ -239,8 +242,9 @@ class FakePlatforms:
             if failure is not None:
                 return self._answer(failure)
             self.reply_tokens.discard(reply_token)  # single use
-            self._record("line", "reply", token, body, request)
-            return JSONResponse({"sentMessages": [{"id": str(next(ids)), "quoteToken": "qT"}]})
+            sent_id = str(next(ids))
+            self._record("line", "reply", token, body, request, sent_id)
+            return JSONResponse({"sentMessages": [{"id": sent_id, "quoteToken": "qT"}]})
 
         return reply
 
@@ -292,10 +296,9 @@ class FakePlatforms:
                 return self._answer(failure)
             if comment_id is not None:
                 self._replied_comments.add(str(comment_id))
-            self._record("graph", "me/messages", token, body, request)
-            return JSONResponse(
-                {"recipient_id": recipient.get("id") or "1000", "message_id": f"m_{next(ids)}"}
-            )
+            mid = f"m_{next(ids)}"
+            self._record("graph", "me/messages", token, body, request, mid)
+            return JSONResponse({"recipient_id": recipient.get("id") or "1000", "message_id": mid})
 
         return send
 
@@ -322,25 +325,29 @@ class FakePlatforms:
             failure = self._failure(to)
             if failure is not None:
                 return self._answer(failure)
-            self._record("graph", f"{number}/messages", token, body, request)
+            wamid = f"wamid.FAKE{next(ids)}"
+            self._record("graph", f"{number}/messages", token, body, request, wamid)
             return JSONResponse(
                 {
                     "messaging_product": "whatsapp",
                     "contacts": [{"input": to, "wa_id": to}],
-                    "messages": [{"id": f"wamid.FAKE{next(ids)}"}],
+                    "messages": [{"id": wamid}],
                 }
             )
 
         return send
 
     def _record(
-        self, platform: str, endpoint: str, token: str, body: dict[str, Any], request: Request
+        self,
+        platform: str,
+        endpoint: str,
+        token: str,
+        body: dict[str, Any],
+        request: Request,
+        answer_id: str,
     ) -> None:
-        self.received.append(
-            Sent(
-                platform, endpoint, token, body, {k.lower(): v for k, v in request.headers.items()}
-            )
-        )
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        self.received.append(Sent(platform, endpoint, token, body, headers, answer_id))
 
 
 async def _json(request: Request) -> dict[str, Any] | None:
