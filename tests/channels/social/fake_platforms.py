@@ -96,7 +96,8 @@ class FakePlatforms:
     attempts: Counter[str] = field(default_factory=Counter)
     failures: dict[str, deque[Failure]] = field(default_factory=dict)
     _retry_keys: set[str] = field(default_factory=set)
-    _replied_comments: set[str] = field(default_factory=set)
+    # (token, comment id): one private reply per comment, per account.
+    _replied_comments: set[tuple[str, str]] = field(default_factory=set)
 
     @property
     def url(self) -> str:
@@ -276,7 +277,7 @@ class FakePlatforms:
                 )
             comment_id = recipient.get("comment_id")
             if comment_id is not None:
-                if comment_id in self._replied_comments:
+                if (token, str(comment_id)) in self._replied_comments:
                     return self._answer(
                         graph_error(400, "(#10900) Activity already replied to", 10900)
                     )
@@ -295,7 +296,7 @@ class FakePlatforms:
             if failure is not None:
                 return self._answer(failure)
             if comment_id is not None:
-                self._replied_comments.add(str(comment_id))
+                self._replied_comments.add((token, str(comment_id)))
             mid = f"m_{next(ids)}"
             self._record("graph", "me/messages", token, body, request, mid)
             return JSONResponse({"recipient_id": recipient.get("id") or "1000", "message_id": mid})
