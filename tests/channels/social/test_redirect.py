@@ -106,7 +106,9 @@ async def test_a_japanese_customer_is_answered_in_japanese_on_telegram(
     assert f"- チャット: {PUBLIC_URL}/chat/{business['web']['widget_key']}" in answer.body["text"]
     conversation = await telegram.only_conversation("resolved")
     kinds = [m["author"]["kind"] for m in await api.messages(conversation["id"])]
-    assert kinds == ["customer", "system", "customer", "customer"]
+    # One answer, after the first message; the others may come before or after it.
+    assert kinds[0] == "customer"
+    assert sorted(kinds) == ["customer", "customer", "customer", "system"]
 
 
 def _inbox(channel: str, mode: str = "live", **config: Any) -> InboxRow:
