@@ -15,7 +15,7 @@ from app.agents.endpoints import router as agents_router
 from app.agents.presence import Presence
 from app.auth.endpoints import router as auth_router
 from app.auth.widget_endpoints import router as widget_router
-from app.channels.endpoints import router as webhooks_router
+from app.channels import endpoints as webhooks
 from app.channels.registry import build_registry
 from app.channels.web.pages import router as chat_page_router
 from app.config import Settings, get_settings
@@ -113,7 +113,6 @@ def create_app(settings: Settings | None = None) -> SocketDispatcher:
         customers_router,
         console_router,
         chat_page_router,
-        webhooks_router,
     ):
         app.include_router(router)
 
@@ -133,4 +132,9 @@ def create_app(settings: Settings | None = None) -> SocketDispatcher:
         current: Runtime = app.state.runtime
         return current
 
-    return SocketDispatcher(app, runtime, {"/ws/widget": widget_socket, "/ws/agent": agent_socket})
+    return SocketDispatcher(
+        app,
+        runtime,
+        {"/ws/widget": widget_socket, "/ws/agent": agent_socket},
+        {webhooks.PREFIX: webhooks.webhook},
+    )

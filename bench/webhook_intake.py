@@ -302,6 +302,7 @@ async def run_phase(
     duration: float,
     rate: float | None,
     cycle: bool = False,
+    profile: Path | None = None,
 ) -> PhaseResult:
     """Closed loop (`rate` None) or open loop at `rate` posts per second.
     Only answers to posts scheduled inside the measured window count. With
@@ -372,6 +373,8 @@ async def run_phase(
 
     async def meter() -> None:
         await asyncio.sleep(max(0.0, window[0] - now()))
+        if profile is not None:
+            harness.start_profiler(pid, duration, profile)
         marks["cpu0"] = harness.cpu_seconds(pid)
         marks["lg0"] = harness.self_cpu_seconds()
         marks["sys0"], _ = harness.system_cpu_seconds()
@@ -525,6 +528,7 @@ async def main_async(args: argparse.Namespace) -> int:
             warmup=args.warmup,
             duration=args.duration,
             rate=None,
+            profile=args.profile,
         )
         show(sat)
         results.append(sat)
@@ -623,6 +627,9 @@ def main() -> None:
     )
     parser.add_argument("--sync", choices=("NORMAL", "FULL"), default="NORMAL")
     parser.add_argument("--baseline", choices=("uvicorn", "none"), default="uvicorn")
+    parser.add_argument(
+        "--profile", type=Path, help="py-spy raw profile of Madoguchi's saturation phase"
+    )
     parser.add_argument("--server-core", type=int, default=0)
     parser.add_argument("--loadgen-core", type=int, default=1)
     args = parser.parse_args()

@@ -66,6 +66,15 @@ async def find_or_create_by_identity(
         return customer
 
 
+async def known_customer(
+    session: AsyncSession, channel: str, namespace: str, sender: Sender
+) -> Customer | None:
+    """The customer a vouched-for sender already is, without writing anything."""
+    if not sender.verified:
+        return None
+    return await customers_repo.by_identity(session, channel, namespace, sender.external_id)
+
+
 async def customer_for_sender(
     session: AsyncSession, channel: str, namespace: str, sender: Sender
 ) -> Customer:
