@@ -215,18 +215,20 @@ async def _customer_ids(
     keys = [(facts.channel, facts.identity_namespace, m.sender.external_id) for m in messages]
     found: list[int | None] = [None] * len(messages)
 
-    def settle(i: int, customer_id: int, named: bool) -> None:
+    def settle(i: int, customer_id: int, named: bool, *, remember: bool = True) -> None:
         # A nameless customer (LINE and Messenger give only an id) takes the
         # first name a later payload carries (an Instagram comment's username).
         if named or not messages[i].sender.name:
             found[i] = customer_id
-        if messages[i].sender.verified:
+        # Only what was read is remembered: a hit does not extend its own life,
+        # so a busy customer's entry is read again at least once a minute.
+        if remember and messages[i].sender.verified:
             cache.customers.put(keys[i], (customer_id, named))
 
     for i, m in enumerate(messages):
         known = cache.customers.get(keys[i]) if m.sender.verified else None
         if known is not None:
-            settle(i, *known)
+            settle(i, *known, remember=False)
     if any(f is None and m.sender.verified for f, m in zip(found, messages, strict=True)):
         async with db.read() as session:
             for i, m in enumerate(messages):
