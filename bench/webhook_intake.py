@@ -486,6 +486,21 @@ async def prime(port: int, bodies: Bodies) -> None:
         conn.close()
 
 
+async def messages_per_batch(port: int) -> float:
+    """From /metrics: how many messages each of the writer's commits carried."""
+    import httpx  # noqa: PLC0415
+
+    async with httpx.AsyncClient(trust_env=False) as client:
+        text = (await client.get(f"http://{harness.HOST}:{port}/metrics")).text
+    values = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in ("madoguchi_messages_stored_total", "madoguchi_message_batches_total"):
+            values[name] = float(value)
+    batches = values.get("madoguchi_message_batches_total", 0.0)
+    return values.get("madoguchi_messages_stored_total", 0.0) / batches if batches else 0.0
+
+
 def stored_messages(data_dir: Path, inbox_id: int) -> int:
     with sqlite3.connect(data_dir / "madoguchi.db") as db:
         row = db.execute(
@@ -550,6 +565,7 @@ async def main_async(args: argparse.Namespace) -> int:
         await asyncio.sleep(1)
         answered = sum(v for r in results for k, v in r.statuses.items() if k == "200")
         stored = stored_messages(data_dir, bodies.inbox_id) - primed
+        per_batch = await messages_per_batch(server.port)
     except Exception:
         print(server.log_tail(40), file=sys.stderr)
         raise
@@ -602,6 +618,7 @@ async def main_async(args: argparse.Namespace) -> int:
             f" p99 at {rate:.0f}/s {half.p99_ms / b_half.p99_ms:.1f}x"
         )
     print()
+    print(f"madoguchi: {per_batch:.1f} messages per group commit over the whole run")
     verdict = "none lost" if stored >= answered else "SOME LOST"
     print(
         f"madoguchi: {answered} posts answered 200 in the measured windows;"

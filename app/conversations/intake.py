@@ -283,12 +283,15 @@ async def receive_webhook(
         # Customers first, in the order the platform gave: then the messages
         # queue for one group commit in that order.
         customer_ids = await _customer_ids(db, cache, facts, messages)
-        await asyncio.gather(
-            *(
-                receive(db, writer, facts, m, customer_id=customer_id)
-                for m, customer_id in zip(messages, customer_ids, strict=True)
+        if len(messages) == 1:  # the common case: no task per message
+            await receive(db, writer, facts, messages[0], customer_id=customer_ids[0])
+        else:
+            await asyncio.gather(
+                *(
+                    receive(db, writer, facts, m, customer_id=customer_id)
+                    for m, customer_id in zip(messages, customer_ids, strict=True)
+                )
             )
-        )
     for update in events:
         if isinstance(update, DeliveryUpdate):
             await outbox.apply_delivery_update(db, facts.id, update)
