@@ -15,7 +15,7 @@ from app.agents.endpoints import router as agents_router
 from app.agents.presence import Presence
 from app.auth.endpoints import router as auth_router
 from app.auth.widget_endpoints import router as widget_router
-from app.channels.endpoints import router as webhooks_router
+from app.channels import endpoints as webhooks
 from app.channels.registry import build_registry
 from app.channels.web.pages import router as chat_page_router
 from app.config import Settings, get_settings
@@ -37,6 +37,7 @@ from app.realtime.events import AgentPresenceChanged
 from app.realtime.hub import Hub
 from app.realtime.sockets import SocketDispatcher
 from app.realtime.widget_socket import widget_socket
+from app.responders.redirect import REDIRECT, SendRedirect
 from app.runtime import RateLimits, Runtime
 from app.worker.runner import Worker
 
@@ -52,7 +53,9 @@ def build_runtime(settings: Settings) -> Runtime:
     hub = Hub(presence, settings.ws_max_queued_frames)
     channels = build_registry(settings)
     worker = Worker(db, poll_seconds=settings.worker_poll_seconds)
+    writer = MessageWriter(db, conversations.publisher(db, bus))
     worker.register(DELIVER, DeliverReply(db, channels))
+    worker.register(REDIRECT, SendRedirect(db, writer, channels, settings.public_url))
     presence.on_change = lambda agent_id, status: publish_soon(
         bus, AgentPresenceChanged(agent_id, status)
     )
@@ -64,7 +67,7 @@ def build_runtime(settings: Settings) -> Runtime:
         bus=bus,
         hub=hub,
         presence=presence,
-        writer=MessageWriter(db, conversations.publisher(db, bus)),
+        writer=writer,
         limits=RateLimits.from_settings(settings),
         channels=channels,
         worker=worker,
@@ -112,7 +115,6 @@ def create_app(settings: Settings | None = None) -> SocketDispatcher:
         customers_router,
         console_router,
         chat_page_router,
-        webhooks_router,
     ):
         app.include_router(router)
 
@@ -132,4 +134,9 @@ def create_app(settings: Settings | None = None) -> SocketDispatcher:
         current: Runtime = app.state.runtime
         return current
 
-    return SocketDispatcher(app, runtime, {"/ws/widget": widget_socket, "/ws/agent": agent_socket})
+    return SocketDispatcher(
+        app,
+        runtime,
+        {"/ws/widget": widget_socket, "/ws/agent": agent_socket},
+        {webhooks.PREFIX: webhooks.webhook},
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -11,6 +11,7 @@ from starlette.requests import HTTPConnection
 from app.agents.presence import Presence
 from app.channels.registry import ChannelRegistry
 from app.config import Settings
+from app.conversations.intake import IntakeCache
 from app.conversations.writer import MessageWriter
 from app.db import Database
 from app.kit.ratelimit import RateLimiter
@@ -47,9 +48,12 @@ class Runtime:
     limits: RateLimits
     channels: ChannelRegistry
     worker: Worker
+    intake_cache: IntakeCache = field(default_factory=IntakeCache)
 
 
-def get_runtime(conn: HTTPConnection) -> Runtime:
+# async on purpose: FastAPI runs a plain `def` dependency in its thread pool,
+# a thread hop on every request for what is an attribute read.
+async def get_runtime(conn: HTTPConnection) -> Runtime:
     runtime: Runtime = conn.app.state.runtime
     return runtime
 

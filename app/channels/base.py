@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol, TypeVar
 
@@ -206,3 +206,12 @@ class ChannelAdapter(Protocol[C]):
     async def send(self, config: C, message: OutboundMessage) -> DeliveryReceipt:
         """Delivers one message; raises ChannelRetriableError or ChannelPermanentError."""
         ...
+
+
+def reply_window(adapter: object) -> timedelta | None:
+    """How long after the customer's latest message the business may answer
+    freely (Meta's platforms: 24 hours), or None where the channel sets no
+    limit. An adapter states it as a `reply_window` attribute; the console
+    refuses a reply outside it rather than let it fail on the platform."""
+    window = getattr(adapter, "reply_window", None)
+    return window if isinstance(window, timedelta) else None

@@ -12,6 +12,10 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from app.channels.base import ChannelAdapter
+from app.channels.line.adapter import LineAdapter
+from app.channels.meta.messaging import InstagramAdapter, MessengerAdapter
+from app.channels.meta.whatsapp import WhatsAppAdapter
+from app.channels.telegram.adapter import TelegramAdapter
 from app.channels.web.adapter import WebAdapter
 from app.config import Settings
 
@@ -59,6 +63,16 @@ def load_plugin(spec: str, settings: Settings) -> ChannelAdapter[Any]:
 
 def build_registry(settings: Settings) -> ChannelRegistry:
     registry = ChannelRegistry([WebAdapter()])
+    # The social channels; their API bases come from the settings (tests point
+    # them at a local fake).
+    for social in (
+        TelegramAdapter(settings),
+        LineAdapter(settings),
+        MessengerAdapter(settings),
+        InstagramAdapter(settings),
+        WhatsAppAdapter(settings),
+    ):
+        registry.register(social)
     for spec in settings.channel_plugins:
         registry.register(load_plugin(spec, settings))
     return registry

@@ -3,7 +3,8 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from sqlalchemy import select
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import aliased
 
 from app.auth.dependencies import CurrentAgent
 from app.contacts import repository as customers_repo
@@ -51,7 +52,11 @@ async def get_customer(
 async def timeline(
     customer_id: DbId, agent: CurrentAgent, runtime: RuntimeDep, page: PageDep
 ) -> dict[str, Any]:
-    """Every message of the customer's conversations the agent may see, oldest first."""
+    """Every message of the customer's conversations the agent may see, oldest
+    first by when it was sent (the platform's clock for what customers wrote),
+    so a platform's late retry takes its place in the history. The cursor is
+    the last message's id."""
+    sent = func.coalesce(Message.sent_at, Message.created_at)
     async with runtime.db.read() as session:
         viewer = await access.viewer_of(session, agent)
         await contacts.visible_customer(session, viewer, customer_id)
@@ -65,8 +70,14 @@ async def timeline(
         if visible is not None:
             stmt = stmt.where(visible)
         if page.cursor is not None:
-            stmt = stmt.where(Message.id > page.cursor)
-        rows = (await session.execute(stmt.order_by(Message.id).limit(page.limit))).all()
+            last = aliased(Message)
+            anchor = (
+                select(func.coalesce(last.sent_at, last.created_at))
+                .where(last.id == page.cursor)
+                .scalar_subquery()
+            )
+            stmt = stmt.where(or_(sent > anchor, and_(sent == anchor, Message.id > page.cursor)))
+        rows = (await session.execute(stmt.order_by(sent, Message.id).limit(page.limit))).all()
     items = [stored_message_out(m, channel) for m, channel in rows]
     cursor = str(rows[-1][0].id) if len(rows) == page.limit else None
     return {"items": items, "next_cursor": cursor}

@@ -38,6 +38,10 @@ async def find_or_create_by_identity(
     the identities' unique constraint; the loser reads the winner's row."""
     customer = await customers_repo.by_identity(session, channel, namespace, external_id)
     if customer is not None:
+        if customer.name is None and name:
+            # A first contact that named no one (a LINE or Messenger id) gets
+            # the name a later one carries (an Instagram comment's username).
+            customer.name = name
         return customer
     try:
         async with session.begin_nested():
@@ -61,6 +65,15 @@ async def find_or_create_by_identity(
         if customer is None:
             raise
         return customer
+
+
+async def known_customer(
+    session: AsyncSession, channel: str, namespace: str, sender: Sender
+) -> Customer | None:
+    """The customer a vouched-for sender already is, without writing anything."""
+    if not sender.verified:
+        return None
+    return await customers_repo.by_identity(session, channel, namespace, sender.external_id)
 
 
 async def customer_for_sender(

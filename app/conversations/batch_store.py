@@ -123,6 +123,7 @@ INSERT_COLUMNS = (
     "meta",
     "delivery_status",
     "created_at",
+    "sent_at",
 )
 
 
@@ -266,6 +267,37 @@ def open_thread(
         if created is not None:
             return Thread(int(created[0]), opened=True)
     raise RuntimeError("could not open or find the thread's conversation")
+
+
+def unattended_thread(
+    conn: Connection, inbox_id: int, customer_id: int, thread_key: str, now: datetime
+) -> Thread:
+    """The customer's latest resolved conversation of this thread, or a new one
+    opened resolved: a conversation nobody works, kept for the history.
+
+    Never an open one: what an agent still works stays theirs, and is not
+    where an unattended message belongs.
+    """
+    p = _Params(conn)
+    found = conn.exec_driver_sql(
+        "SELECT id FROM conversations"  # noqa: S608 - placeholders only
+        f" WHERE inbox_id = {p(inbox_id)} AND customer_id = {p(customer_id)}"
+        f" AND thread_key = {p(thread_key)} AND status = 'resolved'"
+        f" ORDER BY id DESC LIMIT 1{_lock_clause(conn)}",
+        tuple(p.values),
+    ).first()
+    if found is not None:
+        return Thread(int(found[0]))
+    p = _Params(conn)
+    stamp = db_time(conn, now)
+    created = conn.exec_driver_sql(
+        "INSERT INTO conversations (inbox_id, customer_id, thread_key, status, subject,"  # noqa: S608 - placeholders only
+        " last_seq, customer_last_read_seq, created_at, updated_at, resolved_at)"
+        f" VALUES ({p(inbox_id)}, {p(customer_id)}, {p(thread_key)}, 'resolved', NULL,"
+        f" 0, 0, {p(stamp)}, {p(stamp)}, {p(stamp)}) RETURNING id",
+        tuple(p.values),
+    ).one()
+    return Thread(int(created[0]), opened=True)
 
 
 # -- jobs -----------------------------------------------------------------------

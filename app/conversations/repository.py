@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import ColumnElement, Select, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -93,6 +94,24 @@ async def latest_customer_message(session: AsyncSession, conversation_id: int) -
         select(Message)
         .where(Message.conversation_id == conversation_id, Message.author_kind == "customer")
         .order_by(Message.seq.desc())
+        .limit(1)
+    )
+    return result.scalar_one_or_none()
+
+
+async def latest_customer_sent_at(
+    session: AsyncSession, inbox_id: int, customer_id: int
+) -> datetime | None:
+    """When the customer last wrote on this inbox, by the platform's clock."""
+    result = await session.execute(
+        select(Message.sent_at)
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .where(
+            Conversation.inbox_id == inbox_id,
+            Conversation.customer_id == customer_id,
+            Message.author_kind == "customer",
+        )
+        .order_by(Message.sent_at.desc())
         .limit(1)
     )
     return result.scalar_one_or_none()

@@ -62,6 +62,7 @@ def message_out(
     channel: str,
     delivery_status: str | None,
     delivery_error: str | None,
+    sent_at: datetime | None = None,
 ) -> dict[str, Any]:
     """A message as agents see it (REST, `message.created`); `customer_view`
     takes what the customer may see of it."""
@@ -72,6 +73,9 @@ def message_out(
         "author": author_of(author_kind, author_name, author_agent_id),
         "body": body,
         "created_at": created_at.isoformat(),
+        # When the customer sent it by the platform's clock (a late retry is
+        # stored after later messages but keeps its time); else created_at.
+        "sent_at": (sent_at or created_at).isoformat(),
         "private": private,
         "channel": channel,
     }
@@ -111,6 +115,7 @@ def stored_message_out(message: Message, channel: str) -> dict[str, Any]:
         channel=channel,
         delivery_status=message.delivery_status,
         delivery_error=message.delivery_error,
+        sent_at=message.sent_at,
     )
 
 

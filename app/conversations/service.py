@@ -7,12 +7,14 @@ Who may see what is decided by app/conversations/access.py alone.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agents import repository as agents_repo
+from app.channels.base import reply_window
 from app.channels.registry import ChannelRegistry
 from app.conversations import access
 from app.conversations import repository as conversations_repo
@@ -24,7 +26,7 @@ from app.db import Database, publish_after_commit
 from app.errors import Forbidden, InvalidRequest, NotFound
 from app.inboxes import repository as inboxes_repo
 from app.kit.clock import clock
-from app.models import Agent, Conversation
+from app.models import Agent, Conversation, Inbox
 from app.realtime.bus import EventBus
 from app.realtime.events import (
     ConversationChange,
@@ -106,6 +108,7 @@ def stored_out(stored: StoredMessage) -> dict[str, Any]:
         channel=m.channel,
         delivery_status=m.delivery_status,
         delivery_error=None,
+        sent_at=min(m.sent_at, stored.created_at) if m.sent_at else None,
     )
 
 
@@ -175,20 +178,24 @@ async def post_agent_message(
     client_id: str | None,
 ) -> StoredMessage:
     """Stores an agent's reply or note. A reply on a channel with its own send
-    goes out through the outbox: its `deliver` job is committed with it."""
+    goes out through the outbox: its `deliver` job is committed with it. A reply
+    the channel would refuse (Meta's 24-hour window) is refused here instead."""
     async with db.write() as session:
         viewer = await access.viewer_of(session, agent)
         conversation, inbox, _, _ = await visible_conversation(
             session, viewer, conversation_id, lock=True
         )
+        adapter = channels.get(inbox.channel)
+        outbound = not private and adapter is not None and adapter.sends
+        window = reply_window(adapter) if outbound else None
+        if window is not None:
+            await _check_reply_window(session, inbox, conversation.customer_id, window)
         if conversation.assignee_id is None and not private:
             # Replying to an unassigned conversation takes it.
             conversation.assignee_id = agent.id
             conversation.updated_at = clock.now()
             await conversation_changed(session, "assigned", conversation.id)
         team_ids = await inboxes_repo.team_ids(session, inbox.id)
-    adapter = channels.get(inbox.channel)
-    outbound = not private and adapter is not None and adapter.sends
     return await writer.append(
         NewMessage(
             conversation_id=conversation_id,
@@ -205,6 +212,27 @@ async def post_agent_message(
             jobs=(JobSpec(DELIVER, dedupe_key="deliver:{message_id}"),) if outbound else (),
             inbox_team_ids=team_ids,
         )
+    )
+
+
+class MessagingWindowClosed(InvalidRequest):
+    code = "messaging_window_closed"
+
+
+async def _check_reply_window(
+    session: AsyncSession, inbox: Inbox, customer_id: int, window: timedelta
+) -> None:
+    """Meta lets a business answer freely only so long after the customer's
+    last message (by the platform's clock); past that the send would fail, so
+    the agent learns it now, with the reason."""
+    last = await conversations_repo.latest_customer_sent_at(session, inbox.id, customer_id)
+    if last is not None and clock.now() - last <= window:
+        return
+    hours = round(window.total_seconds() / 3600)
+    since = f" (the last was at {last.isoformat()})" if last else ""
+    raise MessagingWindowClosed(
+        f"{inbox.channel} allows a reply only within {hours} hours of the customer's"
+        f" last message{since}; it can be sent once the customer writes again"
     )
 
 

@@ -47,6 +47,9 @@ class ThreadRef:
     # conversations continues (and reopens) that one.
     in_reply_to: tuple[str, ...] = ()
     subject: str | None = None
+    # A conversation no agent works (a redirect inbox's): the customer's latest
+    # one continues, kept resolved, so it is in the history and never offered.
+    unattended: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +86,8 @@ class NewMessage:
     automatic: bool = False
     inbox_team_ids: tuple[int, ...] = ()
     origin_connection: str | None = None
+    # When the customer sent it by the platform's clock; None: when it is stored.
+    sent_at: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -209,7 +214,7 @@ def _resolve_threads(
     plain = {
         (inbox_id, ref.customer_id, ref.thread_key)
         for inbox_id, ref in refs
-        if ref is not None and not ref.in_reply_to
+        if ref is not None and not ref.in_reply_to and not ref.unattended
     }
     existing = batch_store.open_threads(conn, sorted(plain)) if plain else {}
     found: dict[tuple[int, ThreadRef], batch_store.Thread] = {}
@@ -220,7 +225,7 @@ def _resolve_threads(
         key = (m.inbox_id, m.thread)
         if key not in found:
             known = existing.get((m.inbox_id, m.thread.customer_id, m.thread.thread_key))
-            if known is not None and not m.thread.in_reply_to:
+            if known is not None and not m.thread.in_reply_to and not m.thread.unattended:
                 found[key] = batch_store.Thread(known)
             else:
                 found[key] = _thread_of(conn, m.inbox_id, m.thread, now)
@@ -232,6 +237,8 @@ def _thread_of(
     conn: Connection, inbox_id: int, ref: ThreadRef, now: datetime
 ) -> batch_store.Thread:
     thread_key = ref.thread_key
+    if ref.unattended:
+        return batch_store.unattended_thread(conn, inbox_id, ref.customer_id, thread_key, now)
     if ref.in_reply_to:
         named = batch_store.thread_by_reference(conn, inbox_id, ref.customer_id, ref.in_reply_to)
         if named is not None:
@@ -285,6 +292,9 @@ def _store_batch(conn: Connection, batch: list[NewMessage]) -> list[StoredMessag
                     meta,
                     m.delivery_status,
                     stamp,
+                    # Never later than its arrival: a platform clock running
+                    # ahead must not sort a message after our answer to it.
+                    batch_store.db_time(conn, min(m.sent_at, now)) if m.sent_at else stamp,
                 )
             )
             thread = threads.get(i)

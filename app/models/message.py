@@ -42,6 +42,10 @@ class Message(Base):
     # id): replies name it, and threading finds the conversation by it.
     delivered_external_id: Mapped[str | None] = mapped_column(String(400))
     created_at: Mapped[datetime]
+    # When the customer sent it, by the platform's clock (never later than
+    # created_at); the store time for everything else. History across channels
+    # is ordered by it, so a platform's late retry still lands where it was said.
+    sent_at: Mapped[datetime | None]
 
 
 class CsatResponse(Base):

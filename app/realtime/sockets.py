@@ -1,10 +1,12 @@
-"""A thin ASGI dispatcher that serves the WebSocket endpoints ahead of FastAPI.
+"""A thin ASGI dispatcher that serves the WebSocket endpoints (and the platforms'
+webhooks) ahead of FastAPI.
 
 The sockets need no dependency injection or HTTP middleware, and FastAPI's
 WebSocket route costs every connection its exit stacks, a copied scope and
 several wrapped `send` callables: measured, about a quarter of an idle
-socket's memory, and a layer of calls on every frame sent. Everything that is
-not one of these paths goes to FastAPI unchanged.
+socket's memory, and a layer of calls on every frame sent. Webhooks, posted
+by the thousand per second, likewise need none of it (app/channels/endpoints.py).
+Everything that is not one of these paths goes to FastAPI unchanged.
 """
 
 from __future__ import annotations
@@ -17,15 +19,21 @@ from starlette.websockets import WebSocket
 from app.runtime import Runtime
 
 SocketHandler = Callable[[WebSocket, Runtime, str], Awaitable[None]]
+HttpHandler = Callable[[Scope, Receive, Send, Runtime], Awaitable[None]]
 
 
 class SocketDispatcher:
     def __init__(
-        self, app: ASGIApp, runtime: Callable[[], Runtime], routes: dict[str, SocketHandler]
+        self,
+        app: ASGIApp,
+        runtime: Callable[[], Runtime],
+        routes: dict[str, SocketHandler],
+        http_prefixes: dict[str, HttpHandler] | None = None,
     ) -> None:
         self.app = app
         self.runtime = runtime
         self.routes = routes
+        self.http_prefixes = tuple((http_prefixes or {}).items())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
@@ -34,4 +42,9 @@ class SocketDispatcher:
                 ws = WebSocket(scope, receive, send)
                 await handler(ws, self.runtime(), ws.query_params.get("token", ""))
                 return
+        elif scope["type"] == "http":
+            for prefix, http_handler in self.http_prefixes:
+                if scope["path"].startswith(prefix):
+                    await http_handler(scope, receive, send, self.runtime())
+                    return
         await self.app(scope, receive, send)

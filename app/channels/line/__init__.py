@@ -1,0 +1,1 @@
+"""LINE Official Accounts through the Messaging API (docs/channels.md)."""

@@ -1,0 +1,1 @@
+"""Meta's platforms: Messenger, Instagram and WhatsApp Cloud (docs/channels.md)."""

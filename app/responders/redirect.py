@@ -1,0 +1,228 @@
+"""The redirect responder: a channel the business does not serve points people
+to the ones it does.
+
+Every customer message on an inbox in `redirect` mode is stored (it is part
+of the customer's history) in a conversation that is kept resolved, so no
+agent is ever offered it. With the message, in the same commit, goes a
+`redirect` job keyed by inbox, customer and day: the jobs table's unique
+dedupe key makes it at most one answer per customer per day, however many
+messages or redeliveries arrive. The job writes the answer as a system
+message of that conversation, and the outbox sends it on the same channel.
+
+The text names each live inbox by its public address. Its templates and
+languages are the responders' (issue 17 takes them over); until then this
+module holds an English and a Japanese default and honours an inbox's
+`responders.redirect` when one is set (`null` or `""` turns it off).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from app.channels.base import InboundMessage
+from app.channels.registry import ChannelRegistry
+from app.conversations import repository as conversations_repo
+from app.conversations.outbox import DELIVER
+from app.conversations.writer import JobSpec, MessageWriter, NewMessage
+from app.db import Database
+from app.inboxes import repository as inboxes_repo
+from app.models import Inbox
+
+log = logging.getLogger(__name__)
+
+REDIRECT = "redirect"
+
+DEFAULT_TEMPLATES = {
+    "en": (
+        "Thank you for your message. We don't answer messages here; "
+        "please reach us on one of these channels:\n{channels}"
+    ),
+    "ja": (
+        "メッセージありがとうございます。こちらではお問い合わせを受け付けておりません。"
+        "お手数ですが、以下の窓口からご連絡ください。\n{channels}"
+    ),
+}
+NO_CHANNELS = {
+    "en": "Thank you for your message. We don't answer messages here.",
+    "ja": "メッセージありがとうございます。こちらではお問い合わせを受け付けておりません。",
+}
+LABELS = {
+    "en": {"web": "Chat", "email": "Email"},
+    "ja": {"web": "チャット", "email": "メール"},
+}
+_PLATFORM_LABELS = {
+    "telegram": "Telegram",
+    "line": "LINE",
+    "messenger": "Messenger",
+    "instagram": "Instagram",
+    "whatsapp": "WhatsApp",
+}
+# Hiragana, katakana and the common CJK ideographs: a customer who writes in
+# them gets the Japanese text when the channel does not say their language.
+_JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
+_PLACEHOLDER = re.compile(r"\{(channels|customer_name)\}")
+
+
+@dataclass(frozen=True, slots=True)
+class PublicChannel:
+    channel: str
+    address: str
+
+
+def plan(inbox_id: int, customer_id: int, inbound: InboundMessage, now: datetime) -> JobSpec | None:
+    """The redirect job to commit with a message on a redirect inbox; none for
+    machine-sent messages. The key holds the day (UTC), so the database lets one
+    answer a day per customer through."""
+    if inbound.automatic:
+        return None
+    key = f"redirect:{inbox_id}:{customer_id}:{now.date().isoformat()}"
+    return JobSpec(
+        REDIRECT,
+        payload={"inbox_id": inbox_id, "key": key, "language": language_of(inbound)},
+        dedupe_key=key,
+    )
+
+
+def language_of(inbound: InboundMessage) -> str:
+    language = (inbound.sender.language or "").lower()
+    if language:
+        return "ja" if language.startswith("ja") else "en"
+    return "ja" if _JAPANESE.search(inbound.text) else "en"
+
+
+def public_channels(inboxes: Sequence[Inbox], public_url: str | None) -> list[PublicChannel]:
+    """Each live inbox's public address: the chat page, the email address, the
+    platform's link to the account. Inboxes without one are left out."""
+    found = []
+    for inbox in inboxes:
+        if inbox.mode != "live":
+            continue
+        address = _address(inbox, public_url)
+        if address:
+            found.append(PublicChannel(inbox.channel, address))
+    return found
+
+
+def _address(inbox: Inbox, public_url: str | None) -> str | None:
+    config: dict[str, Any] = inbox.config or {}
+    match inbox.channel:
+        case "web":
+            if public_url and inbox.widget_key:
+                return f"{public_url.rstrip('/')}/chat/{inbox.widget_key}"
+        case "email":
+            return _text(config.get("address"))
+        case "line":
+            basic_id = _text(config.get("basic_id"))
+            if basic_id:
+                handle = basic_id if basic_id.startswith("@") else f"@{basic_id}"
+                return f"https://line.me/R/ti/p/{quote(handle)}"
+        case "whatsapp":
+            digits = re.sub(r"\D", "", _text(config.get("display_phone_number")) or "")
+            if digits:
+                return f"https://wa.me/{digits}"
+        case "telegram":
+            username = _text(config.get("bot_username"))
+            if username:
+                return f"https://t.me/{username}"
+        case "messenger":
+            page_id = _text(config.get("page_id"))
+            if page_id:
+                return f"https://m.me/{page_id}"
+        case "instagram":
+            username = _text(config.get("username"))
+            if username:
+                return f"https://ig.me/m/{username}"
+    return None
+
+
+def _text(value: object) -> str | None:
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def redirect_text(
+    channels: Sequence[PublicChannel],
+    language: str,
+    *,
+    template: str | None = None,
+    customer_name: str | None = None,
+) -> str:
+    """The answer, in English or Japanese, with one line per live channel."""
+    language = language if language in DEFAULT_TEMPLATES else "en"
+    labels = LABELS[language]
+    listed = "\n".join(
+        f"- {labels.get(c.channel) or _PLATFORM_LABELS.get(c.channel, c.channel)}: {c.address}"
+        for c in channels
+    )
+    if template is None:
+        if not channels:
+            return NO_CHANNELS[language]
+        template = DEFAULT_TEMPLATES[language]
+    values = {"channels": listed, "customer_name": customer_name or ""}
+    # Only the known placeholders are filled: an admin's template is text, not code.
+    return _PLACEHOLDER.sub(lambda m: values[m.group(1)], template).strip()
+
+
+class SendRedirect:
+    """The `redirect` job's handler: writes the answer and queues its delivery."""
+
+    def __init__(
+        self,
+        db: Database,
+        writer: MessageWriter,
+        channels: ChannelRegistry,
+        public_url: str | None,
+    ) -> None:
+        self.db = db
+        self.writer = writer
+        self.channels = channels
+        self.public_url = public_url
+
+    async def run(self, payload: dict[str, Any]) -> None:
+        conversation_id = int(payload["conversation_id"])
+        async with self.db.read() as session:
+            row = await conversations_repo.get_with_refs(session, conversation_id)
+            if row is None:
+                return
+            conversation, inbox, customer, _ = row
+            inboxes = await inboxes_repo.list_all(session)
+            team_ids = await inboxes_repo.team_ids(session, inbox.id)
+        responders: dict[str, Any] = inbox.responders or {}
+        template = responders.get(REDIRECT, None)
+        if REDIRECT in responders and not template:
+            return  # turned off
+        text = redirect_text(
+            public_channels(inboxes, self.public_url),
+            str(responders.get("language") or payload.get("language") or "en"),
+            template=template if isinstance(template, str) else None,
+            customer_name=customer.name,
+        )
+        adapter = self.channels.get(inbox.channel)
+        outbound = adapter is not None and adapter.sends
+        # Keyed like the job: a rerun after a crash finds the answer stored.
+        await self.writer.append(
+            NewMessage(
+                conversation_id=conversation.id,
+                inbox_id=inbox.id,
+                channel=inbox.channel,
+                author_kind="system",
+                author_name=inbox.name,
+                body=text,
+                external_id=f"auto:{payload['key']}",
+                delivery_status="pending" if outbound else None,
+                jobs=(JobSpec(DELIVER, dedupe_key="deliver:{message_id}"),) if outbound else (),
+                inbox_team_ids=team_ids,
+            )
+        )
+
+    async def give_up(self, payload: dict[str, Any], error: str) -> None:
+        log.warning(
+            "redirect answer for conversation %s not written: %s",
+            payload.get("conversation_id"),
+            error,
+        )
