@@ -131,13 +131,13 @@ async def test_a_reply_stored_before_a_crash_is_sent_after_the_restart(
     platform.received.clear()
     conversation_id = await _conversation(api, inbox, "c-crash")
     # The first try fails: the job waits in the table, not in memory.
-    platform.fail("c-crash", Failure(503, "down", retry_after=1))
+    platform.fail("c-crash", Failure(503, "down", retry_after=8))
     reply = await _reply(api, api.admin_token, conversation_id, "Sorry for the wait")
     await asyncio.sleep(0.5)
     api.server.kill()
     assert platform.received == []
     await api.server.start()
     api.admin_token = await api.login("admin@example.com", "correct horse battery")
-    (sent,) = await platform.wait_for(1, timeout=20)
+    (sent,) = await platform.wait_for(1, timeout=40)
     assert sent["text"] == "Sorry for the wait"
     assert (await _message(api, conversation_id, reply["id"]))["delivery_status"] == "sent"
