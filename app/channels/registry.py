@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from app.channels.base import ChannelAdapter
+from app.channels.email.adapter import EmailAdapter
 from app.channels.web.adapter import WebAdapter
 from app.config import Settings
 
@@ -58,7 +59,7 @@ def load_plugin(spec: str, settings: Settings) -> ChannelAdapter[Any]:
 
 
 def build_registry(settings: Settings) -> ChannelRegistry:
-    registry = ChannelRegistry([WebAdapter()])
+    registry = ChannelRegistry([WebAdapter(), EmailAdapter(settings)])
     for spec in settings.channel_plugins:
         registry.register(load_plugin(spec, settings))
     return registry

@@ -106,6 +106,7 @@ def stored_out(stored: StoredMessage) -> dict[str, Any]:
         channel=m.channel,
         delivery_status=m.delivery_status,
         delivery_error=None,
+        meta=m.meta,
     )
 
 
