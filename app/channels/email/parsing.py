@@ -11,7 +11,10 @@ is read in the degraded way, from its headers and raw body.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+import quopri
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -322,7 +325,9 @@ def _read(
         message_id=message_id,
         from_address=address,
         from_name=name,
-        subject=_header(message, "Subject", limit=998),
+        subject=(
+            _header_text(message, "Subject", _body_charset(message)) or _header(message, "Subject")
+        )[:998],
         sent_at=_date(message),
         references=tuple(chain),
         thread_key=root,
@@ -359,6 +364,53 @@ def _header(message: Message, name: str, *, limit: int = MAX_ID_LENGTH * 40) -> 
     return " ".join(clean_text(text).split())[:limit]
 
 
+_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
+
+
+def decode_words(value: str) -> str:
+    """RFC 2047 encoded words decoded with our charset fallbacks: the email
+    package reads "=?Shift_JIS?..." with Python's strict Shift_JIS and loses
+    what Windows wrote in code page 932 (①, ㈱, IBM extensions)."""
+    out: list[str] = []
+    last_end = 0
+    for word in _ENCODED_WORD.finditer(value):
+        between = value[last_end : word.start()]
+        if not (last_end and not between.strip()):  # space between two words is dropped
+            out.append(between)
+        data = word.group(3)
+        try:
+            if word.group(2) in "bB":
+                decoded = base64.b64decode(data + "=" * (-len(data) % 4))
+            else:
+                decoded = quopri.decodestring(data.encode("ascii", "replace"), header=True)
+        except (binascii.Error, ValueError):
+            out.append(data)  # as the email package does: the text, undecoded
+        else:
+            out.append(decode_bytes(decoded, word.group(1).split("*")[0]))
+        last_end = word.end()
+    out.append(value[last_end:])
+    return "".join(out)
+
+
+def _header_text(message: Message, name: str, charset: str | None) -> str | None:
+    """A text header read from its source when the email package would lose
+    characters: encoded words (see decode_words) or raw 8-bit bytes, which
+    Japanese mailers send in the body's charset. None: the parsed value is right."""
+    try:
+        raw = next((v for k, v in message.raw_items() if k.lower() == name.lower()), None)
+    except Exception:  # noqa: BLE001 - hostile headers
+        return None
+    if not isinstance(raw, str):
+        return None
+    raw = re.sub(r"\r?\n[ \t]", " ", raw).strip()
+    if not raw.isascii():
+        # Undecodable bytes arrive as surrogates: get the bytes back.
+        raw = decode_bytes(raw.encode("utf-8", "surrogateescape"), charset)
+    elif "=?" not in raw:
+        return None
+    return " ".join(clean_text(decode_words(raw)).split())
+
+
 def _all_headers(message: Message, name: str) -> list[str]:
     try:
         return [clean_text(str(v)) for v in message.get_all(name) or ()]
@@ -386,9 +438,26 @@ def _from(message: Message) -> tuple[str | None, str | None]:
             address = normalise_email(clean_text(address))
         except ValueError:
             address = None
+    source = _header_text(message, "From", _body_charset(message))
+    if source is not None:
+        better = parseaddr(source)[0]
+        name = better or name
     if name is not None:
         name = clean_text(" ".join(name.split()))[:200] or None
     return name, address
+
+
+def _body_charset(message: Message) -> str | None:
+    """The charset of the first text part: what raw 8-bit headers are most
+    likely written in."""
+    for part in _leaves(message):
+        if part.get_content_maintype() == "text":
+            try:
+                charset = part.get_content_charset()
+            except Exception:  # noqa: BLE001 - an unparsable Content-Type
+                return None
+            return charset if isinstance(charset, str) else None
+    return None
 
 
 def _date(message: Message) -> datetime | None:

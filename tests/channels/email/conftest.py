@@ -140,6 +140,9 @@ class Refused(Exception):
 def _send_blocking(
     port: int, raw: bytes, mail_from: str, rcpt_to: list[str], *, announce_size: bool
 ) -> str:
+    # On the wire, as every MTA sends it: CRLF line ends (smtplib converts str
+    # mail, never bytes).
+    raw = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
     with smtplib.SMTP("127.0.0.1", port, timeout=60) as client:
         client.ehlo("client.test")
         if not announce_size:
