@@ -520,7 +520,9 @@ def _leaves(message: Message, depth: int = 0) -> Iterator[Message]:
     """The leaf parts, depth first; an attached mail is one leaf."""
     if depth > MAX_DEPTH:
         return
-    if message.is_multipart():
+    # An attached mail and a delivery report hold Message objects too: they
+    # are one part each, read by whoever wants them (attachments, bounces).
+    if message.is_multipart() and message.get_content_maintype() != "message":
         payload = message.get_payload()
         if isinstance(payload, list):
             for part in payload[:MAX_PARTS]:
