@@ -85,14 +85,16 @@ class MailboxReader:
         self.imap: ImapConfig = inbox.config.imap
         self.poll_seconds = poll_seconds
         self.max_message_bytes = max_message_bytes
+        # Whether a sync completed on the current connection (resets the backoff).
+        self.synced = False
 
     async def run(self) -> None:
         delay = BACKOFF_FIRST
         while True:
             client: aioimaplib.IMAP4 | None = None
+            self.synced = False
             try:
                 client = await self._connect()
-                delay = BACKOFF_FIRST
                 await self._serve(client)
             except asyncio.CancelledError:
                 raise
@@ -109,6 +111,8 @@ class MailboxReader:
             finally:
                 if client is not None:
                     await _close(client)
+            if self.synced:
+                delay = BACKOFF_FIRST  # it worked for a while: a fresh failure
             await asyncio.sleep(delay)
             delay = min(BACKOFF_MAX, delay * 2)
 
@@ -131,6 +135,7 @@ class MailboxReader:
         idle = client.has_capability("IDLE")
         while True:
             await self.sync(client)
+            self.synced = True
             if idle:
                 await self._idle(client)
             else:
@@ -178,7 +183,7 @@ class MailboxReader:
         await self._advance(uidvalidity, max([uidnext - 1] + [f.uid for f in everything]))
 
     async def _new_uids(self, client: aioimaplib.IMAP4, after: int) -> list[_Found]:
-        searched = _check(await client.uid("search", f"UID {after + 1}:*"), "UID SEARCH")
+        searched = _check(await client.uid_search(f"UID {after + 1}:*"), "UID SEARCH")
         # "n:*" always matches the highest UID, even one below n.
         uids = sorted(uid for uid in _uids(searched.lines) if uid > after)
         found: list[_Found] = []

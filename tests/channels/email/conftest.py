@@ -17,8 +17,11 @@ import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from tests.channels.conftest import conversations_of
+from tests.channels.email.dovecot import Dovecot, dovecot
 from tests.conftest import StartServer
 from tests.harness import Api
+
+__all__ = ["Dovecot", "dovecot"]
 
 REPO = Path(__file__).resolve().parents[3]
 FIXTURES = REPO.parent / "shared" / "fixtures" / "email"
@@ -109,6 +112,8 @@ async def mail_api(start_server: StartServer, sink: Sink) -> Api:
             "MADOGUCHI_SMTP_RELAY": f"smtp://127.0.0.1:{sink.port}",
             "MADOGUCHI_EMAIL_MAX_MESSAGE_BYTES": str(MAX_MESSAGE_BYTES),
             "MADOGUCHI_WORKER_POLL_SECONDS": "60",
+            # New IMAP inboxes get their reader within half a second.
+            "MADOGUCHI_IMAP_RESCAN_SECONDS": "0.5",
         },
         smtp=True,
     )
