@@ -12,8 +12,9 @@ The first time an inbox's folder is read, mail already \\Seen there counts as
 handled (someone read it before the help desk was connected); everything
 unseen is imported. From then on every new UID is, seen or not.
 
-While connected, a reader waits in IDLE when the server offers it and polls
-otherwise; a lost connection is retried with backoff. The supervisor re-reads
+While connected, a reader waits in IDLE when the server offers it (renewed
+every poll interval) and polls otherwise; a lost connection is retried with
+backoff. The supervisor re-reads
 the inboxes every `imap_rescan_seconds`, starting readers for new mailboxes
 and restarting those whose settings changed.
 """
@@ -142,10 +143,13 @@ class MailboxReader:
                 await asyncio.sleep(self.poll_seconds)
 
     async def _idle(self, client: aioimaplib.IMAP4) -> None:
-        waiting = await client.idle_start(timeout=IDLE_SECONDS)
+        # IDLE ends at least every poll interval: mail that arrived between
+        # the last SEARCH and the IDLE (announced to no one) waits no longer.
+        seconds = min(IDLE_SECONDS, self.poll_seconds)
+        waiting = await client.idle_start(timeout=seconds)
         try:
-            # Any push (EXISTS, EXPUNGE, the renewal) means: look again.
-            await client.wait_server_push(timeout=IDLE_SECONDS + 60)
+            # Any push (EXISTS, EXPUNGE, the timeout's stop) means: look again.
+            await client.wait_server_push(timeout=seconds + 60)
         finally:
             client.idle_done()
             await asyncio.wait_for(waiting, 30)

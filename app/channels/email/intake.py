@@ -150,13 +150,16 @@ class MailIntake:
             return
         sender = mail.sender()
         async with self.db.read() as session:
-            if await mail_repo.stored_message_id(session, inbox.id, mail.message_id) is not None:
-                return  # a retry, or the same mail by another way: nothing changes
-            customer = (
-                await customers_repo.by_identity(session, "email", "", sender.external_id)
-                if sender.verified
-                else None
-            )
+            if sender.verified:
+                customer = await customers_repo.by_identity(
+                    session, "email", "", sender.external_id
+                )
+            elif await mail_repo.stored_message_id(session, inbox.id, mail.message_id):
+                # A retry: the writer would find it stored too, but only after
+                # a customer of its own was made for it again.
+                return
+            else:
+                customer = None
             owners = (
                 await mail_repo.reference_owners(session, inbox.id, mail.references)
                 if mail.references

@@ -392,7 +392,7 @@ def decode_words(value: str) -> str:
         data = word.group(3)
         try:
             if word.group(2) in "bB":
-                decoded = base64.b64decode(data + "=" * (-len(data) % 4))
+                decoded = base64.b64decode(data + "=" * (-len(data) % 4), validate=True)
             else:
                 decoded = quopri.decodestring(data.encode("ascii", "replace"), header=True)
         except (binascii.Error, ValueError):
