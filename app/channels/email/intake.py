@@ -24,8 +24,7 @@ from app.channels.base import DeliveryUpdate
 from app.channels.email import repository as mail_repo
 from app.channels.email.adapter import EmailConfig
 from app.channels.email.parsing import ParsedMail, parse_mail
-from app.contacts import repository as customers_repo
-from app.contacts import service as contacts
+from app.channels.email.senders import SenderCustomers
 from app.conversations import intake, outbox
 from app.conversations import repository as conversations_repo
 from app.conversations.intake import InboxFacts
@@ -115,6 +114,7 @@ class MailIntake:
         self.directory = directory
         self.max_attachment_bytes = max_attachment_bytes
         self.max_body_chars = max_body_chars
+        self.customers = SenderCustomers(db)
 
     async def parse(self, raw: bytes, envelope_from: str | None) -> ParsedMail:
         parse = functools.partial(
@@ -149,27 +149,19 @@ class MailIntake:
         if mail.bounce_of is not None and await self._bounced_reply(inbox, mail):
             return
         sender = mail.sender()
-        async with self.db.read() as session:
-            if sender.verified:
-                customer = await customers_repo.by_identity(
-                    session, "email", "", sender.external_id
-                )
-            elif await mail_repo.stored_message_id(session, inbox.id, mail.message_id):
-                # A retry: the writer would find it stored too, but only after
-                # a customer of its own was made for it again.
-                return
-            else:
-                customer = None
-            owners = (
-                await mail_repo.reference_owners(session, inbox.id, mail.references)
-                if mail.references
-                else set()
-            )
-        if customer is None:
-            async with self.db.write() as session:
-                customer = await contacts.customer_for_sender(session, "email", "", sender)
+        if not sender.verified:
+            async with self.db.read() as session:
+                if await mail_repo.stored_message_id(session, inbox.id, mail.message_id):
+                    # A retry: the writer would find it stored too, but only
+                    # after a customer of its own was made for it again.
+                    return
+        customer_id = await self.customers.customer_id(sender)
+        owners: set[int] = set()
+        if mail.references:
+            async with self.db.read() as session:
+                owners = await mail_repo.reference_owners(session, inbox.id, mail.references)
         flags = list(mail.flags)
-        if owners and customer.id not in owners:
+        if owners and customer_id not in owners:
             # It names someone else's mail: the writer opens a conversation of
             # the sender's own; the flag tells the agent why it looks like a reply.
             flags.append("foreign_reference")
@@ -188,7 +180,7 @@ class MailIntake:
             self.writer,
             inbox.facts,
             mail.inbound(max_body_chars=self.max_body_chars, attachment_urls=urls),
-            customer_id=customer.id,
+            customer_id=customer_id,
             extra_meta={"flags": flags} if flags else None,
             with_rows=functools.partial(
                 mail_repo.write_source,
