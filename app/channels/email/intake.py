@@ -24,7 +24,7 @@ from app.channels.base import DeliveryUpdate
 from app.channels.email import repository as mail_repo
 from app.channels.email.adapter import EmailConfig
 from app.channels.email.parsing import ParsedMail, parse_mail
-from app.channels.email.senders import SenderCustomers
+from app.channels.email.senders import SenderLookup
 from app.conversations import intake, outbox
 from app.conversations import repository as conversations_repo
 from app.conversations.intake import InboxFacts
@@ -114,7 +114,7 @@ class MailIntake:
         self.directory = directory
         self.max_attachment_bytes = max_attachment_bytes
         self.max_body_chars = max_body_chars
-        self.customers = SenderCustomers(db)
+        self.senders = SenderLookup(db)
 
     async def parse(self, raw: bytes, envelope_from: str | None) -> ParsedMail:
         parse = functools.partial(
@@ -155,11 +155,9 @@ class MailIntake:
                     # A retry: the writer would find it stored too, but only
                     # after a customer of its own was made for it again.
                     return
-        customer_id = await self.customers.customer_id(sender)
-        owners: set[int] = set()
-        if mail.references:
-            async with self.db.read() as session:
-                owners = await mail_repo.reference_owners(session, inbox.id, mail.references)
+        found = await self.senders.find(inbox.id, sender, mail.references)
+        customer_id = found.customer_id
+        owners = found.reference_owners
         flags = list(mail.flags)
         if owners and customer_id not in owners:
             # It names someone else's mail: the writer opens a conversation of

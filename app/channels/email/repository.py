@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert, or_, select
@@ -96,22 +96,25 @@ async def stored_message_id(session: AsyncSession, inbox_id: int, external_id: s
 
 
 async def reference_owners(
-    session: AsyncSession, inbox_id: int, references: Sequence[str]
-) -> set[int]:
-    """The customers whose conversations hold a message that `references` name."""
-    result = await session.execute(
-        select(Conversation.customer_id)
-        .join(Message, Message.conversation_id == Conversation.id)
+    session: AsyncSession, inbox_id: int, references: Iterable[str]
+) -> list[tuple[str, int]]:
+    """(id, customer) for each mail of this inbox that `references` name, by
+    its own id or the id we sent it under."""
+    wanted = list(references)
+    conversations = (
+        select(Message.external_id, Message.delivered_external_id, Conversation.customer_id)
+        .join(Conversation, Conversation.id == Message.conversation_id)
         .where(
             Message.inbox_id == inbox_id,
-            or_(
-                Message.external_id.in_(list(references)),
-                Message.delivered_external_id.in_(list(references)),
-            ),
+            or_(Message.external_id.in_(wanted), Message.delivered_external_id.in_(wanted)),
         )
-        .distinct()
     )
-    return set(result.scalars())
+    found: list[tuple[str, int]] = []
+    for external_id, delivered_id, customer_id in (await session.execute(conversations)).tuples():
+        for mid in (external_id, delivered_id):
+            if mid in wanted:
+                found.append((mid, customer_id))
+    return found
 
 
 def write_source(
