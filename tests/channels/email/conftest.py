@@ -17,11 +17,11 @@ import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from tests.channels.conftest import conversations_of
-from tests.channels.email.dovecot import Dovecot, dovecot
+from tests.channels.email.dovecot import Dovecot, dovecot, dovecot_without_idle
 from tests.conftest import StartServer
 from tests.harness import Api
 
-__all__ = ["Dovecot", "dovecot"]
+__all__ = ["Dovecot", "dovecot", "dovecot_without_idle"]
 
 REPO = Path(__file__).resolve().parents[3]
 FIXTURES = REPO.parent / "shared" / "fixtures" / "email"

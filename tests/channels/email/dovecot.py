@@ -95,10 +95,20 @@ class Dovecot:
         client.login(user, self.password)
         return client
 
-    def append(self, user: str, raw: bytes, *, seen: bool = False) -> None:
+    def append(self, user: str, raw: bytes, *, seen: bool = False, folder: str = "INBOX") -> None:
         client = self.client(user)
         try:
-            status, _ = client.append("INBOX", "(\\Seen)" if seen else None, None, raw)
+            status, _ = client.append(folder, "(\\Seen)" if seen else None, None, raw)
+            assert status == "OK"
+        finally:
+            client.logout()
+
+    def recreate(self, user: str, folder: str) -> None:
+        """Deletes the folder and makes it anew: a new UIDVALIDITY, UIDs from 1."""
+        client = self.client(user)
+        try:
+            client.delete(folder)
+            status, _ = client.create(folder)
             assert status == "OK"
         finally:
             client.logout()
@@ -122,14 +132,14 @@ class Dovecot:
         finally:
             client.logout()
 
-    def imap_config(self, user: str) -> dict[str, object]:
+    def imap_config(self, user: str, folder: str = "INBOX") -> dict[str, object]:
         return {
             "host": "127.0.0.1",
             "port": self.port,
             "username": user,
             "password": self.password,
             "tls": False,
-            "folder": "INBOX",
+            "folder": folder,
         }
 
 
@@ -146,8 +156,7 @@ def _wait_listening(port: int, process: subprocess.Popen[bytes], log: Path) -> N
     raise RuntimeError("dovecot did not start listening")
 
 
-@pytest.fixture(scope="session")
-def dovecot() -> Iterator[Dovecot]:
+def _run_dovecot(extra_config: str = "") -> Iterator[Dovecot]:
     if not Path(DOVECOT).exists():
         _unavailable("dovecot is not installed (apt-get install dovecot-imapd)")
     if os.geteuid() != 0:
@@ -160,7 +169,7 @@ def dovecot() -> Iterator[Dovecot]:
     (root / "users").write_text("")
     port = free_port()
     config = root / "dovecot.conf"
-    config.write_text(CONFIG.format(root=root, port=port))
+    config.write_text(CONFIG.format(root=root, port=port) + extra_config)
     out = root / "out.log"
     with out.open("wb") as log:
         process = subprocess.Popen(
@@ -177,3 +186,16 @@ def dovecot() -> Iterator[Dovecot]:
             process.kill()
             process.wait()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[Dovecot]:
+    yield from _run_dovecot()
+
+
+@pytest.fixture(scope="session")
+def dovecot_without_idle() -> Iterator[Dovecot]:
+    """A server that does not offer IDLE, so readers must poll."""
+    yield from _run_dovecot(
+        "imap_capability = IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE LITERAL+ UIDPLUS\n"
+    )

@@ -167,3 +167,39 @@ async def test_nothing_is_missed_or_stored_twice_across_restarts_and_kills(
     assert len(set(bodies)) == 44
     seen = await asyncio.to_thread(dovecot.seen_ids, user)
     assert all(seen[mid] for mid in burst)
+
+
+async def test_a_server_without_idle_is_polled(
+    start_server: StartServer, dovecot_without_idle: Dovecot
+) -> None:
+    api = await start_server(
+        {"MADOGUCHI_IMAP_RESCAN_SECONDS": "0.5", "MADOGUCHI_IMAP_POLL_SECONDS": "0.5"}
+    )
+    inbox, user = await _imap_inbox(api, dovecot_without_idle)
+    await asyncio.to_thread(dovecot_without_idle.append, user, mail(f"{user}@x", body="one"))
+    assert await _bodies_when(api, inbox, 1) == ["one"]
+    await asyncio.to_thread(dovecot_without_idle.append, user, mail(f"{user}@x", body="two"))
+    assert await _bodies_when(api, inbox, 2) == ["one", "two"]
+
+
+async def test_a_recreated_folder_is_read_again_without_storing_twice(
+    mail_api: Api, dovecot: Dovecot
+) -> None:
+    """A new UIDVALIDITY means the old UIDs say nothing: the folder is read
+    from the start, and the mails seen before are found by their Message-ID."""
+    user = dovecot.add_user()
+    await asyncio.to_thread(dovecot.recreate, user, "Support")
+    first = mail(f"{user}@x", body="first", message_id=f"first-{user}@x")
+    await asyncio.to_thread(dovecot.append, user, first, folder="Support")
+    inbox = await create_email_inbox(
+        mail_api, f"{user}@shop.example", imap=dovecot.imap_config(user, "Support")
+    )
+    assert await _bodies_when(mail_api, inbox, 1) == ["first"]
+    await asyncio.to_thread(dovecot.recreate, user, "Support")
+    await asyncio.to_thread(dovecot.append, user, first, folder="Support")
+    await asyncio.to_thread(
+        dovecot.append, user, mail(f"{user}@x", body="second"), folder="Support"
+    )
+    assert await _bodies_when(mail_api, inbox, 2, timeout=30) == ["first", "second"]
+    await asyncio.sleep(1)
+    assert await _bodies_when(mail_api, inbox, 3, timeout=0) == ["first", "second"]

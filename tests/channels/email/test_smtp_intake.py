@@ -204,3 +204,15 @@ def _send_partly(port: int, raw: bytes, good: str) -> None:
         refused = client.sendmail("a@example.com", [good, "ghost@shop.example"], raw)
     assert list(refused) == ["ghost@shop.example"]
     assert refused["ghost@shop.example"][0] == 550
+
+
+async def test_one_mail_to_two_inboxes_is_in_both(mail_api: Api) -> None:
+    sales, support = await create_email_inbox(mail_api), await create_email_inbox(mail_api)
+    addresses = [sales["config"]["address"], support["config"]["address"]]
+    raw = mail(addresses[0], headers={"Cc": addresses[1]}, body="for both of you")
+    await send_mail(mail_api, raw, addresses)
+    for inbox in (sales, support):
+        conversation = await only_conversation(mail_api, inbox)
+        assert [m["body"] for m in await mail_api.messages(conversation["id"])] == [
+            "for both of you"
+        ]
