@@ -29,10 +29,16 @@ def _serve(args: argparse.Namespace) -> int:
     from app.migrate import upgrade_to_head
 
     settings = _settings(args)
+    # --smtp-port wins over MADOGUCHI_SMTP_PORT; the listener binds --host
+    # unless MADOGUCHI_SMTP_HOST names another address.
+    settings = settings.model_copy(
+        update={
+            "smtp_port": settings.smtp_port if args.smtp_port is None else args.smtp_port,
+            "smtp_host": settings.smtp_host or args.host,
+        }
+    )
     configure_logging(settings.log_level, settings.log_format, settings.access_log)
     upgrade_to_head(settings)
-    if args.smtp_port:
-        log.info("inbound SMTP on port %s arrives with the email channel", args.smtp_port)
     config = uvicorn.Config(
         create_app(settings),
         host=args.host,
@@ -105,7 +111,12 @@ def parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run HTTP, WebSocket, SMTP and the workers")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--smtp-port", type=int, default=2525, help="0 turns the listener off")
+    serve.add_argument(
+        "--smtp-port",
+        type=int,
+        default=None,
+        help="inbound SMTP (default 2525, or MADOGUCHI_SMTP_PORT); 0 turns the listener off",
+    )
     serve.add_argument("--data-dir", default=None)
     serve.set_defaults(run=_serve)
 

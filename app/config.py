@@ -20,6 +20,20 @@ class Settings(BaseSettings):
     public_url: str | None = None
     smtp_relay: str | None = None
 
+    # The email channel (docs/channels.md, docs/operations.md). The listener
+    # binds `smtp_host` (default: `serve --host`); 0 turns it off.
+    smtp_port: int = Field(default=2525, ge=0, le=65535)
+    smtp_host: str | None = None
+    # 25 MB is what Gmail and Microsoft 365 accept: a customer's mail that
+    # their own provider sent must not bounce here. Larger is refused with 552.
+    email_max_message_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
+    # Attachments above this are kept in the raw mail only, not as downloads.
+    email_max_attachment_bytes: int = Field(default=10 * 1024 * 1024, ge=0)
+    # IMAP mailboxes: how often a server without IDLE is polled, and how often
+    # the inboxes are re-read to start readers for new or changed mailboxes.
+    imap_poll_seconds: float = Field(default=60, gt=0)
+    imap_rescan_seconds: float = Field(default=15, gt=0)
+
     telegram_api_base: str = "https://api.telegram.org"
     line_api_base: str = "https://api.line.me"
     graph_api_base: str = "https://graph.facebook.com/v21.0"

@@ -16,6 +16,8 @@ from app.agents.presence import Presence
 from app.auth.endpoints import router as auth_router
 from app.auth.widget_endpoints import router as widget_router
 from app.channels import endpoints as webhooks
+from app.channels.email.endpoints import router as email_router
+from app.channels.email.transport import EmailTransport
 from app.channels.registry import build_registry
 from app.channels.web.pages import router as chat_page_router
 from app.config import Settings, get_settings
@@ -86,9 +88,14 @@ def create_app(settings: Settings | None = None) -> SocketDispatcher:
         await runtime.bus.start()
         await runtime.writer.start()
         await runtime.worker.start()
+        # The SMTP listener and IMAP readers hand mail to the writer: they
+        # start after it and stop before it.
+        email = EmailTransport(settings, runtime.db, runtime.writer)
+        await email.start()
         try:
             yield
         finally:
+            await email.stop()
             await runtime.worker.stop()
             await runtime.writer.stop()
             await runtime.bus.stop()
@@ -115,6 +122,7 @@ def create_app(settings: Settings | None = None) -> SocketDispatcher:
         customers_router,
         console_router,
         chat_page_router,
+        email_router,
     ):
         app.include_router(router)
 

@@ -292,7 +292,12 @@ def run_cli(args: Sequence[str], env: Mapping[str, str], timeout: float = 120.0)
 
 
 def start_madoguchi(
-    port: int, core: int, data_dir: Path, sync: str, extra_env: Mapping[str, str] | None = None
+    port: int,
+    core: int,
+    data_dir: Path,
+    sync: str,
+    extra_env: Mapping[str, str] | None = None,
+    smtp_port: int = 0,
 ) -> ServerProcess:
     """create-admin, then serve on 127.0.0.1:port with the bench settings."""
     env = dict(BENCH_ENV)
@@ -321,7 +326,7 @@ def start_madoguchi(
         "--port",
         str(port),
         "--smtp-port",
-        "0",
+        str(smtp_port),
         "--data-dir",
         str(data_dir),
     ]

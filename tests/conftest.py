@@ -12,6 +12,7 @@ from tests.harness import (
     Api,
     Server,
     base_database_url,
+    free_port,
     fresh_postgres_database,
 )
 
@@ -23,10 +24,16 @@ async def start_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterato
     """Starts a server with its own data dir (and own PostgreSQL database)."""
     started: list[Api] = []
 
-    async def start(env: dict[str, str] | None = None) -> Api:
+    async def start(env: dict[str, str] | None = None, *, smtp: bool = False) -> Api:
+        """`smtp`: with the inbound SMTP listener, on `api.server.smtp_port`."""
         base = base_database_url()
         database_url = await fresh_postgres_database(base) if base else None
-        server = Server(tmp_path_factory.mktemp("server"), env or {}, database_url)
+        server = Server(
+            tmp_path_factory.mktemp("server"),
+            env or {},
+            database_url,
+            smtp_port=free_port() if smtp else 0,
+        )
         created = server.cli("create-admin", "--email", ADMIN_EMAIL, "--password", ADMIN_PASSWORD)
         assert created.returncode == 0, created.stderr
         await server.start()

@@ -71,9 +71,18 @@ async def migrated_database(data_dir: Path) -> Database:
 class Server:
     """`madoguchi serve` in a child process, as an operator runs it."""
 
-    def __init__(self, data_dir: Path, env: dict[str, str], database_url: str | None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        env: dict[str, str],
+        database_url: str | None,
+        *,
+        smtp_port: int = 0,
+    ) -> None:
         self.data_dir = data_dir
         self.port = free_port()
+        # 0: no SMTP listener, as most tests want.
+        self.smtp_port = smtp_port
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}"
         self.log_path = data_dir / "server.log"
@@ -115,7 +124,7 @@ class Server:
                 "--port",
                 str(self.port),
                 "--smtp-port",
-                "0",
+                str(self.smtp_port),
                 "--data-dir",
                 str(self.data_dir),
             ],

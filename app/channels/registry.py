@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from app.channels.base import ChannelAdapter
+from app.channels.email.adapter import EmailAdapter
 from app.channels.line.adapter import LineAdapter
 from app.channels.meta.messaging import InstagramAdapter, MessengerAdapter
 from app.channels.meta.whatsapp import WhatsAppAdapter
@@ -62,7 +63,7 @@ def load_plugin(spec: str, settings: Settings) -> ChannelAdapter[Any]:
 
 
 def build_registry(settings: Settings) -> ChannelRegistry:
-    registry = ChannelRegistry([WebAdapter()])
+    registry = ChannelRegistry([WebAdapter(), EmailAdapter(settings)])
     # The social channels; their API bases come from the settings (tests point
     # them at a local fake).
     for social in (

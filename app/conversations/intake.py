@@ -10,7 +10,7 @@ without its first message, and no event leaves before the commit.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +30,14 @@ from app.channels.registry import ChannelRegistry
 from app.channels.web.adapter import WebConfig
 from app.contacts import service as contacts
 from app.conversations import outbox
-from app.conversations.writer import JobSpec, MessageWriter, NewMessage, StoredMessage, ThreadRef
+from app.conversations.writer import (
+    JobSpec,
+    MessageWriter,
+    NewMessage,
+    StoredMessage,
+    ThreadRef,
+    WithRows,
+)
 from app.db import Database
 from app.errors import BadRequest, Forbidden, NotAuthenticated, NotFound
 from app.inboxes import repository as inboxes_repo
@@ -82,10 +89,14 @@ async def receive(
     client_id: str | None = None,
     origin_connection: str | None = None,
     jobs: Sequence[JobSpec] = (),
+    extra_meta: Mapping[str, Any] | None = None,
+    with_rows: WithRows | None = None,
 ) -> StoredMessage:
     """Stores a customer's message (or finds it stored before) and returns it
     after the commit. `customer_id` is given when the channel knows the customer
-    already (a widget session); otherwise the sender's identity decides."""
+    already (a widget session); otherwise the sender's identity decides.
+    `extra_meta` adds to the message's meta (an email's flags); `with_rows`
+    writes rows of the channel's own in the message's commit."""
     if customer_id is None:
         async with db.write() as session:
             customer = await contacts.customer_for_sender(
@@ -115,12 +126,15 @@ async def receive(
             ),
             client_id=client_id,
             external_id=inbound.external_id,
-            meta=_meta(inbound, inbox),
+            meta=_meta(inbound, inbox)
+            if not extra_meta
+            else {**(_meta(inbound, inbox) or {}), **extra_meta},
             automatic=inbound.automatic,
             jobs=jobs,
             inbox_team_ids=inbox.team_ids,
             origin_connection=origin_connection,
             sent_at=inbound.sent_at,
+            with_rows=with_rows,
         )
     )
 

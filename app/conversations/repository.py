@@ -36,6 +36,13 @@ async def get_with_refs(
     return None if row is None else (row[0], row[1], row[2], row[3])
 
 
+async def get_many_with_refs(
+    session: AsyncSession, conversation_ids: Sequence[int]
+) -> dict[int, ConversationRow]:
+    rows = await session.execute(_with_refs().where(Conversation.id.in_(list(conversation_ids))))
+    return {r[0].id: (r[0], r[1], r[2], r[3]) for r in rows}
+
+
 async def get(session: AsyncSession, conversation_id: int) -> Conversation | None:
     return await session.get(Conversation, conversation_id)
 

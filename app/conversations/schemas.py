@@ -63,6 +63,7 @@ def message_out(
     delivery_status: str | None,
     delivery_error: str | None,
     sent_at: datetime | None = None,
+    meta: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A message as agents see it (REST, `message.created`); `customer_view`
     takes what the customer may see of it."""
@@ -85,11 +86,18 @@ def message_out(
         out["delivery_status"] = delivery_status
         if delivery_error is not None:
             out["delivery_error"] = delivery_error
+    if meta:
+        # What a channel found about an inbound message: its files (downloads
+        # for agents) and flags such as "automatic" or "unverified_sender".
+        if meta.get("attachments"):
+            out["attachments"] = meta["attachments"]
+        if meta.get("flags"):
+            out["flags"] = meta["flags"]
     return out
 
 
 # Fields of a message that only agents see.
-AGENT_ONLY = ("private", "channel", "delivery_status", "delivery_error")
+AGENT_ONLY = ("private", "channel", "delivery_status", "delivery_error", "attachments", "flags")
 
 
 def customer_view(message: dict[str, Any]) -> dict[str, Any]:
@@ -116,6 +124,7 @@ def stored_message_out(message: Message, channel: str) -> dict[str, Any]:
         delivery_status=message.delivery_status,
         delivery_error=message.delivery_error,
         sent_at=message.sent_at,
+        meta=message.meta,
     )
 
 

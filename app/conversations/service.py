@@ -109,6 +109,7 @@ def stored_out(stored: StoredMessage) -> dict[str, Any]:
         delivery_status=m.delivery_status,
         delivery_error=None,
         sent_at=min(m.sent_at, stored.created_at) if m.sent_at else None,
+        meta=m.meta,
     )
 
 
@@ -130,17 +131,29 @@ def message_stored(stored: StoredMessage) -> MessageStored:
     )
 
 
-async def _opened_event(db: Database, stored: StoredMessage) -> ConversationChanged | None:
+async def _opened_events(
+    db: Database, stored: Sequence[StoredMessage]
+) -> dict[int, ConversationChanged]:
+    """The conversations the batch opened or reopened, read in one query: mail
+    opens one per message, and a read each held up the writer."""
+    opened = [item for item in stored if item.opened or item.reopened]
+    if not opened:
+        return {}
     async with db.read() as session:
-        row = await conversations_repo.get_with_refs(session, stored.conversation_id)
-        if row is None:
-            return None
-        conversation, inbox, customer, assignee = row
-        return ConversationChanged(
-            change="opened" if stored.opened else "reopened",
-            scope=access.scope_of(conversation, stored.new.inbox_team_ids),
-            conversation=conversation_out(conversation, inbox, customer, assignee),
+        rows = await conversations_repo.get_many_with_refs(
+            session, [item.conversation_id for item in opened]
         )
+    events = {}
+    for item in opened:
+        row = rows.get(item.conversation_id)
+        if row is not None:
+            conversation, inbox, customer, assignee = row
+            events[item.conversation_id] = ConversationChanged(
+                change="opened" if item.opened else "reopened",
+                scope=access.scope_of(conversation, item.new.inbox_team_ids),
+                conversation=conversation_out(conversation, inbox, customer, assignee),
+            )
+    return events
 
 
 def publisher(db: Database, bus: EventBus) -> OnStored:
@@ -150,9 +163,10 @@ def publisher(db: Database, bus: EventBus) -> OnStored:
 
     async def publish_stored(stored: Sequence[StoredMessage]) -> None:
         jobs = False
+        opened_events = await _opened_events(db, stored)
         for item in stored:
             if item.opened or item.reopened:
-                opened = await _opened_event(db, item)
+                opened = opened_events.get(item.conversation_id)
                 if opened is not None:
                     await bus.publish(opened)
             await bus.publish(message_stored(item))

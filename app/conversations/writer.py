@@ -65,6 +65,12 @@ class JobSpec:
     max_attempts: int = 8
 
 
+# Rows that must exist exactly when the message does (an email's raw source and
+# attachments): called in the writer's transaction with the new message's id,
+# never for a message stored before. Synchronous, as the batch runs.
+WithRows = Callable[[Connection, int], None]
+
+
 @dataclass(slots=True)
 class NewMessage:
     inbox_id: int
@@ -88,6 +94,7 @@ class NewMessage:
     origin_connection: str | None = None
     # When the customer sent it by the platform's clock; None: when it is stored.
     sent_at: datetime | None = None
+    with_rows: WithRows | None = None
 
 
 @dataclass(slots=True)
@@ -319,6 +326,8 @@ def _store_batch(conn: Connection, batch: list[NewMessage]) -> list[StoredMessag
         for outcome in outcomes:
             if isinstance(outcome, StoredMessage) and not outcome.duplicate:
                 outcome.id = ids[(outcome.conversation_id, outcome.seq)]
+                if outcome.new.with_rows is not None:
+                    outcome.new.with_rows(conn, outcome.id)
                 jobs.extend(_job_rows(conn, outcome, now))
                 outcome.jobs_queued = bool(outcome.new.jobs)
         if jobs:

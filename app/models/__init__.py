@@ -6,20 +6,24 @@ from app.models.conversation import Conversation
 from app.models.customer import Customer, Identity, WidgetSession
 from app.models.inbox import Inbox, InboxTeam
 from app.models.job import Job
+from app.models.mail import Attachment, ImapCursor, MailSource
 from app.models.message import CsatResponse, Message
 
 __all__ = [
     "AccessToken",
     "Agent",
     "AgentTeam",
+    "Attachment",
     "Base",
     "Conversation",
     "CsatResponse",
     "Customer",
     "Identity",
+    "ImapCursor",
     "Inbox",
     "InboxTeam",
     "Job",
+    "MailSource",
     "Message",
     "Team",
     "WidgetSession",

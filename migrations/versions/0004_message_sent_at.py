@@ -1,7 +1,7 @@
 """messages.sent_at: when the customer sent a message, by the platform's clock
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-12-09
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import app.models.base
 
-revision = "0003"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,126 @@
+"""What agents may fetch of an inbound mail: its files, its whole text and
+sanitised HTML, and the raw message. Each answer asks the one visibility
+rule first: an agent who may not see the conversation gets 404."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.dependencies import CurrentAgent
+from app.channels.email import repository as mail_repo
+from app.channels.email.quoting import split_quoted
+from app.conversations import access
+from app.conversations import repository as conversations_repo
+from app.conversations.service import visible_conversation
+from app.errors import NotFound
+from app.models import Agent, Message
+from app.runtime import RuntimeDep
+
+router = APIRouter(prefix="/api/v1", tags=["email"])
+
+# Types a browser shows without running anything; every other file is served
+# as bytes to save. Never text/html, SVG or XML, which run script inline.
+_SHOWN_AS_IS = {
+    "application/pdf",
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/webp",
+    "text/plain",
+    "text/csv",
+}
+_DOWNLOAD_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; sandbox",
+    "Cache-Control": "private, no-store",
+}
+
+
+async def _visible_message(session: AsyncSession, agent: Agent, message_id: int) -> Message:
+    message = await conversations_repo.message(session, message_id)
+    if message is None:
+        raise NotFound("no such message")
+    viewer = await access.viewer_of(session, agent)
+    try:
+        await visible_conversation(session, viewer, message.conversation_id)
+    except NotFound as exc:
+        raise NotFound("no such message") from exc
+    return message
+
+
+def _disposition(filename: str) -> str:
+    fallback = "".join(
+        c if c.isascii() and c.isprintable() and c not in '"\\;' else "_" for c in filename
+    )
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+@router.get("/attachments/{attachment_id}")
+async def download_attachment(
+    attachment_id: str, agent: CurrentAgent, runtime: RuntimeDep
+) -> Response:
+    async with runtime.db.read() as session:
+        found = await mail_repo.attachment(session, attachment_id)
+        if found is None:
+            raise NotFound("no such attachment")
+        try:
+            await _visible_message(session, agent, found.message_id)
+        except NotFound as exc:
+            raise NotFound("no such attachment") from exc
+    content_type = found.content_type if found.content_type in _SHOWN_AS_IS else None
+    media_type = content_type or "application/octet-stream"
+    if media_type.startswith("text/"):
+        media_type += "; charset=utf-8"
+    return Response(
+        found.content,
+        media_type=media_type,
+        headers={"Content-Disposition": _disposition(found.filename), **_DOWNLOAD_HEADERS},
+    )
+
+
+@router.get("/messages/{message_id}/email")
+async def email_of_message(
+    message_id: int, agent: CurrentAgent, runtime: RuntimeDep
+) -> dict[str, Any]:
+    """The mail behind a message: its headers, the whole text (the message's
+    body is the new part), the quoted history, and the HTML made safe."""
+    async with runtime.db.read() as session:
+        message = await _visible_message(session, agent, message_id)
+        source = await mail_repo.mail_source(session, message_id)
+    if source is None:
+        raise NotFound("this message did not come by email")
+    _, quoted = split_quoted(source.text)
+    return {
+        "message_id": message.id,
+        "headers": source.headers,
+        "text": source.text,
+        "quoted_text": quoted or None,
+        "html": source.html,
+        "received_via": source.received_via,
+        "attachments": (message.meta or {}).get("attachments", []),
+        "flags": (message.meta or {}).get("flags", []),
+        "raw_url": f"/api/v1/messages/{message.id}/raw",
+    }
+
+
+@router.get("/messages/{message_id}/raw")
+async def raw_mail(message_id: int, agent: CurrentAgent, runtime: RuntimeDep) -> Response:
+    """The mail exactly as it arrived, as a file to save (never shown inline)."""
+    async with runtime.db.read() as session:
+        await _visible_message(session, agent, message_id)
+        source = await mail_repo.mail_source(session, message_id)
+    if source is None:
+        raise NotFound("this message did not come by email")
+    return Response(
+        source.raw,
+        media_type="application/octet-stream",
+        headers={
+            "Content-Disposition": _disposition(f"message-{message_id}.eml"),
+            **_DOWNLOAD_HEADERS,
+        },
+    )

@@ -1,0 +1,132 @@
+"""The inbound SMTP listener: aiosmtpd inside `madoguchi serve`, on its loop.
+
+An MX (or a forwarder) hands mail over here. A recipient that is no email
+inbox's address is refused at RCPT (550); a mail over the size limit with
+552 (at MAIL when the client announces SIZE, else after DATA); 250 comes only
+once the mail is stored. The handler does nothing else inside the
+transaction: what a mail causes later (auto-replies, routing) happens after
+the commit, off the SMTP session.
+
+aiosmtpd ≥ 1.4.5 ends DATA only at <CRLF>.<CRLF> (CVE-2024-27305), so a
+bare-LF "\\n.\\n" cannot smuggle a second mail into one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from app.channels.email.intake import MailDirectory, MailIntake
+from app.kit.email_address import normalise_email
+
+log = logging.getLogger(__name__)
+
+# Real mailers send lines past RFC 5321's 1000 octets (unwrapped HTML);
+# refusing them would lose customers' mail. Memory stays bounded per session.
+LINE_LENGTH_LIMIT = 64 * 1024
+# A session that says nothing for this long is dropped: idle peers hold sockets.
+SESSION_TIMEOUT = 120
+
+
+class _Smtp(SMTP):
+    line_length_limit = LINE_LENGTH_LIMIT
+
+
+class InboxHandler:
+    """aiosmtpd's handler: the hooks it calls for RCPT and DATA."""
+
+    def __init__(self, intake: MailIntake, directory: MailDirectory) -> None:
+        self.intake = intake
+        self.directory = directory
+        self.stored = 0
+
+    async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        try:
+            inbox = await self.directory.lookup(normalise_email(address))
+        except ValueError:
+            return "553 5.1.3 not a valid address"
+        except Exception:  # noqa: BLE001 - a database hiccup: the sender retries
+            log.exception("looking up recipient failed")
+            return "451 4.3.0 try again later"
+        if inbox is None:
+            return "550 5.1.1 no such mailbox here"
+        if len(envelope.rcpt_tos) >= 100:
+            return "452 4.5.3 too many recipients"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(  # noqa: N802 - aiosmtpd's hook name
+        self, server: SMTP, session: Session, envelope: Envelope
+    ) -> str:
+        raw = envelope.original_content or b""
+        inboxes = []
+        for address in envelope.rcpt_tos:
+            inbox = await self.directory.lookup(normalise_email(address))
+            if inbox is not None and inbox not in inboxes:
+                inboxes.append(inbox)
+        try:
+            await self.intake.deliver(
+                raw, inboxes, envelope_from=envelope.mail_from or "", via="smtp"
+            )
+        except Exception:  # noqa: BLE001 - whatever failed, the sender must keep the mail
+            log.exception("storing a mail failed; answered 451")
+            return "451 4.3.0 not stored, try again later"
+        self.stored += 1
+        return "250 2.0.0 OK: stored"
+
+
+class SmtpListener:
+    def __init__(
+        self,
+        intake: MailIntake,
+        directory: MailDirectory,
+        *,
+        host: str,
+        port: int,
+        max_message_bytes: int,
+    ) -> None:
+        self.handler = InboxHandler(intake, directory)
+        self.host = host
+        self.port = port
+        self.max_message_bytes = max_message_bytes
+        self._server: asyncio.base_events.Server | None = None
+        self._hostname = "madoguchi"
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        # aiosmtpd looks up the FQDN for every session unless told: once, here.
+        self._hostname = await asyncio.to_thread(socket.getfqdn)
+
+        def protocol() -> Any:
+            return _Smtp(
+                self.handler,
+                data_size_limit=self.max_message_bytes,
+                enable_SMTPUTF8=True,
+                hostname=self._hostname,
+                ident="Madoguchi ESMTP",
+                timeout=SESSION_TIMEOUT,
+                loop=loop,
+            )
+
+        self._server = await loop.create_server(protocol, self.host, self.port)
+        sockets = self._server.sockets or ()
+        if sockets:
+            self.port = int(sockets[0].getsockname()[1])
+        log.info("SMTP listener on %s:%s", self.host, self.port)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None

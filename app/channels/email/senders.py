@@ -1,0 +1,110 @@
+"""Who wrote the mails, and whose mail they answer, for many mails at once.
+
+Under load most mail comes from someone new, and each database round trip
+costs several thread hops (aiosqlite), each waiting for the GIL while the
+writer's thread works. Mails that arrive together therefore share one read
+(the senders' customers and the owners of the mails they name) and, for the
+senders not known yet, one write transaction, as the message writer groups
+its commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from app.channels.base import Sender
+from app.channels.email import repository as mail_repo
+from app.contacts import service as contacts
+from app.db import Database
+
+MAX_BATCH = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    customer_id: int
+    # Customers whose conversations hold a mail this one names.
+    reference_owners: frozenset[int]
+
+
+@dataclass(slots=True)
+class _Wanted:
+    inbox_id: int
+    sender: Sender
+    references: Sequence[str]
+    future: asyncio.Future[Found] = field(repr=False)
+
+
+class SenderLookup:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._pending: list[_Wanted] = []
+        self._flushing: asyncio.Task[None] | None = None
+
+    async def find(self, inbox_id: int, sender: Sender, references: Sequence[str]) -> Found:
+        """The sender's customer (a new one for a sender nobody vouches for),
+        and the owners of the mails that `references` name in this inbox."""
+        future: asyncio.Future[Found] = asyncio.get_running_loop().create_future()
+        self._pending.append(_Wanted(inbox_id, sender, references, future))
+        if self._flushing is None or self._flushing.done():
+            self._flushing = asyncio.create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        while self._pending:
+            # Let the mails that arrived in the same moment join the batch.
+            await asyncio.sleep(0)
+            batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+            try:
+                found = await self._resolve(batch)
+            except Exception as exc:  # noqa: BLE001 - each caller answers for its mail
+                for wanted in batch:
+                    if not wanted.future.done():
+                        wanted.future.set_exception(exc)
+                continue
+            for wanted, result in zip(batch, found, strict=True):
+                if not wanted.future.done():
+                    wanted.future.set_result(result)
+
+    async def _resolve(self, batch: list[_Wanted]) -> list[Found]:
+        senders = [w.sender for w in batch]
+        verified = sorted({s.external_id for s in senders if s.verified})
+        references: dict[int, set[str]] = {}
+        for wanted in batch:
+            references.setdefault(wanted.inbox_id, set()).update(wanted.references)
+        known: dict[str, int] = {}
+        owners: dict[tuple[int, str], set[int]] = {}
+        if verified or any(references.values()):
+            async with self._db.read() as session:
+                if verified:
+                    known = await mail_repo.customers_by_address(session, verified)
+                for inbox_id, ids in references.items():
+                    if ids:
+                        for ref, owner in await mail_repo.reference_owners(session, inbox_id, ids):
+                            owners.setdefault((inbox_id, ref), set()).add(owner)
+        new = {
+            s.external_id: (s.external_id, s.name, s.email)
+            for s in senders
+            if s.verified and s.external_id not in known
+        }
+        unverified = [i for i, s in enumerate(senders) if not s.verified]
+        others: dict[int, int] = {}
+        if new or unverified:
+            async with self._db.write() as session:
+                known.update(await mail_repo.create_customers(session, list(new.values())))
+                for index in unverified:
+                    customer = await contacts.customer_for_sender(
+                        session, "email", "", senders[index]
+                    )
+                    others[index] = customer.id
+        return [
+            Found(
+                customer_id=known[w.sender.external_id] if w.sender.verified else others[i],
+                reference_owners=frozenset(
+                    owner for ref in w.references for owner in owners.get((w.inbox_id, ref), ())
+                ),
+            )
+            for i, w in enumerate(batch)
+        ]

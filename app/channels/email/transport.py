@@ -1,0 +1,56 @@
+"""The email channel's long-lived parts, started and stopped with the process:
+the SMTP listener (when `smtp_port` is not 0) and the IMAP readers."""
+
+from __future__ import annotations
+
+import logging
+
+from app.channels.email.imap import ImapSupervisor
+from app.channels.email.intake import MailDirectory, MailIntake
+from app.channels.email.listener import SmtpListener
+from app.config import Settings
+from app.conversations.writer import MessageWriter
+from app.db import Database
+
+log = logging.getLogger(__name__)
+
+
+class EmailTransport:
+    def __init__(self, settings: Settings, db: Database, writer: MessageWriter) -> None:
+        self.directory = MailDirectory(db)
+        self.intake = MailIntake(
+            db,
+            writer,
+            self.directory,
+            max_attachment_bytes=settings.email_max_attachment_bytes,
+            max_body_chars=settings.max_message_chars,
+        )
+        self.listener = (
+            SmtpListener(
+                self.intake,
+                self.directory,
+                host=settings.smtp_host or "127.0.0.1",
+                port=settings.smtp_port,
+                max_message_bytes=settings.email_max_message_bytes,
+            )
+            if settings.smtp_port
+            else None
+        )
+        self.imap = ImapSupervisor(
+            db,
+            self.intake,
+            self.directory,
+            rescan_seconds=settings.imap_rescan_seconds,
+            poll_seconds=settings.imap_poll_seconds,
+            max_message_bytes=settings.email_max_message_bytes,
+        )
+
+    async def start(self) -> None:
+        if self.listener is not None:
+            await self.listener.start()
+        await self.imap.start()
+
+    async def stop(self) -> None:
+        await self.imap.stop()
+        if self.listener is not None:
+            await self.listener.stop()
