@@ -16,6 +16,7 @@ from app.db import Database
 from app.kit.ratelimit import RateLimiter
 from app.realtime.bus import EventBus
 from app.realtime.hub import Hub
+from app.routing.router import Router
 from app.worker.runner import Worker
 
 
@@ -47,6 +48,7 @@ class Runtime:
     limits: RateLimits
     channels: ChannelRegistry
     worker: Worker
+    router: Router
 
 
 def get_runtime(conn: HTTPConnection) -> Runtime:
