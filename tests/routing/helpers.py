@@ -1,14 +1,35 @@
-"""Customers and agents for the routing tests: each test runs its own server,
-so the queue holds only what the test put there."""
+"""Customers, agents and teams for the routing tests (see conftest.py: each
+test keeps to a team of its own on the shared routing server)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from tests.harness import Api, Socket
+
+
+class Team:
+    """A team with its inbox: only its own agents serve its customers."""
+
+    def __init__(self, api: Api) -> None:
+        self.api = api
+        self.name = f"team-{uuid.uuid4().hex[:8]}"
+
+    async def inbox(self, *also: str, **routing: Any) -> dict[str, Any]:
+        inbox = await self.api.create_inbox(teams=[self.name, *also])
+        if routing:
+            await set_routing(self.api, inbox["id"], **routing)
+        return inbox
+
+    async def agent(
+        self, capacity: int = 1, *, role: str = "agent", **extra: Any
+    ) -> dict[str, Any]:
+        teams = extra.pop("teams", [self.name])
+        return await self.api.create_agent(role, teams, capacity=capacity, **extra)
 
 
 @dataclass
@@ -38,6 +59,22 @@ async def console(api: Api, stack: contextlib.AsyncExitStack, agent: dict[str, A
     socket = await stack.enter_async_context(api.agent_socket(agent["token"]))
     await socket.expect("hello")
     return socket
+
+
+async def assigned_to(socket: Socket, conversation_id: int, agent_id: int | None) -> dict[str, Any]:
+    """The next `conversation.assigned` of this conversation naming this assignee."""
+    while True:
+        frame = await socket.expect_for("conversation.assigned", conversation_id)
+        if frame["conversation"]["assignee_id"] == agent_id:
+            return frame
+
+
+async def served(chat: Customer) -> dict[str, Any]:
+    """The next `status` telling this customer an agent has their chat."""
+    while True:
+        status = await chat.widget.expect_for("status", chat.conversation_id)
+        if status.get("assignee") is not None:
+            return status
 
 
 async def conversation(api: Api, conversation_id: int) -> dict[str, Any]:
