@@ -401,4 +401,8 @@ async def transfer(
             conversation.id,
             notify_agents=tuple(a for a in (previous, actor.id) if a is not None),
         )
-    return await get_conversation(db, actor, conversation_id)
+        row = await conversations_repo.get_with_refs(session, conversation_id)
+        assert row is not None
+        # Answered from here: handed to a team of which the actor is not a
+        # member, it is no longer theirs to see.
+        return conversation_out(*row)
