@@ -109,7 +109,7 @@ def create_app(settings: Settings | None = None) -> SocketDispatcher:
     app.add_middleware(
         CORSMiddleware,
         allow_origins=["*"],
-        allow_methods=["GET", "POST", "PUT", "DELETE"],
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
         allow_headers=["authorization", "content-type"],
         max_age=600,
     )

@@ -131,6 +131,11 @@ class Router:
         """Where a waiting conversation stands, as of the last pass."""
         return self._places.get(conversation_id)
 
+    @property
+    def waiting(self) -> int:
+        """Conversations in the queue, as of the last pass."""
+        return len(self._places)
+
     async def _run(self) -> None:
         failures = 0
         while True:
@@ -192,6 +197,18 @@ class Router:
                     )
 
     async def _assign(self) -> PassOutcome:
+        made_here: list[tuple[int, int]] = []
+        try:
+            outcome = await self._assign_in(made_here)
+        except BaseException:
+            # Rolled back: those events never go out, so nothing to skip.
+            self._own.difference_update(made_here)
+            raise
+        self.passes += 1
+        self.assignments += len(outcome.assigned)
+        return outcome
+
+    async def _assign_in(self, made_here: list[tuple[int, int]]) -> PassOutcome:
         async with self.db.write() as session:
             now = clock.now()
             outcome = await self.assigner.run(session, self.presence.online_agent_ids(), now)
@@ -213,6 +230,7 @@ class Router:
                         dedupe_key=f"routing-answer:{made.conversation_id}:{made.attempt}",
                         max_attempts=3,
                     )
+                made_here.append((made.conversation_id, made.agent_id))
                 self._own.add((made.conversation_id, made.agent_id))
                 await conversation_changed(session, "assigned", made.conversation_id)
             for conversation_id, until in outcome.held.items():
@@ -224,8 +242,6 @@ class Router:
                     dedupe_key=f"routing-recheck:{conversation_id}:{until.timestamp():.0f}",
                     is_postgres=not self.db.is_sqlite,
                 )
-        self.passes += 1
-        self.assignments += len(outcome.assigned)
         return outcome
 
     # -- the queue as customers see it ---------------------------------------

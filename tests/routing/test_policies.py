@@ -217,3 +217,27 @@ async def test_routing_settings_are_checked_and_shown_with_the_inbox(api: Api) -
         headers=api.auth(agent["token"]),
     )
     assert r.status_code == 403
+
+
+async def test_more_capacity_takes_the_next_waiting_at_once(api: Api) -> None:
+    team = Team(api)
+    inbox = await team.inbox(sticky_seconds=0)
+    ann = await team.agent(capacity=1)
+    async with contextlib.AsyncExitStack() as stack:
+        ann_console = await console(api, stack, ann)
+        first = await customer(api, stack, inbox, "first")
+        await assigned_to(ann_console, first.conversation_id, ann["id"])
+        second = await customer(api, stack, inbox, "second")
+        await second.widget.expect_for("status", second.conversation_id, queue_position=1)
+        r = await api.http.patch(
+            f"/api/v1/agents/{ann['id']}",
+            json={"capacity": 2, "skills": ["ja"]},
+            headers=api.auth(api.admin_token),
+        )
+        assert r.status_code == 200, r.text
+        assert (r.json()["capacity"], r.json()["skills"]) == (2, ["ja"])
+        await assigned_to(ann_console, second.conversation_id, ann["id"])
+        r = await api.http.patch(
+            f"/api/v1/agents/{ann['id']}", json={"capacity": 9}, headers=api.auth(ann["token"])
+        )
+        assert r.status_code == 403
