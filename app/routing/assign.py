@@ -99,7 +99,8 @@ class Assigner:
         outcome = PassOutcome()
         outcome.online = await routing_repo.candidates(session, online_ids)
         outcome.inboxes = await routing_repo.inboxes(session)
-        pool = [c for c in outcome.online if c.free > 0]
+        routable = [c for c in outcome.online if c.capacity > 0]
+        pool = [c for c in routable if c.free > 0]
         sticky_window = max((i.config.sticky_seconds for i in outcome.inboxes.values()), default=0)
         eligible_by_shape: dict[tuple[object, ...], list[Candidate]] = {}
         after: routing_repo.QueueKey | None = None
@@ -131,7 +132,8 @@ class Assigner:
                 eligible = eligible_by_shape.get(shape)
                 if eligible is None:
                     scope = waiting_scope(waiting, inbox)
-                    eligible = [c for c in pool if may_take(c, waiting, scope)]
+                    # Those with no room now too: a busy speaker is worth a wait.
+                    eligible = [c for c in routable if may_take(c, waiting, scope)]
                     eligible_by_shape[shape] = eligible
                 sticky = _sticky_agent(last_agents.get(waiting.customer_id), inbox.config, now)
                 chosen = await self._choose(
@@ -167,12 +169,13 @@ class Assigner:
         open_ = [c for c in eligible if c.free > 0]
         if not open_:
             return None
+        full = [c for c in eligible if c.free <= 0]
         if config.policy == RoutingPolicy.SKILLS and waiting.language is None:
             waiting = await self._with_language(session, waiting)
         while open_:
             chosen = next((c for c in open_ if c.id == sticky), None)
             if chosen is None:
-                picked = self.policies[config.policy].pick(waiting, open_, config, now)
+                picked = self.policies[config.policy].pick(waiting, open_, config, now, full)
                 if isinstance(picked, Hold):
                     outcome.held[waiting.id] = picked.until
                     return None
@@ -181,6 +184,7 @@ class Assigner:
                 return None
             if await self._room_confirmed(session, chosen):
                 return chosen
+            full.append(chosen)
             open_ = [c for c in open_ if c is not chosen and c.free > 0]
         return None
 

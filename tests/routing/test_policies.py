@@ -85,11 +85,26 @@ async def test_without_a_free_speaker_anyone_takes_it_after_the_wait(api: Api) -
     team = Team(api)
     inbox = await team.inbox(policy="skills", skill_wait_seconds=1, sticky_seconds=0)
     english = await team.agent(capacity=3)
+    japanese = await team.agent(capacity=1, skills=["ja"])
     async with contextlib.AsyncExitStack() as stack:
+        ja_console = await console(api, stack, japanese)
+        busy = await customer(api, stack, inbox, "こんにちは")
+        await assigned_to(ja_console, busy.conversation_id, japanese["id"])
         en_console = await console(api, stack, english)
         chat = await customer(api, stack, inbox, "すみません、返品したいです")
         await chat.widget.expect_for("status", chat.conversation_id, queue_position=1)
-        # Nobody speaks Japanese: after the inbox's wait, the English agent takes it.
+        # The only speaker is busy: after the inbox's wait, the English agent takes it.
+        await assigned_to(en_console, chat.conversation_id, english["id"])
+
+
+async def test_with_no_speaker_online_nobody_is_kept_waiting(api: Api) -> None:
+    team = Team(api)
+    inbox = await team.inbox(policy="skills", skill_wait_seconds=600, sticky_seconds=0)
+    english = await team.agent(capacity=3)
+    async with contextlib.AsyncExitStack() as stack:
+        en_console = await console(api, stack, english)
+        # The page says "ja" but nobody here lists it: no wait for a speaker.
+        chat = await customer(api, stack, inbox, "Hello", language="ja")
         await assigned_to(en_console, chat.conversation_id, english["id"])
 
 

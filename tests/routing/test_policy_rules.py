@@ -78,11 +78,14 @@ def test_skills_prefer_a_speaker_hold_then_fall_back() -> None:
     config = RoutingConfig(policy=RoutingPolicy.SKILLS, skill_wait_seconds=60)
     english, japanese = _agent(1, skills=("en",)), _agent(2, load=2, skills=("ja-JP",))
     assert SkillMatch().pick(_waiting("ja"), [english, japanese], config, NOW) is japanese
-    held = SkillMatch().pick(_waiting("ja"), [english], config, NOW)
+    busy = [_agent(3, load=3, skills=("ja",))]
+    held = SkillMatch().pick(_waiting("ja"), [english], config, NOW, busy)
     assert held == Hold(NOW + timedelta(seconds=60))
     later = NOW + timedelta(seconds=61)
-    assert SkillMatch().pick(_waiting("ja"), [english], config, later) is english
-    assert SkillMatch().pick(_waiting(""), [english], config, NOW) is english
+    assert SkillMatch().pick(_waiting("ja"), [english], config, later, busy) is english
+    assert SkillMatch().pick(_waiting(""), [english], config, NOW, busy) is english
+    # No speaker online at all: nobody to wait for.
+    assert SkillMatch().pick(_waiting("ja"), [english], config, NOW) is english
 
 
 def test_who_may_take_a_conversation() -> None:

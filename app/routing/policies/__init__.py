@@ -72,8 +72,10 @@ class Policy(Protocol):
         eligible: Sequence[Candidate],
         config: RoutingConfig,
         now: datetime,
+        full: Sequence[Candidate] = (),
     ) -> Pick:
-        """One of `eligible` (each has free room), a Hold, or None for nobody."""
+        """One of `eligible` (each has free room), a Hold, or None for nobody.
+        `full`: the online agents who may take it but have no room now."""
         ...
 
 

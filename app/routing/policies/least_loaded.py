@@ -28,5 +28,6 @@ class LeastLoaded:
         eligible: Sequence[Candidate],
         config: RoutingConfig,
         now: datetime,
+        full: Sequence[Candidate] = (),
     ) -> Pick:
         return most_free(eligible)

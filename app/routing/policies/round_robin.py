@@ -26,5 +26,6 @@ class RoundRobin:
         eligible: Sequence[Candidate],
         config: RoutingConfig,
         now: datetime,
+        full: Sequence[Candidate] = (),
     ) -> Pick:
         return min(eligible, key=idle_key, default=None)

@@ -24,6 +24,7 @@ class SkillMatch:
         eligible: Sequence[Candidate],
         config: RoutingConfig,
         now: datetime,
+        full: Sequence[Candidate] = (),
     ) -> Pick:
         if not waiting.language:
             return most_free(eligible)
@@ -31,6 +32,8 @@ class SkillMatch:
         if speakers:
             return most_free(speakers)
         until = waiting.queued_at + timedelta(seconds=config.skill_wait_seconds)
-        if now < until:
+        # Worth waiting for only while a speaker is here, busy: with none
+        # online (a page's "en" where nobody lists it) anyone takes it now.
+        if now < until and any(waiting.language in c.skills for c in full):
             return Hold(until)
         return most_free(eligible)
