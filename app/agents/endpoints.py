@@ -55,7 +55,7 @@ async def update_agent(
         agent = await agents_service.update_agent(session, agent_id, body)
         out = await agents_service.agent_out(session, agent, runtime.presence)
     # More room, or a new skill, may let waiting conversations go now.
-    runtime.router.kick()
+    runtime.router.agent_changed(agent_id)
     return out
 
 

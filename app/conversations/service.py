@@ -259,7 +259,7 @@ async def set_status(
             conversation.status = status
             conversation.updated_at = now
             conversation.resolved_at = now if status == "resolved" else None
-            if status == "open":
+            if status == "open" and conversation.queued_at is not None:
                 # Routing's queue: a reopened conversation waits from now.
                 conversation.queued_at = now
             try:

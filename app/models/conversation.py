@@ -24,14 +24,19 @@ class Conversation(Base):
         ),
         Index("ix_conversations_status_assignee", "status", "assignee_id"),
         Index("ix_conversations_customer_id", "customer_id"),
-        # The routing queue: waiting conversations in the order they are served.
+        # The routing queue: the waiting (open, unassigned) in the order they
+        # are served, with what the queue's positions need, index-only.
         Index(
             "ix_conversations_waiting",
+            "status",
+            "assignee_id",
             text("priority DESC"),
             "queued_at",
             "id",
-            sqlite_where=text("status = 'open' AND assignee_id IS NULL"),
-            postgresql_where=text("status = 'open' AND assignee_id IS NULL"),
+            "inbox_id",
+            "customer_id",
+            sqlite_where=text("queued_at IS NOT NULL"),
+            postgresql_where=text("queued_at IS NOT NULL"),
         ),
     )
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import TextualSelect, bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,48 +16,63 @@ from app.auth.roles import Role
 from app.db import publish_after_commit
 from app.kit.clock import clock
 from app.models import Agent, AgentTeam, Conversation, Customer, Inbox, InboxTeam, Job, Message
+from app.models.base import UTCDateTime
 from app.realtime.events import JobsQueued
 from app.routing.config import RoutingConfig, config_of
 from app.routing.language import skill_set
-from app.routing.policies import Candidate, Waiting
+from app.routing.policies import Waiting
 
 # -- agents ------------------------------------------------------------------
 
 
-async def candidates(session: AsyncSession, agent_ids: Collection[int]) -> list[Candidate]:
-    """The active agents among `agent_ids`, with their live load and teams."""
+@dataclass(frozen=True, slots=True)
+class AgentProfile:
+    role: Role
+    capacity: int
+    skills: frozenset[str]
+    team_ids: frozenset[int]
+    last_routed_at: datetime | None
+
+
+async def profiles(session: AsyncSession, agent_ids: Collection[int]) -> dict[int, AgentProfile]:
+    """The active agents among `agent_ids`, as routing matches them."""
     if not agent_ids:
-        return []
+        return {}
     ids = sorted(agent_ids)
-    rows = (
-        await session.execute(
-            select(Agent.id, Agent.role, Agent.capacity, Agent.skills, Agent.last_routed_at).where(
-                Agent.id.in_(ids), Agent.is_active
-            )
-        )
-    ).all()
-    loads = await load_of(session, ids)
     teams: dict[int, set[int]] = {}
     for agent_id, team_id in await session.execute(
         select(AgentTeam.agent_id, AgentTeam.team_id).where(AgentTeam.agent_id.in_(ids))
     ):
         teams.setdefault(agent_id, set()).add(team_id)
-    return [
-        Candidate(
-            id=row.id,
+    rows = await session.execute(
+        select(Agent.id, Agent.role, Agent.capacity, Agent.skills, Agent.last_routed_at).where(
+            Agent.id.in_(ids), Agent.is_active
+        )
+    )
+    return {
+        row.id: AgentProfile(
             role=Role(row.role),
             capacity=row.capacity,
-            load=loads.get(row.id, 0),
             skills=skill_set(list(row.skills or [])),
             team_ids=frozenset(teams.get(row.id, ())),
             last_routed_at=row.last_routed_at,
         )
         for row in rows
-    ]
+    }
+
+
+async def loads(session: AsyncSession) -> dict[int, int]:
+    """Open conversations assigned to each agent: what counts against capacity.
+    One scan of the (status, assignee) index rather than a list of ids."""
+    result = await session.execute(
+        select(Conversation.assignee_id, func.count())
+        .where(Conversation.status == "open", Conversation.assignee_id.is_not(None))
+        .group_by(Conversation.assignee_id)
+    )
+    return {int(agent_id): int(count) for agent_id, count in result if agent_id is not None}
 
 
 async def load_of(session: AsyncSession, agent_ids: Sequence[int]) -> dict[int, int]:
-    """Open conversations assigned to each agent: what counts against capacity."""
     result = await session.execute(
         select(Conversation.assignee_id, func.count())
         .where(Conversation.status == "open", Conversation.assignee_id.in_(agent_ids))
@@ -66,13 +81,35 @@ async def load_of(session: AsyncSession, agent_ids: Sequence[int]) -> dict[int, 
     return {int(agent_id): int(count) for agent_id, count in result if agent_id is not None}
 
 
-async def lock_agent(session: AsyncSession, agent_id: int) -> bool:
-    """PostgreSQL: locks the agent's row until commit, unless another
-    transaction holds it (then False: another pass is filling that room)."""
-    found = await session.execute(
-        select(Agent.id).where(Agent.id == agent_id).with_for_update(skip_locked=True)
-    )
-    return found.first() is not None
+_ROOM = text(
+    "SELECT a.capacity, (SELECT count(*) FROM conversations AS c"
+    " WHERE c.status = 'open' AND c.assignee_id = a.id)"
+    " FROM agents AS a WHERE a.id = :agent_id AND a.is_active"
+)
+_LOCK_CAPACITY = text(
+    "SELECT capacity FROM agents WHERE id = :agent_id AND is_active FOR UPDATE SKIP LOCKED"
+)
+_LIVE_COUNT = text(
+    "SELECT count(*) FROM conversations WHERE status = 'open' AND assignee_id = :agent_id"
+)
+
+
+async def room_of(session: AsyncSession, agent_id: int, *, lock: bool) -> tuple[int, int] | None:
+    """(capacity, open conversations) of an active agent, read now. With `lock`
+    (PostgreSQL) the agent's row is locked first, until commit, and None comes
+    back when another transaction holds it; the count is then a statement of
+    its own, so it sees every assignment committed before the lock was ours.
+    Without (SQLite, whose writer is serialised), one statement does."""
+    conn = await session.connection()
+    params = {"agent_id": agent_id}
+    if not lock:
+        row = (await conn.execute(_ROOM, params)).first()
+        return None if row is None else (int(row[0]), int(row[1]))
+    capacity = (await conn.execute(_LOCK_CAPACITY, params)).scalar_one_or_none()
+    if capacity is None:
+        return None
+    count = (await conn.execute(_LIVE_COUNT, params)).scalar_one()
+    return int(capacity), int(count)
 
 
 async def lock_agent_waiting(session: AsyncSession, agent_id: int) -> None:
@@ -134,71 +171,99 @@ def queue_key(waiting: Waiting) -> QueueKey:
     return (waiting.priority, waiting.queued_at, waiting.id)
 
 
+# The hot path of every pass, as plain SQL: built and compiled once, where the
+# composed select cost more than the query (measured: several times over).
+_PAGE = (
+    "SELECT c.id, c.inbox_id, c.customer_id, c.team_id, c.priority, c.queued_at,"
+    " c.language, c.required_skill, c.escalated_to, c.passed_agent_id"
+    " FROM conversations AS c JOIN inboxes AS i ON i.id = c.inbox_id"
+    " WHERE c.status = 'open' AND c.assignee_id IS NULL AND c.queued_at IS NOT NULL"
+    " AND i.mode = 'live'{after}"
+    " ORDER BY c.priority DESC, c.queued_at, c.id LIMIT :limit{lock}"
+)
+_AFTER = (
+    " AND (c.priority < :priority OR (c.priority = :priority AND (c.queued_at > :queued_at"
+    " OR (c.queued_at = :queued_at AND c.id > :id))))"
+)
+
+
+def _page(after: bool, lock: bool) -> TextualSelect:
+    sql = text(
+        _PAGE.format(
+            after=_AFTER if after else "", lock=" FOR UPDATE OF c SKIP LOCKED" if lock else ""
+        )
+    )
+    if after:
+        sql = sql.bindparams(bindparam("queued_at", type_=UTCDateTime()))
+    return sql.columns(queued_at=UTCDateTime())
+
+
+_PAGES = {(after, lock): _page(after, lock) for after in (False, True) for lock in (False, True)}
+
+_LAST_AGENTS = (
+    text(
+        "SELECT customer_id, assignee_id, updated_at FROM conversations"
+        " WHERE customer_id IN :customers AND assignee_id IS NOT NULL AND updated_at >= :since"
+        " ORDER BY updated_at"
+    )
+    .bindparams(bindparam("customers", expanding=True), bindparam("since", type_=UTCDateTime()))
+    .columns(updated_at=UTCDateTime())
+)
+
+
 async def waiting_page(
-    session: AsyncSession, after: QueueKey | None, limit: int, *, lock: bool
+    session: AsyncSession,
+    after: QueueKey | None,
+    limit: int,
+    *,
+    lock: bool,
+    sticky_since: datetime | None,
 ) -> list[Waiting]:
     """The next waiting conversations of live inboxes in queue order. With
     `lock` (PostgreSQL), their rows are locked until commit and rows another
-    transaction holds are skipped: that one is assigning or changing them."""
-    stmt = (
-        select(
-            Conversation.id,
-            Conversation.inbox_id,
-            Conversation.customer_id,
-            Conversation.team_id,
-            Conversation.priority,
-            Conversation.queued_at,
-            Conversation.language,
-            Conversation.required_skill,
-            Conversation.escalated_to,
-            Conversation.passed_agent_id,
-        )
-        .join(Inbox, Inbox.id == Conversation.inbox_id)
-        .where(*_WAITING, Inbox.mode == "live")
-        .order_by(*_ORDER)
-        .limit(limit)
-    )
+    transaction holds are skipped: that one is assigning or changing them.
+    With `sticky_since`, each comes with who helped the customer last in
+    another conversation active since then (waiting ones have no assignee)."""
+    conn = await session.connection()
+    params: dict[str, Any] = {"limit": limit}
     if after is not None:
-        priority, queued_at, conversation_id = after
-        stmt = stmt.where(
-            or_(
-                Conversation.priority < priority,
-                and_(
-                    Conversation.priority == priority,
-                    or_(
-                        Conversation.queued_at > queued_at,
-                        and_(
-                            Conversation.queued_at == queued_at, Conversation.id > conversation_id
-                        ),
-                    ),
-                ),
+        params.update(priority=after[0], queued_at=after[1], id=after[2])
+    rows = (await conn.execute(_PAGES[after is not None, lock], params)).all()
+    last: dict[int, tuple[int, datetime]] = {}
+    if rows and sticky_since is not None:
+        found = await conn.execute(
+            _LAST_AGENTS, {"customers": sorted({r[2] for r in rows}), "since": sticky_since}
+        )
+        for customer_id, agent_id, updated_at in found:
+            last[customer_id] = (agent_id, updated_at)
+    page = []
+    for row in rows:
+        helper = last.get(row[2])
+        page.append(
+            Waiting(
+                id=row[0],
+                inbox_id=row[1],
+                customer_id=row[2],
+                team_id=row[3],
+                priority=row[4],
+                queued_at=row[5],
+                language=row[6],
+                required_skill=row[7],
+                escalated_to=row[8],
+                passed_agent_id=row[9],
+                last_agent_id=helper[0] if helper else None,
+                last_agent_at=helper[1] if helper else None,
             )
         )
-    if lock:
-        stmt = stmt.with_for_update(of=Conversation, skip_locked=True)
-    return [
-        Waiting(
-            id=row.id,
-            inbox_id=row.inbox_id,
-            customer_id=row.customer_id,
-            team_id=row.team_id,
-            priority=row.priority,
-            queued_at=row.queued_at,
-            language=row.language,
-            required_skill=row.required_skill,
-            escalated_to=row.escalated_to,
-            passed_agent_id=row.passed_agent_id,
-        )
-        for row in await session.execute(stmt)
-    ]
+    return page
 
 
 async def queue(session: AsyncSession) -> list[tuple[int, int, int]]:
-    """(id, inbox_id, customer_id) of every waiting conversation, in queue order."""
+    """(id, inbox_id, customer_id) of every waiting conversation, in queue order,
+    read from the queue's index alone (the caller drops non-live inboxes)."""
     result = await session.execute(
         select(Conversation.id, Conversation.inbox_id, Conversation.customer_id)
-        .join(Inbox, Inbox.id == Conversation.inbox_id)
-        .where(*_WAITING, Inbox.mode == "live")
+        .where(*_WAITING)
         .order_by(*_ORDER)
     )
     return [(int(r[0]), int(r[1]), int(r[2])) for r in result]
@@ -244,28 +309,12 @@ async def set_language(session: AsyncSession, conversation_id: int, language: st
     )
 
 
-async def last_agents(
-    session: AsyncSession, customer_ids: Collection[int], since: datetime
-) -> dict[int, tuple[int, datetime]]:
-    """Who helped each customer last, in a conversation active since `since`:
-    {customer id: (agent id, when)}. Waiting conversations have no assignee,
-    so only the customer's other conversations answer."""
-    if not customer_ids:
-        return {}
-    result = await session.execute(
-        select(Conversation.customer_id, Conversation.assignee_id, Conversation.updated_at)
-        .where(
-            Conversation.customer_id.in_(sorted(customer_ids)),
-            Conversation.assignee_id.is_not(None),
-            Conversation.updated_at >= since,
-        )
-        .order_by(Conversation.updated_at)
-    )
-    latest: dict[int, tuple[int, datetime]] = {}
-    for customer_id, agent_id, updated_at in result:
-        if agent_id is not None:
-            latest[customer_id] = (agent_id, updated_at)
-    return latest
+_ASSIGN = text(
+    "UPDATE conversations SET assignee_id = :agent_id, assigned_at = :now, updated_at = :now,"
+    " passed_agent_id = NULL, routing_attempts = routing_attempts + 1"
+    " WHERE id = :id AND status = 'open' AND assignee_id IS NULL AND queued_at IS NOT NULL"
+    " RETURNING routing_attempts"
+).bindparams(bindparam("now", type_=UTCDateTime()))
 
 
 async def assign(
@@ -273,19 +322,10 @@ async def assign(
 ) -> int | None:
     """Gives a waiting conversation to the agent; its attempt number, or None
     when it is no longer waiting (taken, resolved) and nothing changed."""
-    result = await session.execute(
-        update(Conversation)
-        .where(Conversation.id == conversation_id, *_WAITING)
-        .values(
-            assignee_id=agent_id,
-            assigned_at=now,
-            updated_at=now,
-            passed_agent_id=None,
-            routing_attempts=Conversation.routing_attempts + 1,
-        )
-        .returning(Conversation.routing_attempts)
-    )
-    return result.scalar_one_or_none()
+    conn = await session.connection()
+    result = await conn.execute(_ASSIGN, {"agent_id": agent_id, "now": now, "id": conversation_id})
+    found = result.scalar_one_or_none()
+    return int(found) if found is not None else None
 
 
 async def take_back(session: AsyncSession, agent_id: int, now: datetime) -> list[int]:

@@ -106,10 +106,17 @@ class Router:
         """Asks for a pass; any number of kicks before it starts make one."""
         self._wake.set()
 
+    def agent_changed(self, agent_id: int) -> None:
+        """An agent's capacity, skills or teams changed: read them again, route."""
+        self.assigner.forget(agent_id)
+        self.kick()
+
     def on_event(self, event: Event) -> None:
         """Bus subscriber (synchronous): notes what changed and wakes the task."""
         if isinstance(event, ConversationChanged):
             scope = event.scope
+            changed = {a for a in (scope.assignee_id, *event.notify_agent_ids) if a is not None}
+            self.assigner.load_changed(changed)
             if event.change == "assigned" and scope.assignee_id is not None:
                 own = (scope.conversation_id, scope.assignee_id)
                 if own in self._own:
@@ -123,6 +130,8 @@ class Router:
                 self._orphans.add((scope.conversation_id, scope.assignee_id))
             self.kick()
         elif isinstance(event, AgentPresenceChanged):
+            # Coming or going, read them afresh: teams may have changed meanwhile.
+            self.assigner.forget(event.agent_id)
             if event.status == "offline":
                 self._departed.add(event.agent_id)
             self.kick()
@@ -201,8 +210,10 @@ class Router:
         try:
             outcome = await self._assign_in(made_here)
         except BaseException:
-            # Rolled back: those events never go out, so nothing to skip.
+            # Rolled back: those events never go out, so nothing to skip, and
+            # what the pass learnt of loads is not so.
             self._own.difference_update(made_here)
+            self.assigner.reset()
             raise
         self.passes += 1
         self.assignments += len(outcome.assigned)
@@ -249,15 +260,22 @@ class Router:
     async def _tell_queue(self, outcome: PassOutcome) -> None:
         async with self.db.read() as session:
             waiting = await routing_repo.queue(session)
-            inboxes = outcome.inboxes or await routing_repo.inboxes(session)
+            inboxes = outcome.inboxes
+            if any(inbox_id not in inboxes for _, inbox_id, _ in waiting):
+                # An inbox made since the settings were read.
+                inboxes = await self.assigner.inbox_map(session, fresh=True)
             handling = {
                 inbox_id: await self._handling_seconds(session, inbox_id)
                 for inbox_id in {inbox_id for _, inbox_id, _ in waiting}
+                if inbox_id in inboxes
             }
         slots = {inbox_id: _slots(outcome.online, inbox) for inbox_id, inbox in inboxes.items()}
         places: dict[int, QueuePlace] = {}
         positions: dict[int, int] = {}
         for conversation_id, inbox_id, customer_id in waiting:
+            inbox = inboxes.get(inbox_id)
+            if inbox is None or not inbox.live:
+                continue
             position = positions.get(inbox_id, 0) + 1
             positions[inbox_id] = position
             places[conversation_id] = QueuePlace(

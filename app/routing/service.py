@@ -41,6 +41,7 @@ async def set_inbox_routing(
         if not await routing_repo.set_inbox_routing(session, inbox_id, stored):
             raise NotFound("no such inbox")
     # A new policy or a shorter wait may let waiting conversations go now.
+    router.assigner.inboxes_changed()
     router.kick()
     return stored
 

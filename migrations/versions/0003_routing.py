@@ -17,7 +17,7 @@ down_revision = "0002"
 branch_labels = None
 depends_on = None
 
-_WAITING = "status = 'open' AND assignee_id IS NULL"
+_QUEUED = "queued_at IS NOT NULL"
 
 
 def upgrade() -> None:
@@ -34,8 +34,12 @@ def upgrade() -> None:
         sa.Column("escalated_to", sa.String(length=20), nullable=True),
     ):
         op.add_column("conversations", column)
-    # Conversations waiting before routing existed keep their arrival order.
-    op.execute("UPDATE conversations SET queued_at = created_at WHERE status <> 'resolved'")
+    # Conversations waiting before routing existed keep their arrival order
+    # (those of redirect inboxes never wait for anyone).
+    op.execute(
+        "UPDATE conversations SET queued_at = created_at WHERE status <> 'resolved'"
+        " AND inbox_id IN (SELECT id FROM inboxes WHERE mode = 'live')"
+    )
     op.execute(
         "UPDATE conversations SET assigned_at = updated_at"
         " WHERE assignee_id IS NOT NULL AND status <> 'resolved'"
@@ -43,10 +47,18 @@ def upgrade() -> None:
     op.create_index(
         "ix_conversations_waiting",
         "conversations",
-        [sa.text("priority DESC"), "queued_at", "id"],
+        [
+            "status",
+            "assignee_id",
+            sa.text("priority DESC"),
+            "queued_at",
+            "id",
+            "inbox_id",
+            "customer_id",
+        ],
         unique=False,
-        sqlite_where=sa.text(_WAITING),
-        postgresql_where=sa.text(_WAITING),
+        sqlite_where=sa.text(_QUEUED),
+        postgresql_where=sa.text(_QUEUED),
     )
     op.add_column(
         "agents",

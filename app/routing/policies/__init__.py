@@ -53,6 +53,10 @@ class Waiting:
     required_skill: str | None
     escalated_to: str | None
     passed_agent_id: int | None
+    # Who helped this customer last and when (another conversation of theirs,
+    # active within the longest sticky window of any inbox).
+    last_agent_id: int | None = None
+    last_agent_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
