@@ -74,18 +74,28 @@ async def conversation_changed(
     notify_agents: Sequence[int] = (),
 ) -> None:
     """Queues the change for after the commit, with the conversation as it is now."""
+    publish_after_commit(
+        session, await change_event(session, change, conversation_id, notify_agents=notify_agents)
+    )
+
+
+async def change_event(
+    session: AsyncSession,
+    change: ConversationChange,
+    conversation_id: int,
+    *,
+    notify_agents: Sequence[int] = (),
+) -> ConversationChanged:
+    """The change as an event, with the conversation as this session sees it."""
     await session.flush()
     row = await conversations_repo.get_with_refs(session, conversation_id)
     assert row is not None
     conversation, inbox, customer, assignee = row
-    publish_after_commit(
-        session,
-        ConversationChanged(
-            change=change,
-            scope=access.scope_of(conversation, await inboxes_repo.team_ids(session, inbox.id)),
-            conversation=conversation_out(conversation, inbox, customer, assignee),
-            notify_agent_ids=tuple(notify_agents),
-        ),
+    return ConversationChanged(
+        change=change,
+        scope=access.scope_of(conversation, await inboxes_repo.team_ids(session, inbox.id)),
+        conversation=conversation_out(conversation, inbox, customer, assignee),
+        notify_agent_ids=tuple(notify_agents),
     )
 
 

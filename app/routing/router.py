@@ -26,7 +26,7 @@ from typing import Literal, Protocol
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.conversations import access
-from app.conversations.service import conversation_changed
+from app.conversations.service import change_event, conversation_changed
 from app.db import Database
 from app.kit.clock import clock
 from app.realtime.bus import EventBus
@@ -35,14 +35,14 @@ from app.realtime.events import (
     ConversationChanged,
     ConversationScope,
     Event,
+    JobsQueued,
     QueueChanged,
     QueuePlace,
 )
 from app.routing import repository as routing_repo
-from app.routing.assign import ANSWER_TIMEOUT, RECHECK, Assigner, PassOutcome
+from app.routing.assign import Assigner, PassOutcome
+from app.routing.pass_store import InboxRouting
 from app.routing.policies import Candidate
-from app.routing.repository import InboxRouting
-from app.worker.runner import enqueue
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,10 @@ HANDLING_WINDOW = timedelta(hours=24)
 HANDLING_CACHE_SECONDS = 60.0
 # Waits are told in steps, so a customer's widget is not redrawn for a second.
 WAIT_STEP_SECONDS = 30
+# Quick test chats (or bots) resolved in seconds would promise no wait at all.
+MIN_HANDLING_SECONDS = 60.0
+
+_Place = tuple[int, int, int, int]
 
 
 class OnlineAgents(Protocol):
@@ -84,7 +88,10 @@ class Router:
         self._orphans: set[tuple[int, int]] = set()
         # Assignments this router made, whose events need no further pass.
         self._own: set[tuple[int, int]] = set()
-        self._places: dict[int, QueuePlace] = {}
+        # conversation id → (inbox id, customer id, position, expected wait)
+        self._places: dict[int, _Place] = {}
+        self._slots_key: object = None
+        self._slots_cache: dict[int, int] = {}
         self._handling: dict[int, tuple[float, float]] = {}
 
     # -- lifecycle -----------------------------------------------------------
@@ -108,7 +115,7 @@ class Router:
 
     def agent_changed(self, agent_id: int) -> None:
         """An agent's capacity, skills or teams changed: read them again, route."""
-        self.assigner.forget(agent_id)
+        self.assigner.agent_changed(agent_id)
         self.kick()
 
     def on_event(self, event: Event) -> None:
@@ -131,14 +138,15 @@ class Router:
             self.kick()
         elif isinstance(event, AgentPresenceChanged):
             # Coming or going, read them afresh: teams may have changed meanwhile.
-            self.assigner.forget(event.agent_id)
+            self.assigner.agent_changed(event.agent_id)
             if event.status == "offline":
                 self._departed.add(event.agent_id)
             self.kick()
 
     def place_of(self, conversation_id: int) -> QueuePlace | None:
         """Where a waiting conversation stands, as of the last pass."""
-        return self._places.get(conversation_id)
+        place = self._places.get(conversation_id)
+        return QueuePlace(conversation_id, *place) if place is not None else None
 
     @property
     def waiting(self) -> int:
@@ -206,53 +214,32 @@ class Router:
                     )
 
     async def _assign(self) -> PassOutcome:
-        made_here: list[tuple[int, int]] = []
+        online = self.presence.online_agent_ids()
+        changes = self.assigner.take_changes()
         try:
-            outcome = await self._assign_in(made_here)
+            # One call: on SQLite the whole pass runs in the writer's thread.
+            outcome = await self.db.write_batch(
+                lambda conn: self.assigner.run(conn, online, clock.now(), changes=changes)
+            )
         except BaseException:
-            # Rolled back: those events never go out, so nothing to skip, and
-            # what the pass learnt of loads is not so.
-            self._own.difference_update(made_here)
+            # Rolled back: what this pass learnt of loads is not so.
             self.assigner.reset()
             raise
         self.passes += 1
         self.assignments += len(outcome.assigned)
-        return outcome
-
-    async def _assign_in(self, made_here: list[tuple[int, int]]) -> PassOutcome:
-        async with self.db.write() as session:
-            now = clock.now()
-            outcome = await self.assigner.run(session, self.presence.online_agent_ids(), now)
+        # Committed: now the events, each with the conversation as it is.
+        if outcome.assigned:
+            async with self.db.read() as session:
+                events = [
+                    await change_event(session, "assigned", made.conversation_id)
+                    for made in outcome.assigned
+                ]
             for made in outcome.assigned:
-                inbox = outcome.inboxes.get(made.inbox_id)
-                timeout = inbox.config.answer_timeout_seconds if inbox is not None else 0
-                if timeout > 0:
-                    await enqueue(
-                        session,
-                        ANSWER_TIMEOUT,
-                        {
-                            "conversation_id": made.conversation_id,
-                            "agent_id": made.agent_id,
-                            "attempt": made.attempt,
-                            "assigned_at": now.isoformat(),
-                            "timeout_seconds": timeout,
-                        },
-                        due_at=now + timedelta(seconds=timeout),
-                        dedupe_key=f"routing-answer:{made.conversation_id}:{made.attempt}",
-                        max_attempts=3,
-                    )
-                made_here.append((made.conversation_id, made.agent_id))
                 self._own.add((made.conversation_id, made.agent_id))
-                await conversation_changed(session, "assigned", made.conversation_id)
-            for conversation_id, until in outcome.held.items():
-                await routing_repo.enqueue_once(
-                    session,
-                    RECHECK,
-                    {"conversation_id": conversation_id},
-                    due_at=until,
-                    dedupe_key=f"routing-recheck:{conversation_id}:{until.timestamp():.0f}",
-                    is_postgres=not self.db.is_sqlite,
-                )
+            for event in events:
+                await self.bus.publish(event)
+        if outcome.timers:
+            await self.bus.publish(JobsQueued())
         return outcome
 
     # -- the queue as customers see it ---------------------------------------
@@ -261,36 +248,57 @@ class Router:
         async with self.db.read() as session:
             waiting = await routing_repo.queue(session)
             inboxes = outcome.inboxes
-            if any(inbox_id not in inboxes for _, inbox_id, _ in waiting):
+            if not {inbox_id for _, inbox_id, _ in waiting} <= inboxes.keys():
                 # An inbox made since the settings were read.
-                inboxes = await self.assigner.inbox_map(session, fresh=True)
+                inboxes = await session.run_sync(
+                    lambda sync: self.assigner.inbox_map(sync.connection(), fresh=True)
+                )
             handling = {
                 inbox_id: await self._handling_seconds(session, inbox_id)
                 for inbox_id in {inbox_id for _, inbox_id, _ in waiting}
                 if inbox_id in inboxes
             }
-        slots = {inbox_id: _slots(outcome.online, inbox) for inbox_id, inbox in inboxes.items()}
-        places: dict[int, QueuePlace] = {}
+        slots = self._slots(outcome, inboxes)
+        # Seconds of waiting per place in line, per inbox (see expected_wait).
+        pace = {
+            inbox_id: max(seconds, MIN_HANDLING_SECONDS) / max(1, slots.get(inbox_id, 0))
+            for inbox_id, seconds in handling.items()
+            if inboxes[inbox_id].live
+        }
+        places: dict[int, _Place] = {}
         positions: dict[int, int] = {}
+        changed: list[QueuePlace] = []
+        before = self._places
+        step = WAIT_STEP_SECONDS
+        ceil = math.ceil
         for conversation_id, inbox_id, customer_id in waiting:
-            inbox = inboxes.get(inbox_id)
-            if inbox is None or not inbox.live:
+            per_place = pace.get(inbox_id)
+            if per_place is None:
                 continue
-            position = positions.get(inbox_id, 0) + 1
-            positions[inbox_id] = position
-            places[conversation_id] = QueuePlace(
-                conversation_id=conversation_id,
-                inbox_id=inbox_id,
-                customer_id=customer_id,
-                position=position,
-                expected_wait_seconds=expected_wait(
-                    position, handling[inbox_id], slots.get(inbox_id, 0)
-                ),
+            position = positions[inbox_id] = positions.get(inbox_id, 0) + 1
+            place = (
+                inbox_id,
+                customer_id,
+                position,
+                max(1, ceil(position * per_place / step)) * step,
             )
-        changed = tuple(p for cid, p in places.items() if self._places.get(cid) != p)
+            places[conversation_id] = place
+            if before.get(conversation_id) != place:
+                changed.append(QueuePlace(conversation_id, *place))
         self._places = places
         if changed:
-            await self.bus.publish(QueueChanged(changed))
+            await self.bus.publish(QueueChanged(tuple(changed)))
+
+    def _slots(self, outcome: PassOutcome, inboxes: dict[int, InboxRouting]) -> dict[int, int]:
+        """The capacity of the online agents serving each inbox, kept while
+        neither who is online nor the inboxes changed."""
+        key = (self.assigner.generation, tuple(sorted((i, x.team_ids) for i, x in inboxes.items())))
+        if self._slots_key != key:
+            self._slots_cache = {
+                inbox_id: _slots(outcome.online, inbox) for inbox_id, inbox in inboxes.items()
+            }
+            self._slots_key = key
+        return self._slots_cache
 
     async def _handling_seconds(self, session: AsyncSession, inbox_id: int) -> float:
         """The median time from assignment to resolve in the inbox, lately."""
@@ -314,7 +322,7 @@ def expected_wait(position: int, handling_seconds: float, slots: int) -> int:
     """About how long until the conversation at `position` is assigned: the
     agents serving the inbox take `slots` conversations at once, and each
     takes `handling_seconds`. Told in WAIT_STEP_SECONDS steps, at least one."""
-    seconds = position * max(handling_seconds, 60.0) / max(1, slots)
+    seconds = position * max(handling_seconds, MIN_HANDLING_SECONDS) / max(1, slots)
     return max(1, math.ceil(seconds / WAIT_STEP_SECONDS)) * WAIT_STEP_SECONDS
 
 

@@ -14,6 +14,7 @@ from app.db import Database
 from app.kit.clock import clock
 from app.models import Agent, Conversation, Customer, Inbox
 from app.realtime.bus import MemoryBus
+from app.routing import pass_store
 from app.routing import repository as routing_repo
 from app.routing.assign import Assigner
 from tests.harness import migrated_database
@@ -66,16 +67,14 @@ async def test_passes_side_by_side_never_overfill_or_double_assign(tmp_path: Pat
     online = list(range(1, AGENTS + 1))
 
     async def one_pass(database: Database) -> list[int]:
-        async with database.write() as session:
-            outcome = await Assigner(is_postgres=not database.is_sqlite).run(
-                session, online, clock.now()
-            )
+        assigner = Assigner(is_postgres=not database.is_sqlite)
+        outcome = await database.write_batch(lambda conn: assigner.run(conn, online, clock.now()))
         return [a.conversation_id for a in outcome.assigned]
 
     try:
         results = await asyncio.gather(*(one_pass(d) for d in [db, other] * 8))
+        loads = await db.write_batch(pass_store.loads)
         async with db.read() as session:
-            loads = await routing_repo.load_of(session, online)
             waiting = await routing_repo.queue(session)
     finally:
         if other is not db:

@@ -32,6 +32,15 @@ class Candidate:
     # PostgreSQL: the agent's row is locked by this pass and `load` was
     # counted under that lock, so no other process can fill the same room.
     verified: bool = field(default=False)
+    # `last_routed_at` in seconds, for the policies' comparisons (never: first).
+    routed: float = field(init=False, default=float("-inf"))
+
+    def __post_init__(self) -> None:
+        self.routed_at(self.last_routed_at)
+
+    def routed_at(self, moment: datetime | None) -> None:
+        self.last_routed_at = moment
+        self.routed = moment.timestamp() if moment is not None else float("-inf")
 
     @property
     def free(self) -> int:

@@ -11,13 +11,17 @@ from app.routing.policies.round_robin import idle_key
 
 
 def most_free(eligible: Sequence[Candidate]) -> Candidate | None:
+    # One pass, no key tuples: it runs over every eligible agent per decision.
     best: Candidate | None = None
-    best_key: tuple[int, float, int] | None = None
+    best_free = 0
     for candidate in eligible:
-        idle, agent_id = idle_key(candidate)
-        key = (-candidate.free, idle, agent_id)
-        if best_key is None or key < best_key:
-            best, best_key = candidate, key
+        free = candidate.capacity - candidate.load
+        if (
+            best is None
+            or free > best_free
+            or (free == best_free and idle_key(candidate) < idle_key(best))
+        ):
+            best, best_free = candidate, free
     return best
 
 

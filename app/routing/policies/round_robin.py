@@ -15,8 +15,7 @@ from app.routing.policies import Candidate, Pick, Waiting
 
 def idle_key(candidate: Candidate) -> tuple[float, int]:
     """Never routed first, then the longest since their last assignment."""
-    last = candidate.last_routed_at
-    return (last.timestamp() if last is not None else float("-inf"), candidate.id)
+    return (candidate.routed, candidate.id)
 
 
 class RoundRobin:
