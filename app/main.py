@@ -40,6 +40,10 @@ from app.realtime.hub import Hub
 from app.realtime.sockets import SocketDispatcher
 from app.realtime.widget_socket import widget_socket
 from app.responders.redirect import REDIRECT, SendRedirect
+from app.routing.assign import ANSWER_TIMEOUT, RECHECK
+from app.routing.endpoints import router as routing_router
+from app.routing.router import Router
+from app.routing.tasks import AnswerTimeout, Recheck
 from app.runtime import RateLimits, Runtime
 from app.worker.runner import Worker
 
@@ -61,8 +65,12 @@ def build_runtime(settings: Settings) -> Runtime:
     presence.on_change = lambda agent_id, status: publish_soon(
         bus, AgentPresenceChanged(agent_id, status)
     )
+    router = Router(db, bus, presence)
+    worker.register(ANSWER_TIMEOUT, AnswerTimeout(db, router))
+    worker.register(RECHECK, Recheck(router))
     bus.subscribe(hub.dispatch)
     bus.subscribe(worker.on_event)
+    bus.subscribe(router.on_event)
     return Runtime(
         settings=settings,
         db=db,
@@ -73,6 +81,7 @@ def build_runtime(settings: Settings) -> Runtime:
         limits=RateLimits.from_settings(settings),
         channels=channels,
         worker=worker,
+        router=router,
     )
 
 
@@ -88,6 +97,7 @@ def create_app(settings: Settings | None = None) -> SocketDispatcher:
         await runtime.bus.start()
         await runtime.writer.start()
         await runtime.worker.start()
+        await runtime.router.start()
         # The SMTP listener and IMAP readers hand mail to the writer: they
         # start after it and stop before it.
         email = EmailTransport(settings, runtime.db, runtime.writer)
@@ -96,6 +106,7 @@ def create_app(settings: Settings | None = None) -> SocketDispatcher:
             yield
         finally:
             await email.stop()
+            await runtime.router.stop()
             await runtime.worker.stop()
             await runtime.writer.stop()
             await runtime.bus.stop()
@@ -108,7 +119,7 @@ def create_app(settings: Settings | None = None) -> SocketDispatcher:
     app.add_middleware(
         CORSMiddleware,
         allow_origins=["*"],
-        allow_methods=["GET", "POST", "PUT", "DELETE"],
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
         allow_headers=["authorization", "content-type"],
         max_age=600,
     )
@@ -119,6 +130,7 @@ def create_app(settings: Settings | None = None) -> SocketDispatcher:
         widget_router,
         widget_conversations_router,
         conversations_router,
+        routing_router,
         customers_router,
         console_router,
         chat_page_router,

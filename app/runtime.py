@@ -17,6 +17,7 @@ from app.db import Database
 from app.kit.ratelimit import RateLimiter
 from app.realtime.bus import EventBus
 from app.realtime.hub import Hub
+from app.routing.router import Router
 from app.worker.runner import Worker
 
 
@@ -48,6 +49,7 @@ class Runtime:
     limits: RateLimits
     channels: ChannelRegistry
     worker: Worker
+    router: Router
     intake_cache: IntakeCache = field(default_factory=IntakeCache)
 
 

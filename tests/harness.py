@@ -185,19 +185,25 @@ class Api:
         return str(r.json()["access_token"])
 
     async def create_agent(
-        self, role: str = "agent", teams: list[str] | None = None
+        self,
+        role: str = "agent",
+        teams: list[str] | None = None,
+        *,
+        capacity: int = 5,
+        skills: list[str] | None = None,
+        name: str | None = None,
     ) -> dict[str, Any]:
         email = f"agent-{uuid.uuid4().hex[:10]}@example.com"
         r = await self.http.post(
             "/api/v1/agents",
             json={
                 "email": email,
-                "name": f"Agent {email[6:10]}",
+                "name": name or f"Agent {email[6:10]}",
                 "password": "agent-password",
                 "role": role,
-                "capacity": 5,
+                "capacity": capacity,
                 "teams": teams or [],
-                "skills": [],
+                "skills": skills or [],
             },
             headers=self.auth(self.admin_token),
         )
@@ -288,6 +294,28 @@ class Socket:
                 raise TimeoutError(f"no {type_} frame matching {match}; saw {self.seen[-5:]}")
             frame = await self.next(left)
             if frame.get("type") == type_ and all(frame.get(k) == v for k, v in match.items()):
+                return frame
+
+    async def expect_for(
+        self, type_: str, conversation_id: int, timeout: float = FRAME_TIMEOUT, **match: Any
+    ) -> dict[str, Any]:
+        """The next frame of this type about this conversation (`conversation_id`
+        or `conversation.id`), skipping others."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                raise TimeoutError(
+                    f"no {type_} frame of conversation {conversation_id} matching {match};"
+                    f" saw {self.seen[-5:]}"
+                )
+            frame = await self.next(left)
+            about = frame.get("conversation_id") or (frame.get("conversation") or {}).get("id")
+            if (
+                frame.get("type") == type_
+                and about == conversation_id
+                and all(frame.get(k) == v for k, v in match.items())
+            ):
                 return frame
 
     async def quiet(self, seconds: float = 0.5) -> list[dict[str, Any]]:

@@ -6,9 +6,10 @@ from fastapi import APIRouter
 
 from app.agents import repository as agents_repo
 from app.agents import service as agents_service
-from app.agents.schemas import AgentCreate, PasswordChange, StatusUpdate
+from app.agents.schemas import AgentCreate, AgentUpdate, PasswordChange, StatusUpdate
 from app.auth import service as auth_service
 from app.auth.dependencies import Admin, CurrentAgent, Supervisor
+from app.kit.numbers import DbId
 from app.runtime import RuntimeDep
 
 router = APIRouter(prefix="/api/v1/agents", tags=["agents"])
@@ -44,6 +45,18 @@ async def set_status(
         agent = await agents_repo.get(session, agent.id) or agent
         agents_service.choose_status(agent, body.status, runtime.presence)
         return await agents_service.agent_out(session, agent, runtime.presence)
+
+
+@router.patch("/{agent_id}")
+async def update_agent(
+    agent_id: DbId, body: AgentUpdate, _: Admin, runtime: RuntimeDep
+) -> dict[str, Any]:
+    async with runtime.db.write() as session:
+        agent = await agents_service.update_agent(session, agent_id, body)
+        out = await agents_service.agent_out(session, agent, runtime.presence)
+    # More room, or a new skill, may let waiting conversations go now.
+    runtime.router.agent_changed(agent_id)
+    return out
 
 
 @router.put("/me/password")

@@ -28,6 +28,13 @@ class AgentCreate(BaseModel):
     skills: list[Label] = Field(default_factory=list, max_length=50)
 
 
+class AgentUpdate(BaseModel):
+    """What routing reads of an agent; either may be left out."""
+
+    capacity: int | None = Field(default=None, ge=0, le=1000)
+    skills: list[Label] | None = Field(default=None, max_length=50)
+
+
 class AgentRef(BaseModel):
     id: int
     name: str

@@ -8,10 +8,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agents import repository as agents_repo
 from app.agents.presence import Presence, Status
-from app.agents.schemas import AgentCreate
+from app.agents.schemas import AgentCreate, AgentUpdate
 from app.auth.passwords import hash_password
 from app.db import Database
-from app.errors import Conflict
+from app.errors import Conflict, NotFound
 from app.kit.clock import clock
 from app.models import Agent
 
@@ -39,6 +39,18 @@ async def create_agent(db: Database, data: AgentCreate) -> Agent:
         await session.flush()
         teams = await agents_repo.teams_by_name(session, list(dict.fromkeys(data.teams)))
         await agents_repo.set_teams(session, agent.id, [t.id for t in teams])
+    return agent
+
+
+async def update_agent(session: AsyncSession, agent_id: int, data: AgentUpdate) -> Agent:
+    agent = await agents_repo.get(session, agent_id)
+    if agent is None:
+        raise NotFound("no such agent")
+    if data.capacity is not None:
+        agent.capacity = data.capacity
+    if data.skills is not None:
+        agent.skills = list(dict.fromkeys(data.skills))
+    await session.flush()
     return agent
 
 

@@ -13,6 +13,7 @@ from app.kit.clock import clock
 from app.kit.email_address import EmailAddress
 from app.kit.text import Storable
 from app.responders.availability import availability
+from app.routing.language import primary_subtag
 from app.runtime import RuntimeDep, client_address
 
 router = APIRouter(prefix="/api/v1/widget", tags=["widget"])
@@ -36,6 +37,9 @@ class SessionCreate(BaseModel):
     external_id: Short | None = None
     identity_hash: Key | None = None
     session_token: Key | None = None
+    # The page's language (a BCP 47 tag, e.g. navigator.language): routing
+    # prefers agents who speak it.
+    language: Annotated[str, StringConstraints(max_length=35), Storable] | None = None
 
 
 @router.post("/sessions")
@@ -60,6 +64,9 @@ async def create_session(
             # Only new sessions count against the limit; resuming one is free.
             before_new=lambda: runtime.limits.widget_sessions.hit(address_key),
         )
+        language = primary_subtag(body.language)
+        if language and opened.customer.language != language:
+            opened.customer.language = language
     return {
         "session_token": opened.token,
         "customer_id": opened.customer.id,

@@ -218,7 +218,10 @@ def reopen(conn: Connection, conversation_id: int, now: datetime) -> bool:
     p = _Params(conn)
     stamp = db_time(conn, now)
     result = conn.exec_driver_sql(
-        f"UPDATE conversations SET status = 'open', resolved_at = NULL, updated_at = {p(stamp)}"  # noqa: S608 - placeholders only
+        # A reopened conversation waits anew (routing's queue), from now.
+        "UPDATE conversations SET status = 'open', resolved_at = NULL,"  # noqa: S608 - placeholders only
+        f" updated_at = {p(stamp)}, queued_at = CASE WHEN queued_at IS NULL THEN NULL"
+        f" ELSE {p(stamp)} END"
         f" WHERE id = {p(conversation_id)} AND status = 'resolved' AND NOT EXISTS ("
         " SELECT 1 FROM conversations AS o WHERE o.inbox_id = conversations.inbox_id"
         " AND o.customer_id = conversations.customer_id"
@@ -257,9 +260,13 @@ def open_thread(
         stamp = db_time(conn, now)
         created = conn.exec_driver_sql(
             "INSERT INTO conversations (inbox_id, customer_id, thread_key, status, subject,"  # noqa: S608 - placeholders only
-            " last_seq, customer_last_read_seq, created_at, updated_at)"
+            " last_seq, customer_last_read_seq, created_at, updated_at, queued_at)"
             f" VALUES ({p(inbox_id)}, {p(customer_id)}, {p(thread_key)}, 'open', {p(subject)},"
-            f" 0, 0, {p(stamp)}, {p(stamp)})"
+            f" 0, 0, {p(stamp)}, {p(stamp)},"
+            # Its place in routing's queue, fixed in this commit; a redirect
+            # inbox's conversations wait for nobody.
+            f" CASE WHEN (SELECT mode FROM inboxes WHERE id = {p(inbox_id)}) = 'live'"
+            f" THEN {p(stamp)} END)"
             " ON CONFLICT (inbox_id, customer_id, thread_key) WHERE status <> 'resolved'"
             " DO NOTHING RETURNING id",
             tuple(p.values),

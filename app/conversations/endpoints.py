@@ -122,7 +122,6 @@ async def transfer(
 ) -> dict[str, Any]:
     return await conversations.transfer(
         runtime.db,
-        runtime.writer,
         agent,
         conversation_id,
         agent_id=body.agent_id,

@@ -26,7 +26,7 @@ from app.db import Database, publish_after_commit
 from app.errors import Forbidden, InvalidRequest, NotFound
 from app.inboxes import repository as inboxes_repo
 from app.kit.clock import clock
-from app.models import Agent, Conversation, Inbox
+from app.models import Agent, Conversation, Inbox, Message
 from app.realtime.bus import EventBus
 from app.realtime.events import (
     ConversationChange,
@@ -76,17 +76,64 @@ async def conversation_changed(
     notify_agents: Sequence[int] = (),
 ) -> None:
     """Queues the change for after the commit, with the conversation as it is now."""
+    publish_after_commit(
+        session, await change_event(session, change, conversation_id, notify_agents=notify_agents)
+    )
+
+
+async def change_event(
+    session: AsyncSession,
+    change: ConversationChange,
+    conversation_id: int,
+    *,
+    notify_agents: Sequence[int] = (),
+) -> ConversationChanged:
+    """The change as an event, with the conversation as this session sees it."""
     await session.flush()
     row = await conversations_repo.get_with_refs(session, conversation_id)
     assert row is not None
     conversation, inbox, customer, assignee = row
+    return ConversationChanged(
+        change=change,
+        scope=access.scope_of(conversation, await inboxes_repo.team_ids(session, inbox.id)),
+        conversation=conversation_out(conversation, inbox, customer, assignee),
+        notify_agent_ids=tuple(notify_agents),
+    )
+
+
+async def add_note(
+    session: AsyncSession,
+    conversation: Conversation,
+    inbox: Inbox,
+    inbox_team_ids: tuple[int, ...],
+    body: str,
+) -> None:
+    """A private system note, stored in the caller's transaction with the
+    change it explains (a handover, a reassignment), so whoever the change
+    reaches finds it in the history first. The caller holds the conversation's
+    row lock, which is what keeps seq gap-free here as in the writer. Call it
+    after the change: the note goes to those the conversation now reaches."""
+    now = clock.now()
+    conversation.last_seq += 1
+    conversation.last_message_at = now
+    conversation.updated_at = now
+    note = Message(
+        conversation_id=conversation.id,
+        inbox_id=inbox.id,
+        seq=conversation.last_seq,
+        author_kind="system",
+        author_name="Madoguchi",
+        body=body,
+        private=True,
+        created_at=now,
+    )
+    session.add(note)
+    await session.flush()
     publish_after_commit(
         session,
-        ConversationChanged(
-            change=change,
-            scope=access.scope_of(conversation, await inboxes_repo.team_ids(session, inbox.id)),
-            conversation=conversation_out(conversation, inbox, customer, assignee),
-            notify_agent_ids=tuple(notify_agents),
+        MessageStored(
+            scope=access.scope_of(conversation, inbox_team_ids),
+            message=stored_message_out(note, inbox.channel),
         ),
     )
 
@@ -208,6 +255,7 @@ async def post_agent_message(
             # Replying to an unassigned conversation takes it.
             conversation.assignee_id = agent.id
             conversation.updated_at = clock.now()
+            conversation.assigned_at = conversation.updated_at
             await conversation_changed(session, "assigned", conversation.id)
         team_ids = await inboxes_repo.team_ids(session, inbox.id)
     return await writer.append(
@@ -263,6 +311,9 @@ async def set_status(
             conversation.status = status
             conversation.updated_at = now
             conversation.resolved_at = now if status == "resolved" else None
+            if status == "open" and conversation.queued_at is not None:
+                # Routing's queue: a reopened conversation waits from now.
+                conversation.queued_at = now
             try:
                 await session.flush()
             except IntegrityError as exc:  # the partial unique index: one open thread
@@ -296,6 +347,7 @@ async def assign(
         if previous != agent_id:
             conversation.assignee_id = agent_id
             conversation.updated_at = clock.now()
+            conversation.assigned_at = conversation.updated_at if agent_id is not None else None
             await conversation_changed(
                 session,
                 "assigned",
@@ -338,7 +390,6 @@ async def messages(
 
 async def transfer(
     db: Database,
-    writer: MessageWriter,
     actor: Agent,
     conversation_id: int,
     *,
@@ -349,7 +400,10 @@ async def transfer(
     """Hands over to an agent or a team, leaving a private note as the summary.
 
     The same rules as assign: an agent hands on only what is free or theirs,
-    and only to someone (or a team) who serves the conversation's inbox.
+    and only to someone (or a team) who serves the conversation's inbox. To a
+    team, the conversation waits in routing's queue for that team's members,
+    at the place it first had. The note is stored in the same commit as the
+    handover, so the receiving agent finds it before anything else.
     """
     if (agent_id is None) == (team is None):
         raise InvalidRequest("give either agent_id or team")
@@ -362,6 +416,7 @@ async def transfer(
         check_may_reassign(viewer, conversation)
         inbox_teams = await inboxes_repo.team_ids(session, inbox.id)
         previous = conversation.assignee_id
+        now = clock.now()
         if agent_id is not None:
             target = await agents_repo.get(session, agent_id)
             if target is None or not target.is_active:
@@ -369,6 +424,7 @@ async def transfer(
             scope = _unassigned(access.scope_of(conversation, inbox_teams))
             await _check_serves(session, target, scope)
             conversation.assignee_id = target.id
+            conversation.assigned_at = now
             target_name = target.name
         else:
             assert team is not None
@@ -379,25 +435,26 @@ async def transfer(
                 raise InvalidRequest("that team does not serve this conversation's inbox")
             conversation.team_id = teams[0].id
             conversation.assignee_id = None
+            conversation.assigned_at = None
+            conversation.queued_at = conversation.queued_at or now
             target_name = f"team {team}"
-        conversation.updated_at = clock.now()
+        # A handover starts afresh: no earlier escalation or timeout applies.
+        conversation.escalated_to = None
+        conversation.required_skill = None
+        conversation.passed_agent_id = None
+        conversation.updated_at = now
+        summary = f"Transferred to {target_name} by {actor.name}"
+        await add_note(
+            session, conversation, inbox, inbox_teams, f"{summary}: {note}" if note else summary
+        )
         await conversation_changed(
             session,
             "transferred",
             conversation.id,
             notify_agents=tuple(a for a in (previous, actor.id) if a is not None),
         )
-    summary = f"Transferred to {target_name} by {actor.name}"
-    await writer.append(
-        NewMessage(
-            conversation_id=conversation_id,
-            inbox_id=inbox.id,
-            channel=inbox.channel,
-            author_kind="system",
-            author_name="Madoguchi",
-            body=f"{summary}: {note}" if note else summary,
-            private=True,
-            inbox_team_ids=inbox_teams,
-        )
-    )
-    return await get_conversation(db, actor, conversation_id)
+        row = await conversations_repo.get_with_refs(session, conversation_id)
+        assert row is not None
+        # Answered from here: handed to a team of which the actor is not a
+        # member, it is no longer theirs to see.
+        return conversation_out(*row)

@@ -13,6 +13,7 @@ from app.kit.clock import clock
 from app.kit.numbers import DbId
 from app.models import Agent, Inbox
 from app.responders.availability import availability
+from app.routing.config import config_of
 from app.runtime import RuntimeDep
 
 router = APIRouter(prefix="/api/v1/inboxes", tags=["inboxes"])
@@ -51,6 +52,7 @@ def inbox_out(inbox: Inbox, teams: list[str], viewer: Agent) -> dict[str, Any]:
         "config": inbox.config if is_admin else _redact(inbox.config),
         "teams": teams,
         "widget_key": inbox.widget_key,
+        "routing": config_of(inbox.routing).model_dump(mode="json"),
         "created_at": inbox.created_at.isoformat(),
     }
 

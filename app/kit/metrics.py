@@ -36,6 +36,21 @@ class RuntimeCollector(Collector):
         online = GaugeMetricFamily("madoguchi_agents_online", "Agents online in this process")
         online.add_metric([], len(rt.presence.online_agent_ids()))
         yield online
+        router = rt.router
+        waiting = GaugeMetricFamily("madoguchi_queue_waiting", "Conversations waiting for an agent")
+        waiting.add_metric([], router.waiting)
+        yield waiting
+        assigned = CounterMetricFamily(
+            "madoguchi_routing_assignments", "Conversations this process's router assigned"
+        )
+        assigned.add_metric([], router.assignments)
+        yield assigned
+        timeouts = CounterMetricFamily(
+            "madoguchi_routing_answer_timeouts",
+            "Assignments moved on because the agent did not answer in time",
+        )
+        timeouts.add_metric([], router.answer_timeouts)
+        yield timeouts
 
 
 def install_metrics(registry: CollectorRegistry, runtime: Runtime) -> None:

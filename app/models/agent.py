@@ -22,6 +22,8 @@ class Agent(Base):
     chosen_status: Mapped[str] = mapped_column(String(20), default="online")
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime]
+    # The last automatic assignment: round-robin serves the longest idle first.
+    last_routed_at: Mapped[datetime | None]
 
 
 class Team(Base):

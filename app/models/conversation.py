@@ -24,6 +24,20 @@ class Conversation(Base):
         ),
         Index("ix_conversations_status_assignee", "status", "assignee_id"),
         Index("ix_conversations_customer_id", "customer_id"),
+        # The routing queue: the waiting (open, unassigned) in the order they
+        # are served, with what the queue's positions need, index-only.
+        Index(
+            "ix_conversations_waiting",
+            "status",
+            "assignee_id",
+            text("priority DESC"),
+            "queued_at",
+            "id",
+            "inbox_id",
+            "customer_id",
+            sqlite_where=text("queued_at IS NOT NULL"),
+            postgresql_where=text("queued_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -44,3 +58,22 @@ class Conversation(Base):
     last_message_at: Mapped[datetime | None]
     first_response_at: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]
+    # Routing (app/routing/). When the conversation started waiting: its place
+    # in the queue, kept when it comes back (its agent went offline) so it
+    # returns to that place, not the back.
+    queued_at: Mapped[datetime | None]
+    # When the current assignee got it; answering after this counts.
+    assigned_at: Mapped[datetime | None]
+    # Higher is served first; equal priorities are first come, first served.
+    priority: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Automatic assignments so far: a timer names the one it watches.
+    routing_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The agent who let it wait unanswered: not offered it again straight away.
+    # (No foreign key: agents are deactivated, not deleted, and a stale id
+    # only ever excludes nobody.)
+    passed_agent_id: Mapped[int | None]
+    # The customer's language ("ja"), "" once looked for and not found.
+    language: Mapped[str | None] = mapped_column(String(20))
+    # Escalation: only agents with this skill, or only supervisors, take it.
+    required_skill: Mapped[str | None] = mapped_column(String(100))
+    escalated_to: Mapped[str | None] = mapped_column(String(20))

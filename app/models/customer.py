@@ -22,6 +22,9 @@ class Customer(Base):
     # Set when this customer was folded into another by a merge.
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
     created_at: Mapped[datetime]
+    # The language the customer's widget or platform reported ("ja"): routing
+    # prefers agents with it as a skill.
+    language: Mapped[str | None] = mapped_column(String(20))
 
 
 class Identity(Base):

@@ -80,6 +80,25 @@ class AgentPresenceChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class QueuePlace:
+    """A waiting conversation's place among those of its inbox (1 is next)."""
+
+    conversation_id: int
+    inbox_id: int
+    customer_id: int
+    position: int
+    expected_wait_seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class QueueChanged:
+    """Routing moved the queue: waiting customers whose place or expected wait
+    changed get a `status` frame (app/routing/)."""
+
+    places: tuple[QueuePlace, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class JobsQueued:
     """Due-time jobs were committed: the worker wakes instead of waiting to poll."""
 
@@ -100,6 +119,7 @@ Event = (
     | ConversationRead
     | Typing
     | AgentPresenceChanged
+    | QueueChanged
     | JobsQueued
     | CloseAgentSockets
 )

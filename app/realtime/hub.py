@@ -29,6 +29,7 @@ from app.realtime.events import (
     JobsQueued,
     MessageDeliveryChanged,
     MessageStored,
+    QueueChanged,
     Typing,
 )
 
@@ -307,6 +308,8 @@ class Hub:
             for conn in list(self._agents.get(event.agent_id, ())):
                 if event.token_digest is None or conn.token_digest == event.token_digest:
                     conn.close(1008, event.reason)
+        elif isinstance(event, QueueChanged):
+            self._queue_changed(event)
         elif isinstance(event, AgentPresenceChanged | JobsQueued):
             return
 
@@ -339,11 +342,47 @@ class Hub:
             }
             for conn in self._customer_sockets(scope):
                 conn.send(status)
+        elif event.change in ("assigned", "transferred") and scope.assignee_id is not None:
+            # Out of the queue (routing): the customer's widget stops counting.
+            assignee = event.conversation.get("assignee") or {}
+            status = {
+                "type": "status",
+                "conversation_id": scope.conversation_id,
+                "conversation_status": scope.status,
+                "queue_position": None,
+                "expected_wait_seconds": None,
+                "assignee": {"name": assignee.get("name")},
+            }
+            for conn in self._customer_sockets(scope):
+                conn.send(status)
         self._to_agents(
             scope,
             {"type": _AGENT_FRAME_TYPES[event.change], "conversation": event.conversation},
             also=event.notify_agent_ids,
         )
+
+    def _queue_changed(self, event: QueueChanged) -> None:
+        """Each waiting customer's place in the queue, to their own sockets of
+        that inbox only."""
+        for place in event.places:
+            sockets = [
+                conn
+                for conn in self._customers.get(place.customer_id, ())
+                if conn.inbox_id == place.inbox_id
+            ]
+            if not sockets:
+                continue
+            text = encode(
+                {
+                    "type": "status",
+                    "conversation_id": place.conversation_id,
+                    "conversation_status": "open",
+                    "queue_position": place.position,
+                    "expected_wait_seconds": place.expected_wait_seconds,
+                }
+            )
+            for conn in sockets:
+                conn.send_text(text)
 
     def _typing(self, event: Typing) -> None:
         frame = {

@@ -79,13 +79,17 @@ async def widget_socket(ws: WebSocket, runtime: Runtime, token: str) -> None:
         )
         if current is not None and current[1] != "resolved":
             chat.conversation_id = current[0]
-        conn.send(
-            {
-                "type": "status",
-                "conversation_id": current[0] if current is not None else None,
-                "conversation_status": current[1] if current is not None else None,
-            }
-        )
+        status: dict[str, object] = {
+            "type": "status",
+            "conversation_id": current[0] if current is not None else None,
+            "conversation_status": current[1] if current is not None else None,
+        }
+        place = runtime.router.place_of(current[0]) if current is not None else None
+        if place is not None:
+            # Waiting in routing's queue: where, and for about how long.
+            status["queue_position"] = place.position
+            status["expected_wait_seconds"] = place.expected_wait_seconds
+        conn.send(status)
         await _serve(runtime, conn, chat, f"session:{identity.session_id}")
     finally:
         runtime.hub.remove(conn)

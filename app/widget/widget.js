@@ -162,6 +162,7 @@
     } else if (f.type === "availability") {
       status.textContent = f.open ? "We're here" : "We're away" + (f.next_open_at ? " until " + new Date(f.next_open_at).toLocaleString() : "");
     } else if (f.type === "status") {
+      showPlace(f);
       var conversationId = f.conversation_id || null;
       if (!state.resuming) {
         state.resuming = true;
@@ -178,11 +179,21 @@
       else if (state.resuming && !state.resumed) resumed(state);
     }
   }
+  // Routing's word on the chat: waiting in the queue, or with an agent.
+  function showPlace(f) {
+    if (f.queue_position) {
+      var minutes = Math.max(1, Math.round((f.expected_wait_seconds || 0) / 60));
+      status.textContent = "You are number " + f.queue_position + " in the queue, about " +
+        minutes + (minutes === 1 ? " minute" : " minutes");
+    } else if (f.assignee && f.assignee.name) {
+      status.textContent = f.assignee.name + " is here to help";
+    }
+  }
   function start() {
     if (stopped) return;
     var had = saved.token || null;
     fetch(base + "/api/v1/widget/sessions", {method: "POST", headers: {"content-type": "application/json"},
-      body: JSON.stringify({widget_key: key, session_token: had})})
+      body: JSON.stringify({widget_key: key, session_token: had, language: navigator.language || null})})
       .then(function (r) {
         if (r.ok) return r.json();
         // 4xx but 429: this page may not chat (unknown key, origin); retrying changes nothing.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from playwright.async_api import BrowserContext, expect
@@ -51,3 +52,13 @@ async def test_markup_in_a_message_is_shown_as_text(shop: OpenShop, reply: Reply
     assert await widget.page.locator("[data-madoguchi] img").count() == 0
     assert await widget.page.evaluate("window.pwned === undefined")
     assert widget.dialogs == []
+
+
+async def test_a_waiting_customer_sees_their_place_in_the_queue(shop: OpenShop) -> None:
+    # Nobody serves this inbox yet: the chat waits, and the panel says where.
+    widget = await shop()
+    await widget.open()
+    await widget.send("anyone there?")
+    await expect(widget.status).to_have_text(
+        re.compile(r"You are number 1 in the queue, about \d+ minutes?")
+    )

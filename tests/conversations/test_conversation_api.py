@@ -180,11 +180,12 @@ async def test_transfer_to_agent_leaves_a_private_summary(api: Api, inbox: dict[
         )
         assert r.status_code == 200, r.text
         assert r.json()["assignee"]["id"] == second["id"]
-        assigned = await console.expect("conversation.assigned")
-        assert assigned["conversation"]["assignee_id"] == second["id"]
-        note = await console.expect("message.created")
+        # The note comes first: the receiving agent reads it before anything else.
+        note = await console.expect_for("message.created", conversation_id)
         assert note["message"]["private"] is True
         assert "Wants a refund for order 42" in note["message"]["body"]
+        assigned = await console.expect_for("conversation.assigned", conversation_id)
+        assert assigned["conversation"]["assignee_id"] == second["id"]
 
 
 async def test_agent_cannot_take_another_agents_conversation(

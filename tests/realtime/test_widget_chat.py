@@ -26,11 +26,13 @@ async def test_customer_and_agent_chat_both_ways(api: Api, inbox: dict[str, Any]
         assert ack["client_id"] == "c-1"
         assert ack["seq"] == 1
 
-        offered = await console.expect("conversation.updated")
+        # Announced to the agent, who serves the inbox; routing also hands it to
+        # them when they have room (on this shared server other tests' waiting
+        # conversations may fill that room first: then replying takes it).
+        offered = await console.expect_for("conversation.updated", ack["conversation_id"])
         conversation_id = offered["conversation"]["id"]
         assert offered["conversation"]["assignee"] is None
-        created = await console.expect("message.created")
-        assert created["conversation_id"] == conversation_id
+        created = await console.expect_for("message.created", conversation_id)
         assert created["message"]["body"] == "Where is my order?"
         assert created["message"]["author"]["kind"] == "customer"
         assert created["message"]["id"] == ack["id"]
@@ -50,16 +52,20 @@ async def test_customer_and_agent_chat_both_ways(api: Api, inbox: dict[str, Any]
         assert reply["seq"] == 2
         assert reply["author"] == {"kind": "agent", "name": agent["name"], "id": agent["id"]}
 
+        # Asked while the agent is still online: one who leaves has their chats
+        # moved on (routing), and this server's grace period is 0.
+        conversation = (
+            await api.http.get(
+                f"/api/v1/conversations/{conversation_id}", headers=api.auth(agent["token"])
+            )
+        ).json()
+        # Replying to an unassigned conversation takes it, if routing had not
+        # given it to them already.
+        assert conversation["assignee"]["id"] == agent["id"]
+        assert conversation["customer"]["name"] == "Alice"
+
     stored = await api.messages(conversation_id)
     assert [(m["seq"], m["body"]) for m in stored] == [(1, "Where is my order?"), (2, "On its way")]
-    conversation = (
-        await api.http.get(
-            f"/api/v1/conversations/{conversation_id}", headers=api.auth(agent["token"])
-        )
-    ).json()
-    # Replying to an unassigned conversation takes it.
-    assert conversation["assignee"]["id"] == agent["id"]
-    assert conversation["customer"]["name"] == "Alice"
 
 
 async def test_acked_message_is_already_stored(api: Api, inbox: dict[str, Any]) -> None:

@@ -1,0 +1,340 @@
+"""The router: listens to the bus and runs assignment passes as things change.
+
+No periodic sweep: a conversation opened, reopened, resolved, transferred or
+unassigned, an agent coming online, choosing online or away, or going offline
+(after the presence grace period) each wake the router, and one pass serves
+everything that changed meanwhile. Passes in this process run one at a time
+(one task); across processes the database's row locks keep them apart
+(app/routing/assign.py).
+
+After each pass the waiting customers whose place in the queue or expected
+wait changed are told, through a `QueueChanged` event that the hub renders as
+`status` frames.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import statistics
+import time
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Literal, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.conversations import access
+from app.conversations.service import change_event, conversation_changed
+from app.db import Database
+from app.kit.clock import clock
+from app.realtime.bus import EventBus
+from app.realtime.events import (
+    AgentPresenceChanged,
+    ConversationChanged,
+    ConversationScope,
+    Event,
+    JobsQueued,
+    QueueChanged,
+    QueuePlace,
+)
+from app.routing import repository as routing_repo
+from app.routing.assign import Assigner, PassOutcome
+from app.routing.pass_store import InboxRouting
+from app.routing.policies import Candidate
+
+log = logging.getLogger(__name__)
+
+# What one conversation takes from assignment to resolve, until an inbox has
+# enough history of its own (HANDLING_SAMPLES resolved in HANDLING_WINDOW).
+DEFAULT_HANDLING_SECONDS = 300.0
+HANDLING_SAMPLES = 5
+HANDLING_WINDOW = timedelta(hours=24)
+# The estimate changes slowly; reading it once a minute per inbox is plenty.
+HANDLING_CACHE_SECONDS = 60.0
+# Waits are told in steps, so a customer's widget is not redrawn for a second.
+WAIT_STEP_SECONDS = 30
+# Quick test chats (or bots) resolved in seconds would promise no wait at all.
+MIN_HANDLING_SECONDS = 60.0
+
+_Place = tuple[int, int, int, int]
+
+
+class OnlineAgents(Protocol):
+    """Presence as routing reads it: in this process's memory now
+    (app/agents/presence.py); a shared store can stand in for it later."""
+
+    def status(self, agent_id: int) -> Literal["online", "away", "offline"]: ...
+
+    def online_agent_ids(self) -> list[int]: ...
+
+
+class Router:
+    def __init__(self, db: Database, bus: EventBus, presence: OnlineAgents) -> None:
+        self.db = db
+        self.bus = bus
+        self.presence = presence
+        self.assigner = Assigner(is_postgres=not db.is_sqlite)
+        self.lock = asyncio.Lock()
+        self.passes = 0
+        self.assignments = 0
+        self.answer_timeouts = 0
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        # Agents who went offline, and reopened conversations whose assignee
+        # is offline: taken back at the start of the next pass.
+        self._departed: set[int] = set()
+        self._orphans: set[tuple[int, int]] = set()
+        # Assignments this router made, whose events need no further pass.
+        self._own: set[tuple[int, int]] = set()
+        # conversation id → (inbox id, customer id, position, expected wait)
+        self._places: dict[int, _Place] = {}
+        self._slots_key: object = None
+        self._slots_cache: dict[int, int] = {}
+        self._handling: dict[int, tuple[float, float]] = {}
+
+    # -- lifecycle -----------------------------------------------------------
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="router")
+        self.kick()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    def kick(self) -> None:
+        """Asks for a pass; any number of kicks before it starts make one."""
+        self._wake.set()
+
+    def agent_changed(self, agent_id: int) -> None:
+        """An agent's capacity, skills or teams changed: read them again, route."""
+        self.assigner.agent_changed(agent_id)
+        self.kick()
+
+    def on_event(self, event: Event) -> None:
+        """Bus subscriber (synchronous): notes what changed and wakes the task."""
+        if isinstance(event, ConversationChanged):
+            scope = event.scope
+            changed = {a for a in (scope.assignee_id, *event.notify_agent_ids) if a is not None}
+            self.assigner.load_changed(changed)
+            if event.change == "assigned" and scope.assignee_id is not None:
+                own = (scope.conversation_id, scope.assignee_id)
+                if own in self._own:
+                    self._own.discard(own)
+                    return
+            if (
+                event.change == "reopened"
+                and scope.assignee_id is not None
+                and self.presence.status(scope.assignee_id) == "offline"
+            ):
+                self._orphans.add((scope.conversation_id, scope.assignee_id))
+            self.kick()
+        elif isinstance(event, AgentPresenceChanged):
+            # Coming or going, read them afresh: teams may have changed meanwhile.
+            self.assigner.agent_changed(event.agent_id)
+            if event.status == "offline":
+                self._departed.add(event.agent_id)
+            self.kick()
+
+    def place_of(self, conversation_id: int) -> QueuePlace | None:
+        """Where a waiting conversation stands, as of the last pass."""
+        place = self._places.get(conversation_id)
+        return QueuePlace(conversation_id, *place) if place is not None else None
+
+    @property
+    def waiting(self) -> int:
+        """Conversations in the queue, as of the last pass."""
+        return len(self._places)
+
+    async def _run(self) -> None:
+        failures = 0
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self.run_once()
+                failures = 0
+            except Exception:  # noqa: BLE001 - the router outlives any one bad pass
+                failures += 1
+                log.exception("routing pass failed")
+                # A lock timeout or a lost connection: try again soon, not in a spin.
+                await asyncio.sleep(min(5.0, 0.05 * 2**failures))
+                self._wake.set()
+
+    # -- one round -----------------------------------------------------------
+
+    async def run_once(self) -> PassOutcome:
+        """Takes back what departed agents held, assigns, tells the queue."""
+        async with self.lock:
+            departed, self._departed = self._departed, set()
+            for agent_id in sorted(departed):
+                await self._take_back(agent_id)
+            orphans, self._orphans = self._orphans, set()
+            if orphans:
+                await self._release_orphans(orphans)
+            outcome = await self._assign()
+            await self._tell_queue(outcome)
+            return outcome
+
+    async def _take_back(self, agent_id: int) -> None:
+        """An agent went offline: their conversations go back to the queue, each
+        at its old place."""
+        async with self.db.write() as session:
+            if not self.db.is_sqlite:
+                # Waits for a pass of another process that is filling their room.
+                await routing_repo.lock_agent_waiting(session, agent_id)
+            # Back within the grace period after all (or online elsewhere).
+            if self.presence.status(agent_id) != "offline":
+                return
+            ids = await routing_repo.take_back(session, agent_id, clock.now())
+            for conversation_id in ids:
+                await conversation_changed(
+                    session, "assigned", conversation_id, notify_agents=(agent_id,)
+                )
+        if ids:
+            log.info(
+                "agent %s went offline: %s conversations back in the queue", agent_id, len(ids)
+            )
+
+    async def _release_orphans(self, orphans: Iterable[tuple[int, int]]) -> None:
+        async with self.db.write() as session:
+            for conversation_id, agent_id in sorted(orphans):
+                if self.presence.status(agent_id) != "offline":
+                    continue
+                if await routing_repo.release(session, conversation_id, agent_id, clock.now()):
+                    await conversation_changed(
+                        session, "assigned", conversation_id, notify_agents=(agent_id,)
+                    )
+
+    async def _assign(self) -> PassOutcome:
+        online = self.presence.online_agent_ids()
+        changes = self.assigner.take_changes()
+        try:
+            # One call: on SQLite the whole pass runs in the writer's thread.
+            outcome = await self.db.write_batch(
+                lambda conn: self.assigner.run(conn, online, clock.now(), changes=changes)
+            )
+        except BaseException:
+            # Rolled back: what this pass learnt of loads is not so.
+            self.assigner.reset()
+            raise
+        self.passes += 1
+        self.assignments += len(outcome.assigned)
+        # Committed: now the events, each with the conversation as it is.
+        if outcome.assigned:
+            async with self.db.read() as session:
+                events = [
+                    await change_event(session, "assigned", made.conversation_id)
+                    for made in outcome.assigned
+                ]
+            for made in outcome.assigned:
+                self._own.add((made.conversation_id, made.agent_id))
+            for event in events:
+                await self.bus.publish(event)
+        if outcome.timers:
+            await self.bus.publish(JobsQueued())
+        return outcome
+
+    # -- the queue as customers see it ---------------------------------------
+
+    async def _tell_queue(self, outcome: PassOutcome) -> None:
+        async with self.db.read() as session:
+            waiting = await routing_repo.queue(session)
+            inboxes = outcome.inboxes
+            if not {inbox_id for _, inbox_id, _ in waiting} <= inboxes.keys():
+                # An inbox made since the settings were read.
+                inboxes = await session.run_sync(
+                    lambda sync: self.assigner.inbox_map(sync.connection(), fresh=True)
+                )
+            handling = {
+                inbox_id: await self._handling_seconds(session, inbox_id)
+                for inbox_id in {inbox_id for _, inbox_id, _ in waiting}
+                if inbox_id in inboxes
+            }
+        slots = self._slots(outcome, inboxes)
+        # Seconds of waiting per place in line, per inbox (see expected_wait).
+        pace = {
+            inbox_id: max(seconds, MIN_HANDLING_SECONDS) / max(1, slots.get(inbox_id, 0))
+            for inbox_id, seconds in handling.items()
+            if inboxes[inbox_id].live
+        }
+        places: dict[int, _Place] = {}
+        positions: dict[int, int] = {}
+        changed: list[QueuePlace] = []
+        before = self._places
+        step = WAIT_STEP_SECONDS
+        ceil = math.ceil
+        for conversation_id, inbox_id, customer_id in waiting:
+            per_place = pace.get(inbox_id)
+            if per_place is None:
+                continue
+            position = positions[inbox_id] = positions.get(inbox_id, 0) + 1
+            place = (
+                inbox_id,
+                customer_id,
+                position,
+                max(1, ceil(position * per_place / step)) * step,
+            )
+            places[conversation_id] = place
+            if before.get(conversation_id) != place:
+                changed.append(QueuePlace(conversation_id, *place))
+        self._places = places
+        if changed:
+            await self.bus.publish(QueueChanged(tuple(changed)))
+
+    def _slots(self, outcome: PassOutcome, inboxes: dict[int, InboxRouting]) -> dict[int, int]:
+        """The capacity of the online agents serving each inbox, kept while
+        neither who is online nor the inboxes changed."""
+        key = (self.assigner.generation, tuple(sorted((i, x.team_ids) for i, x in inboxes.items())))
+        if self._slots_key != key:
+            self._slots_cache = {
+                inbox_id: _slots(outcome.online, inbox) for inbox_id, inbox in inboxes.items()
+            }
+            self._slots_key = key
+        return self._slots_cache
+
+    async def _handling_seconds(self, session: AsyncSession, inbox_id: int) -> float:
+        """The median time from assignment to resolve in the inbox, lately."""
+        cached = self._handling.get(inbox_id)
+        now = time.monotonic()
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        samples = await routing_repo.handling_seconds(
+            session, inbox_id, clock.now() - HANDLING_WINDOW, limit=500
+        )
+        value = (
+            statistics.median(samples)
+            if len(samples) >= HANDLING_SAMPLES
+            else DEFAULT_HANDLING_SECONDS
+        )
+        self._handling[inbox_id] = (now + HANDLING_CACHE_SECONDS, value)
+        return value
+
+
+def expected_wait(position: int, handling_seconds: float, slots: int) -> int:
+    """About how long until the conversation at `position` is assigned: the
+    agents serving the inbox take `slots` conversations at once, and each
+    takes `handling_seconds`. Told in WAIT_STEP_SECONDS steps, at least one."""
+    seconds = position * max(handling_seconds, MIN_HANDLING_SECONDS) / max(1, slots)
+    return max(1, math.ceil(seconds / WAIT_STEP_SECONDS)) * WAIT_STEP_SECONDS
+
+
+def _slots(online: list[Candidate], inbox: InboxRouting) -> int:
+    """The capacity of the online agents who serve the inbox."""
+    scope = ConversationScope(
+        conversation_id=0,
+        inbox_id=0,
+        customer_id=0,
+        assignee_id=None,
+        team_id=None,
+        inbox_team_ids=inbox.team_ids,
+        status="open",
+    )
+    return sum(c.capacity for c in online if access.serves(c.id, c.team_ids, scope))
