@@ -34,6 +34,11 @@ class _Params:
         # VALUES lists carry no column types; PostgreSQL needs them spelled out.
         return f"CAST({self(value)} AS INTEGER)"
 
+    def time(self, value: Any) -> str:
+        # Likewise a CASE branch: PostgreSQL would take the value for text.
+        placeholder = self(value)
+        return f"CAST({placeholder} AS TIMESTAMPTZ)" if self.postgres else placeholder
+
 
 def db_time(conn: Connection, moment: datetime) -> Any:
     """A timestamp as the column stores it: aware for PostgreSQL, SQLAlchemy's
@@ -221,7 +226,7 @@ def reopen(conn: Connection, conversation_id: int, now: datetime) -> bool:
         # A reopened conversation waits anew (routing's queue), from now.
         "UPDATE conversations SET status = 'open', resolved_at = NULL,"  # noqa: S608 - placeholders only
         f" updated_at = {p(stamp)}, queued_at = CASE WHEN queued_at IS NULL THEN NULL"
-        f" ELSE {p(stamp)} END"
+        f" ELSE {p.time(stamp)} END"
         f" WHERE id = {p(conversation_id)} AND status = 'resolved' AND NOT EXISTS ("
         " SELECT 1 FROM conversations AS o WHERE o.inbox_id = conversations.inbox_id"
         " AND o.customer_id = conversations.customer_id"
@@ -266,7 +271,7 @@ def open_thread(
             # Its place in routing's queue, fixed in this commit; a redirect
             # inbox's conversations wait for nobody.
             f" CASE WHEN (SELECT mode FROM inboxes WHERE id = {p(inbox_id)}) = 'live'"
-            f" THEN {p(stamp)} END)"
+            f" THEN {p.time(stamp)} END)"
             " ON CONFLICT (inbox_id, customer_id, thread_key) WHERE status <> 'resolved'"
             " DO NOTHING RETURNING id",
             tuple(p.values),

@@ -3,13 +3,14 @@
 A pass is one transaction. It walks the queue in order (priority, then first
 come, first served) and, for each conversation, asks the inbox's policy to
 pick among the online agents who serve it and have room, until nobody has
-room left. Capacity holds across processes: an agent's live load is counted
-from the database, and on PostgreSQL the agent's row is locked (skipping
-rows another pass holds) before the count that decides, so two passes never
-fill the same room; the queue's rows are locked with SKIP LOCKED, so a
-conversation is never assigned twice. On SQLite the process's single writer
-serialises passes. Manual assignment (conversations/service.py) may exceed
-capacity; a pass never does.
+room left. Passes run one at a time: on PostgreSQL every process's pass
+holds one advisory lock until it commits (pass_store.PASS_LOCK), on SQLite
+the process's single writer serialises them. So first come, first served
+holds across processes, and the room that decides, an agent's capacity less
+their open conversations, is counted in the pass, after every earlier pass
+committed. The queue's rows are also taken with SKIP LOCKED: a row an agent
+or supervisor is changing right now is left for the next pass. Manual
+assignment (conversations/service.py) may exceed capacity; a pass never does.
 
 A pass is synchronous, over one connection (app/routing/pass_store.py):
 `Database.write_batch` runs it whole, in one hop to SQLite's writer thread.
@@ -191,6 +192,7 @@ class Assigner:
     ) -> PassOutcome:
         """Assigns what it can (at most `limit`) in the caller's transaction.
         `changes`: taken on the event loop when the pass runs elsewhere."""
+        store.one_pass_at_a_time(conn)
         dirty = self._apply(changes if changes is not None else self.take_changes())
         outcome = PassOutcome()
         outcome.inboxes = self._inbox_map(conn)
@@ -456,14 +458,11 @@ class Assigner:
         return None
 
     def _room_confirmed(self, conn: Connection, candidate: Candidate) -> bool:
-        """The room that decides: the agent's capacity and load as the database
-        has them now, read once per pass per agent. On PostgreSQL the agent's
-        row is locked first (skipped when another pass holds it: that one is
-        filling the room) and held to commit, so no other process can fill the
-        same room before this pass commits."""
+        """The room that decides: the agent's capacity and open conversations
+        as the database has them now, read once per pass per agent."""
         if candidate.verified:
             return candidate.free > 0
-        room = store.room_of(conn, candidate.id, lock=self.is_postgres)
+        room = store.room_of(conn, candidate.id)
         if room is None:
             self._set_room(candidate, candidate.capacity, candidate.capacity)
             return False

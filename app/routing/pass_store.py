@@ -25,6 +25,18 @@ from app.routing.config import RoutingConfig, config_of
 from app.routing.language import skill_set
 from app.routing.policies import Waiting
 
+# PostgreSQL: every pass, in every process, holds this advisory lock until it
+# commits, so passes run one after another and each sees what the one before
+# committed: first come, first served holds across processes, and an agent's
+# room counted in a pass is the room there is.
+PASS_LOCK = 0x6D61646F  # "mado"
+
+
+def one_pass_at_a_time(conn: Connection) -> None:
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PASS_LOCK})")
+
+
 # -- agents ------------------------------------------------------------------
 
 
@@ -84,35 +96,17 @@ def load_of(conn: Connection, agent_ids: Sequence[int]) -> dict[int, int]:
     return {int(a): int(n) for a, n in conn.execute(_LOAD_OF, {"agents": list(agent_ids)})}
 
 
-def room_of(conn: Connection, agent_id: int, *, lock: bool) -> tuple[int, int] | None:
-    """(capacity, open conversations) of an active agent, read now. With `lock`
-    (PostgreSQL) the agent's row is locked first, until commit, and None comes
-    back when another transaction holds it; the count is then a statement of
-    its own, so it sees every assignment committed before the lock was ours.
-    Without (SQLite, whose writer is serialised), one statement does."""
+def room_of(conn: Connection, agent_id: int) -> tuple[int, int] | None:
+    """(capacity, open conversations) of an active agent, read now (the pass
+    holds PASS_LOCK on PostgreSQL, SQLite's single writer otherwise)."""
     p = _Params(conn)
-    if not lock:
-        row = conn.exec_driver_sql(
-            "SELECT a.capacity, (SELECT count(*) FROM conversations AS c"  # noqa: S608 - placeholders only
-            " WHERE c.status = 'open' AND c.assignee_id = a.id)"
-            f" FROM agents AS a WHERE a.id = {p(agent_id)} AND a.is_active",
-            tuple(p.values),
-        ).first()
-        return None if row is None else (int(row[0]), int(row[1]))
-    capacity = conn.exec_driver_sql(
-        f"SELECT capacity FROM agents WHERE id = {p(agent_id)} AND is_active"  # noqa: S608 - placeholders only
-        " FOR UPDATE SKIP LOCKED",
+    row = conn.exec_driver_sql(
+        "SELECT a.capacity, (SELECT count(*) FROM conversations AS c"  # noqa: S608 - placeholders only
+        " WHERE c.status = 'open' AND c.assignee_id = a.id)"
+        f" FROM agents AS a WHERE a.id = {p(agent_id)} AND a.is_active",
         tuple(p.values),
-    ).scalar_one_or_none()
-    if capacity is None:
-        return None
-    p = _Params(conn)
-    count = conn.exec_driver_sql(
-        "SELECT count(*) FROM conversations"  # noqa: S608 - placeholders only
-        f" WHERE status = 'open' AND assignee_id = {p(agent_id)}",
-        tuple(p.values),
-    ).scalar_one()
-    return int(capacity), int(count)
+    ).first()
+    return None if row is None else (int(row[0]), int(row[1]))
 
 
 def touch_agents(conn: Connection, agent_ids: Collection[int], now: datetime) -> None:

@@ -9,12 +9,14 @@ from typing import Any
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import Agent, Conversation, Inbox, Message
+from app.models import Conversation, Inbox, Message
+from app.routing import pass_store
 
 
-async def lock_agent_waiting(session: AsyncSession, agent_id: int) -> None:
-    """PostgreSQL: locks the agent's row until commit, waiting for whoever holds it."""
-    await session.execute(select(Agent.id).where(Agent.id == agent_id).with_for_update())
+async def one_pass_at_a_time(session: AsyncSession) -> None:
+    """PostgreSQL: waits for any assignment pass to commit, and keeps the next
+    from starting until this transaction commits (pass_store.PASS_LOCK)."""
+    await session.run_sync(lambda sync: pass_store.one_pass_at_a_time(sync.connection()))
 
 
 async def set_inbox_routing(session: AsyncSession, inbox_id: int, raw: dict[str, Any]) -> bool:

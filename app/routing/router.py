@@ -36,6 +36,7 @@ from app.realtime.events import (
     ConversationScope,
     Event,
     JobsQueued,
+    MessageStored,
     QueueChanged,
     QueuePlace,
 )
@@ -81,6 +82,7 @@ class Router:
         self.assignments = 0
         self.answer_timeouts = 0
         self._wake = asyncio.Event()
+        self._queue_changed = True
         self._task: asyncio.Task[None] | None = None
         # Agents who went offline, and reopened conversations whose assignee
         # is offline: taken back at the start of the next pass.
@@ -109,8 +111,10 @@ class Router:
                 pass
             self._task = None
 
-    def kick(self) -> None:
-        """Asks for a pass; any number of kicks before it starts make one."""
+    def kick(self, *, queue_changed: bool = True) -> None:
+        """Asks for a pass; any number of kicks before it starts make one.
+        `queue_changed`: the queue's places need telling again afterwards."""
+        self._queue_changed = self._queue_changed or queue_changed
         self._wake.set()
 
     def agent_changed(self, agent_id: int) -> None:
@@ -136,6 +140,17 @@ class Router:
             ):
                 self._orphans.add((scope.conversation_id, scope.assignee_id))
             self.kick()
+        elif (
+            isinstance(event, MessageStored)
+            and not self.db.is_sqlite
+            and event.scope.assignee_id is None
+            and event.scope.status == "open"
+        ):
+            # PostgreSQL: a pass skips a waiting conversation whose row the
+            # message writer holds (SKIP LOCKED). Its commit is this event:
+            # look again, so a skipped conversation does not wait for the
+            # next change to be served.
+            self.kick(queue_changed=False)
         elif isinstance(event, AgentPresenceChanged):
             # Coming or going, read them afresh: teams may have changed meanwhile.
             self.assigner.agent_changed(event.agent_id)
@@ -173,6 +188,7 @@ class Router:
     async def run_once(self) -> PassOutcome:
         """Takes back what departed agents held, assigns, tells the queue."""
         async with self.lock:
+            queue_changed, self._queue_changed = self._queue_changed, False
             departed, self._departed = self._departed, set()
             for agent_id in sorted(departed):
                 await self._take_back(agent_id)
@@ -180,16 +196,16 @@ class Router:
             if orphans:
                 await self._release_orphans(orphans)
             outcome = await self._assign()
-            await self._tell_queue(outcome)
+            if queue_changed or outcome.assigned or departed or orphans:
+                await self._tell_queue(outcome)
             return outcome
 
     async def _take_back(self, agent_id: int) -> None:
         """An agent went offline: their conversations go back to the queue, each
         at its old place."""
         async with self.db.write() as session:
-            if not self.db.is_sqlite:
-                # Waits for a pass of another process that is filling their room.
-                await routing_repo.lock_agent_waiting(session, agent_id)
+            # Not while a pass (of any process) may be giving them more.
+            await routing_repo.one_pass_at_a_time(session)
             # Back within the grace period after all (or online elsewhere).
             if self.presence.status(agent_id) != "offline":
                 return
