@@ -123,6 +123,11 @@ def compose(address: str, message: OutboundMessage) -> tuple[EmailMessage, str]:
             references.append(str(prior))
     if references:
         mail["References"] = " ".join(f"<{r}>" for r in references)
+    if message.automatic:
+        # RFC 3834: no robot answers this (their out-of-office, our responders);
+        # Exchange honours only its own header.
+        mail["Auto-Submitted"] = "auto-replied"
+        mail["X-Auto-Response-Suppress"] = "All"
     signature = f"\n\n-- \n{author}" if author else ""
     mail.set_content(f"{message.text}{signature}\n")
     escaped = html.escape(message.text).replace("\n", "<br>\n")

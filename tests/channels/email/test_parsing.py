@@ -132,3 +132,27 @@ def test_a_reply_names_the_thread_and_keeps_its_message_id_on_retry() -> None:
     html = first.get_body(("html",))
     assert html is not None
     assert "&lt;b&gt;not markup&lt;/b&gt;" in html.get_content()  # type: ignore[attr-defined]
+
+
+def test_an_automatic_reply_says_so_and_a_persons_does_not() -> None:
+    person = OutboundMessage(
+        conversation_id=1,
+        message_id=2,
+        recipient=Sender(external_id="c@example.com", email="c@example.com"),
+        text="Thanks for writing",
+    )
+    sent, _ = compose("support@shop.example", person)
+    assert sent["Auto-Submitted"] is None
+    robot = OutboundMessage(
+        conversation_id=1,
+        message_id=3,
+        recipient=Sender(external_id="c@example.com", email="c@example.com"),
+        text="We got your mail",
+        author_name="Madoguchi",
+        automatic=True,
+    )
+    sent, _ = compose("support@shop.example", robot)
+    assert sent["Auto-Submitted"] == "auto-replied"
+    assert sent["X-Auto-Response-Suppress"] == "All"
+    # Read back by our own parser, it is automatic mail.
+    assert parse_mail(sent.as_bytes()).automatic
