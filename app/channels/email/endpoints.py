@@ -18,6 +18,7 @@ from app.conversations import access
 from app.conversations import repository as conversations_repo
 from app.conversations.service import visible_conversation
 from app.errors import NotFound
+from app.kit.numbers import DbId
 from app.models import Agent, Message
 from app.runtime import RuntimeDep
 
@@ -85,7 +86,7 @@ async def download_attachment(
 
 @router.get("/messages/{message_id}/email")
 async def email_of_message(
-    message_id: int, agent: CurrentAgent, runtime: RuntimeDep
+    message_id: DbId, agent: CurrentAgent, runtime: RuntimeDep
 ) -> dict[str, Any]:
     """The mail behind a message: its headers, the whole text (the message's
     body is the new part), the quoted history, and the HTML made safe."""
@@ -109,7 +110,7 @@ async def email_of_message(
 
 
 @router.get("/messages/{message_id}/raw")
-async def raw_mail(message_id: int, agent: CurrentAgent, runtime: RuntimeDep) -> Response:
+async def raw_mail(message_id: DbId, agent: CurrentAgent, runtime: RuntimeDep) -> Response:
     """The mail exactly as it arrived, as a file to save (never shown inline)."""
     async with runtime.db.read() as session:
         await _visible_message(session, agent, message_id)
