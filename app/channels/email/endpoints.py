@@ -4,10 +4,10 @@ rule first: an agent who may not see the conversation gets 404."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,6 +23,9 @@ from app.models import Agent, Message
 from app.runtime import RuntimeDep
 
 router = APIRouter(prefix="/api/v1", tags=["email"])
+
+# Attachment ids are 32 hex digits; anything longer is nobody's.
+AttachmentId = Annotated[str, Path(min_length=1, max_length=64)]
 
 # Types a browser shows without running anything; every other file is served
 # as bytes to save. Never text/html, SVG or XML, which run script inline.
@@ -63,7 +66,7 @@ def _disposition(filename: str) -> str:
 
 @router.get("/attachments/{attachment_id}")
 async def download_attachment(
-    attachment_id: str, agent: CurrentAgent, runtime: RuntimeDep
+    attachment_id: AttachmentId, agent: CurrentAgent, runtime: RuntimeDep
 ) -> Response:
     async with runtime.db.read() as session:
         found = await mail_repo.attachment(session, attachment_id)

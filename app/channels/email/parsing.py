@@ -541,7 +541,9 @@ def _is_automatic(message: Message, envelope_from: str | None) -> bool:
     if any(token in suppress for token in ("all", "oof", "autoreply")):
         return True
     return_path = _header(message, "Return-Path")
-    return envelope_from == "" or return_path.replace(" ", "") == "<>"
+    # The null sender of bounces and other reports: aiosmtpd hands "<>" on.
+    null_sender = envelope_from is not None and not envelope_from.strip().strip("<>").strip()
+    return null_sender or return_path.replace(" ", "") == "<>"
 
 
 # -- bodies and parts ------------------------------------------------------------

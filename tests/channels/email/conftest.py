@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import smtplib
 import uuid
 from collections.abc import AsyncIterator
@@ -22,6 +23,9 @@ from tests.conftest import StartServer
 from tests.harness import Api
 
 __all__ = ["Dovecot", "dovecot", "dovecot_without_idle"]
+
+# Whether this tree has the responders (automatic acknowledgements of mail).
+HAS_RESPONDERS = importlib.util.find_spec("app.responders.planner") is not None
 
 REPO = Path(__file__).resolve().parents[3]
 FIXTURES = REPO.parent / "shared" / "fixtures" / "email"
@@ -119,15 +123,37 @@ async def mail_api(start_server: StartServer, sink: Sink) -> Api:
     )
 
 
-async def create_email_inbox(api: Api, address: str | None = None, **config: Any) -> dict[str, Any]:
+async def create_email_inbox(
+    api: Api,
+    address: str | None = None,
+    *,
+    acknowledge: bool = False,
+    teams: list[str] | None = None,
+    **config: Any,
+) -> dict[str, Any]:
+    """An email inbox. Its automatic acknowledgement is off unless asked for:
+    most tests look at what the customer and the agent wrote."""
     address = address or f"support-{uuid.uuid4().hex[:8]}@shop.example"
     r = await api.http.post(
         "/api/v1/inboxes",
-        json={"name": "Support mail", "channel": "email", "config": {"address": address, **config}},
+        json={
+            "name": "Support mail",
+            "channel": "email",
+            "teams": teams or [],
+            "config": {"address": address, **config},
+        },
         headers=api.auth(api.admin_token),
     )
     assert r.status_code == 201, r.text
-    return dict(r.json())
+    inbox = dict(r.json())
+    if not acknowledge and HAS_RESPONDERS:
+        r = await api.http.put(
+            f"/api/v1/inboxes/{inbox['id']}/responders",
+            json={"greeting": False, "away": False, "acknowledgement": False},
+            headers=api.auth(api.admin_token),
+        )
+        assert r.status_code == 200, r.text
+    return inbox
 
 
 @pytest.fixture

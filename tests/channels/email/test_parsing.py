@@ -156,3 +156,11 @@ def test_an_automatic_reply_says_so_and_a_persons_does_not() -> None:
     assert sent["X-Auto-Response-Suppress"] == "All"
     # Read back by our own parser, it is automatic mail.
     assert parse_mail(sent.as_bytes()).automatic
+
+
+@pytest.mark.parametrize("envelope_from", ["", "<>", " <> "])
+def test_the_null_sender_makes_a_mail_automatic(envelope_from: str) -> None:
+    raw = b"From: a@example.com\r\nMessage-ID: <n@x>\r\n\r\nhello\r\n"
+    assert parse_mail(raw, envelope_from=envelope_from).automatic
+    assert not parse_mail(raw, envelope_from="a@example.com").automatic
+    assert not parse_mail(raw).automatic

@@ -118,20 +118,7 @@ async def test_files_and_sources_are_for_agents_who_see_the_conversation(
     assert missing.status_code == 404
     # An agent of a team that does not serve the inbox sees nothing of it.
     serves_other = await mail_api.create_agent(teams=["outsiders"])
-    inbox_for_team = await create_email_inbox(mail_api)
-    del inbox_for_team
-    r = await mail_api.http.post(
-        "/api/v1/inboxes",
-        json={
-            "name": "Billing mail",
-            "channel": "email",
-            "teams": ["billing"],
-            "config": {"address": "billing-only@shop.example"},
-        },
-        headers=mail_api.auth(mail_api.admin_token),
-    )
-    assert r.status_code == 201, r.text
-    billing = r.json()
+    billing = await create_email_inbox(mail_api, "billing-only@shop.example", teams=["billing"])
     await send_mail(
         mail_api,
         readdress(fixture("multipart-html-attachment.eml"), "billing-only@shop.example"),

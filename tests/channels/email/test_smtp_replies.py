@@ -9,9 +9,13 @@ import asyncio
 from email.message import EmailMessage
 from typing import Any
 
+import pytest
+
 from tests.channels.conftest import conversations_of
 from tests.channels.email.conftest import (
+    HAS_RESPONDERS,
     Sink,
+    create_email_inbox,
     fixture,
     mail,
     only_conversation,
@@ -167,3 +171,41 @@ async def test_a_bounce_of_our_reply_marks_it_failed(
     assert "5.1.1" in bounced["delivery_error"]
     # The bounce itself opened no conversation with the mailer daemon.
     assert [c["id"] for c in await conversations_of(mail_api, mail_inbox)] == [conversation["id"]]
+
+
+async def test_the_acknowledgement_is_mail_marked_automatic_and_never_answers_machines(
+    mail_api: Api, sink: Sink
+) -> None:
+    if not HAS_RESPONDERS:
+        pytest.skip("the responders (acknowledgements) are not in this tree")
+    inbox = await create_email_inbox(mail_api, acknowledge=True)
+    address = inbox["config"]["address"]
+    customer = "first-timer@example.com"
+    await send_mail(
+        mail_api, mail(address, sender=customer, message_id="ack-me@example.com"), address
+    )
+    (ack,) = await sink.wait_for(customer)
+    assert ack["Auto-Submitted"] == "auto-replied"
+    assert ack["In-Reply-To"] == "<ack-me@example.com>"
+    assert ack["Subject"] == "Re: Hello"
+    assert ack["From"].addresses[0].addr_spec == address
+    # The customer's conversation shows it, as the system's message.
+    conversation = await only_conversation(mail_api, inbox)
+    kinds = [m["author"]["kind"] for m in await mail_api.messages(conversation["id"])]
+    assert kinds == ["customer", "system"]
+    # An out-of-office and a newsletter get nothing back.
+    for name, sender in (
+        ("auto-reply-out-of-office.eml", "ooo-robot@example.com"),
+        ("bulk-list-newsletter.eml", "news-robot@example.com"),
+    ):
+        raw = (
+            readdress(fixture(name), address)
+            .replace(b"oliver.smith@example.com", sender.encode())
+            .replace(b"news@lists.example.org", sender.encode())
+        )
+        await send_mail(mail_api, raw, address)
+    # A person's mail sent after them is acknowledged: the robots' were decided first.
+    await send_mail(mail_api, mail(address, sender="second@example.com"), address)
+    await sink.wait_for("second@example.com")
+    assert sink.to("ooo-robot@example.com") == []
+    assert sink.to("news-robot@example.com") == []
