@@ -101,6 +101,34 @@ async def change_event(
     )
 
 
+async def hand_over(
+    session: AsyncSession,
+    conversation: Conversation,
+    inbox: Inbox,
+    inbox_teams: tuple[int, ...],
+    *,
+    actor: Agent,
+    previous_assignee: int | None,
+    summary: str,
+    note: str | None,
+) -> dict[str, Any]:
+    """The end of a transfer or an escalation: the handover note first, then the
+    change, and the conversation as handed over. Answered from inside the
+    transaction: whoever handed it on may no longer see it afterwards."""
+    await add_note(
+        session, conversation, inbox, inbox_teams, f"{summary}: {note}" if note else summary
+    )
+    await conversation_changed(
+        session,
+        "transferred",
+        conversation.id,
+        notify_agents=tuple(a for a in (previous_assignee, actor.id) if a is not None),
+    )
+    row = await conversations_repo.get_with_refs(session, conversation.id)
+    assert row is not None
+    return conversation_out(*row)
+
+
 async def add_note(
     session: AsyncSession,
     conversation: Conversation,
@@ -443,18 +471,13 @@ async def transfer(
         conversation.required_skill = None
         conversation.passed_agent_id = None
         conversation.updated_at = now
-        summary = f"Transferred to {target_name} by {actor.name}"
-        await add_note(
-            session, conversation, inbox, inbox_teams, f"{summary}: {note}" if note else summary
-        )
-        await conversation_changed(
+        return await hand_over(
             session,
-            "transferred",
-            conversation.id,
-            notify_agents=tuple(a for a in (previous, actor.id) if a is not None),
+            conversation,
+            inbox,
+            inbox_teams,
+            actor=actor,
+            previous_assignee=previous,
+            summary=f"Transferred to {target_name} by {actor.name}",
+            note=note,
         )
-        row = await conversations_repo.get_with_refs(session, conversation_id)
-        assert row is not None
-        # Answered from here: handed to a team of which the actor is not a
-        # member, it is no longer theirs to see.
-        return conversation_out(*row)

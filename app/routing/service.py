@@ -9,9 +9,9 @@ from app.conversations import access
 from app.conversations import repository as conversations_repo
 from app.conversations.schemas import conversation_out, iso
 from app.conversations.service import (
-    add_note,
     check_may_reassign,
     conversation_changed,
+    hand_over,
     visible_conversation,
 )
 from app.db import Database
@@ -92,24 +92,16 @@ async def escalate(
         conversation.assigned_at = None
         conversation.queued_at = conversation.queued_at or now
         conversation.updated_at = now
-        summary = f"Escalated to {target} by {actor.name}"
-        await add_note(
+        return await hand_over(
             session,
             conversation,
             inbox,
             inbox_teams,
-            f"{summary}: {request.note}" if request.note else summary,
+            actor=actor,
+            previous_assignee=previous,
+            summary=f"Escalated to {target} by {actor.name}",
+            note=request.note,
         )
-        await conversation_changed(
-            session,
-            "transferred",
-            conversation.id,
-            notify_agents=tuple(a for a in (previous, actor.id) if a is not None),
-        )
-        row = await conversations_repo.get_with_refs(session, conversation_id)
-        assert row is not None
-        # Answered from here: whoever escalated may no longer see it afterwards.
-        return conversation_out(*row)
 
 
 async def set_priority(
