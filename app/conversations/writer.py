@@ -343,6 +343,8 @@ def _store_batch(conn: Connection, batch: list[NewMessage]) -> list[StoredMessag
 
 
 def _job_rows(conn: Connection, stored: StoredMessage, now: datetime) -> list[tuple[Any, ...]]:
+    if not stored.new.jobs:
+        return []
     stamp = batch_store.db_time(conn, now)
     rows = []
     for job in stored.new.jobs:
