@@ -25,7 +25,8 @@ async def test_customer_on_a_and_agent_on_b_chat_both_ways(cluster: Cluster) -> 
         # Online on B is online for routing on A, which takes the first message.
         async def online_on_a() -> bool:
             r = await a.http.get("/api/v1/agents", headers=a.auth(a.admin_token))
-            return any(x["id"] == agent["id"] and x["status"] == "online" for x in r.json()["items"])
+            items = r.json()["items"]
+            return any(x["id"] == agent["id"] and x["status"] == "online" for x in items)
 
         await eventually(online_on_a, timeout=10)
 
@@ -46,9 +47,7 @@ async def test_customer_on_a_and_agent_on_b_chat_both_ways(cluster: Cluster) -> 
             assert typing["author"]["kind"] == "customer"
             assert typing["on"] is True
 
-            await console.send(
-                {"type": "typing", "conversation_id": conversation_id, "on": True}
-            )
+            await console.send({"type": "typing", "conversation_id": conversation_id, "on": True})
             agent_typing = await widget.expect("typing")
             assert agent_typing["author"] == {"kind": "agent", "name": agent["name"]}
 
