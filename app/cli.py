@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
+import socket
+import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +33,15 @@ def _serve(args: argparse.Namespace) -> int:
     from app.migrate import upgrade_to_head
 
     settings = _settings(args)
+    if args.workers > 1:
+        return _serve_workers(args, settings)
     # --smtp-port wins over MADOGUCHI_SMTP_PORT; the listener binds --host
     # unless MADOGUCHI_SMTP_HOST names another address.
     settings = settings.model_copy(
         update={
             "smtp_port": settings.smtp_port if args.smtp_port is None else args.smtp_port,
             "smtp_host": settings.smtp_host or args.host,
+            "imap_readers": settings.imap_readers and not args.no_imap,
         }
     )
     configure_logging(settings.log_level, settings.log_format, settings.access_log)
@@ -54,7 +61,92 @@ def _serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=10,
         server_header=False,
     )
-    uvicorn.Server(config).run()
+    server = uvicorn.Server(config)
+    if args.reuse_port:
+        # One of `serve --workers N`'s processes: every one binds the same
+        # port and the kernel spreads new connections over them.
+        server.run(sockets=[_reuse_port_socket(args.host, args.port)])
+    else:
+        server.run()
+    return 0
+
+
+def _reuse_port_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _serve_workers(args: argparse.Namespace, settings: Settings) -> int:
+    """N processes on one port (SO_REUSEPORT), each a whole `serve`; this one
+    migrates, starts them, restarts any that dies and stops them all on
+    SIGTERM or SIGINT. Only the first runs the SMTP listener and the IMAP
+    readers: one port can be bound once without SO_REUSEPORT, and a mailbox
+    needs one reader."""
+    from app.migrate import upgrade_to_head
+
+    if settings.is_sqlite:
+        print(  # noqa: T201
+            "error: --workers needs PostgreSQL (MADOGUCHI_DATABASE_URL=postgresql+asyncpg://...): "
+            "SQLite has one writer, so one process serves it best",
+            file=sys.stderr,
+        )
+        return 2
+    if not settings.redis_url:
+        print(  # noqa: T201
+            "error: --workers needs Redis (MADOGUCHI_REDIS_URL=redis://...): without it each "
+            "process would see only its own sockets, presence and rate limits",
+            file=sys.stderr,
+        )
+        return 2
+    if not hasattr(socket, "SO_REUSEPORT"):
+        print("error: --workers needs SO_REUSEPORT (Linux, BSD, macOS)", file=sys.stderr)  # noqa: T201
+        return 2
+    upgrade_to_head(settings)
+
+    def command(index: int) -> list[str]:
+        cmd = [sys.executable, "-m", "app.cli", "serve", "--host", args.host]
+        cmd += ["--port", str(args.port), "--reuse-port"]
+        if args.data_dir is not None:
+            cmd += ["--data-dir", str(args.data_dir)]
+        if index > 0:
+            cmd += ["--smtp-port", "0", "--no-imap"]
+        elif args.smtp_port is not None:
+            cmd += ["--smtp-port", str(args.smtp_port)]
+        return cmd
+
+    def spawn(index: int) -> subprocess.Popen[bytes]:
+        # Our own interpreter and arguments, no shell.
+        return subprocess.Popen(command(index))  # noqa: S603
+
+    children = {i: spawn(i) for i in range(args.workers)}
+    stopping = False
+
+    def stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for child in children.values():
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while not stopping:
+        time.sleep(0.5)
+        for index, child in list(children.items()):
+            if child.poll() is not None and not stopping:
+                log.warning("worker %s exited with %s: starting it again", index, child.returncode)
+                children[index] = spawn(index)
+    for child in children.values():
+        try:
+            child.wait(20)
+        except subprocess.TimeoutExpired:
+            child.kill()
     return 0
 
 
@@ -118,6 +210,15 @@ def parser() -> argparse.ArgumentParser:
         help="inbound SMTP (default 2525, or MADOGUCHI_SMTP_PORT); 0 turns the listener off",
     )
     serve.add_argument("--data-dir", default=None)
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes on one port; more than 1 needs PostgreSQL and MADOGUCHI_REDIS_URL",
+    )
+    # Internal, for the processes of --workers.
+    serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
+    serve.add_argument("--no-imap", action="store_true", help=argparse.SUPPRESS)
     serve.set_defaults(run=_serve)
 
     migrate = sub.add_parser("migrate", help="apply the database migrations")

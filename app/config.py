@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     # the inboxes are re-read to start readers for new or changed mailboxes.
     imap_poll_seconds: float = Field(default=60, gt=0)
     imap_rescan_seconds: float = Field(default=15, gt=0)
+    # Off in all but one process of `serve --workers N` (one reader per mailbox).
+    imap_readers: bool = True
 
     telegram_api_base: str = "https://api.telegram.org"
     line_api_base: str = "https://api.line.me"
@@ -48,6 +50,9 @@ class Settings(BaseSettings):
     rate_widget_signals: int = Field(default=120, ge=0)
 
     presence_grace_seconds: float = Field(default=30, ge=0)
+    # With Redis: how often a process says its agents are still here. A dead
+    # process's agents go offline a grace period and two heartbeats later.
+    presence_heartbeat_seconds: float = Field(default=5, gt=0)
     ws_max_frame_bytes: int = Field(default=64 * 1024, ge=1024)
     ws_compression: bool = False
     # A socket that cannot drain this many frames is too slow: closed with 1013.

@@ -12,7 +12,7 @@ from fastapi.responses import FileResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from app.agents.endpoints import router as agents_router
-from app.agents.presence import Presence
+from app.agents.presence import AgentPresence, Presence
 from app.auth.endpoints import router as auth_router
 from app.auth.widget_endpoints import router as widget_router
 from app.channels import endpoints as webhooks
@@ -34,7 +34,7 @@ from app.inboxes.endpoints import router as inboxes_router
 from app.kit.body_limit import BodyLimit
 from app.kit.metrics import install_metrics
 from app.realtime.agent_socket import agent_socket
-from app.realtime.bus import MemoryBus, publish_soon
+from app.realtime.bus import EventBus, MemoryBus, publish_soon
 from app.realtime.events import AgentPresenceChanged
 from app.realtime.hub import Hub
 from app.realtime.sockets import SocketDispatcher
@@ -45,6 +45,7 @@ from app.routing.endpoints import router as routing_router
 from app.routing.router import Router
 from app.routing.tasks import AnswerTimeout, Recheck
 from app.runtime import RateLimits, Runtime
+from app.scaleout import ScaleOut
 from app.worker.runner import Worker
 
 WIDGET_DIR = Path(__file__).resolve().parent / "widget"
@@ -53,19 +54,34 @@ WIDGET_DIR = Path(__file__).resolve().parent / "widget"
 def build_runtime(settings: Settings) -> Runtime:
     """The process's parts, wired: the bus carries domain events to the sockets
     (the hub), the worker and, as they land, responders, routing and reports."""
-    bus = MemoryBus()
+    scale_out = ScaleOut.from_settings(settings, settings.redis_url) if settings.redis_url else None
+    bus: EventBus = scale_out.bus if scale_out is not None else MemoryBus()
     db = Database(settings, bus)
-    presence = Presence(settings.presence_grace_seconds)
+    presence: AgentPresence
+    if scale_out is not None:
+        presence = scale_out.presence
+        limits = RateLimits.shared(settings, scale_out.counters)
+    else:
+        presence = Presence(settings.presence_grace_seconds)
+        limits = RateLimits.from_settings(settings)
     hub = Hub(presence, settings.ws_max_queued_frames)
     channels = build_registry(settings)
     worker = Worker(db, poll_seconds=settings.worker_poll_seconds)
     writer = MessageWriter(db, conversations.publisher(db, bus))
     worker.register(DELIVER, DeliverReply(db, channels))
     worker.register(REDIRECT, SendRedirect(db, writer, channels, settings.public_url))
-    presence.on_change = lambda agent_id, status: publish_soon(
-        bus, AgentPresenceChanged(agent_id, status)
-    )
     router = Router(db, bus, presence)
+    if isinstance(presence, Presence):
+        presence.on_change = lambda agent_id, status: publish_soon(
+            bus, AgentPresenceChanged(agent_id, status)
+        )
+    if scale_out is not None:
+        shared = scale_out.presence
+        shared.publish = lambda event: publish_soon(bus, event)
+        shared.notify_local = router.on_event
+        # Before the router: its pass reads the snapshot this refreshes.
+        bus.subscribe(shared.on_event)
+        scale_out.bus.on_resync(hub.resync)
     worker.register(ANSWER_TIMEOUT, AnswerTimeout(db, router))
     worker.register(RECHECK, Recheck(router))
     bus.subscribe(hub.dispatch)
@@ -78,10 +94,11 @@ def build_runtime(settings: Settings) -> Runtime:
         hub=hub,
         presence=presence,
         writer=writer,
-        limits=RateLimits.from_settings(settings),
+        limits=limits,
         channels=channels,
         worker=worker,
         router=router,
+        scale_out=scale_out,
     )
 
 
@@ -95,6 +112,8 @@ def create_app(settings: Settings | None = None) -> SocketDispatcher:
         app.state.runtime = runtime
         install_metrics(registry, runtime)
         await runtime.bus.start()
+        if runtime.scale_out is not None:
+            await runtime.scale_out.start()
         await runtime.writer.start()
         await runtime.worker.start()
         await runtime.router.start()
@@ -109,6 +128,8 @@ def create_app(settings: Settings | None = None) -> SocketDispatcher:
             await runtime.router.stop()
             await runtime.worker.stop()
             await runtime.writer.stop()
+            if runtime.scale_out is not None:
+                await runtime.scale_out.stop()
             await runtime.bus.stop()
             await runtime.db.dispose()
 
@@ -140,6 +161,10 @@ def create_app(settings: Settings | None = None) -> SocketDispatcher:
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
+        # Degraded still serves and stores (docs/operations.md): 200, so a
+        # load balancer keeps it while Redis is down for every process.
+        if app.state.runtime.bus.degraded:
+            return {"status": "degraded", "detail": "Redis unreachable: live events stay local"}
         return {"status": "ok"}
 
     @app.get("/metrics", include_in_schema=False)

@@ -8,16 +8,18 @@ from typing import Annotated
 from fastapi import Depends, Request
 from starlette.requests import HTTPConnection
 
-from app.agents.presence import Presence
+from app.agents.presence import AgentPresence
 from app.channels.registry import ChannelRegistry
 from app.config import Settings
 from app.conversations.intake import IntakeCache
 from app.conversations.writer import MessageWriter
 from app.db import Database
 from app.kit.ratelimit import RateLimiter
+from app.kit.shared_ratelimit import SharedCounters, SharedRateLimiter
 from app.realtime.bus import EventBus
 from app.realtime.hub import Hub
 from app.routing.router import Router
+from app.scaleout import ScaleOut
 from app.worker.runner import Worker
 
 
@@ -37,6 +39,22 @@ class RateLimits:
             login=RateLimiter(settings.rate_login),
         )
 
+    @classmethod
+    def shared(cls, settings: Settings, counters: SharedCounters) -> RateLimits:
+        """Counted in Redis, across every process."""
+        return cls(
+            widget_sessions=SharedRateLimiter(
+                settings.rate_widget_sessions, "widget_sessions", counters
+            ),
+            widget_messages=SharedRateLimiter(
+                settings.rate_widget_messages, "widget_messages", counters
+            ),
+            widget_signals=SharedRateLimiter(
+                settings.rate_widget_signals, "widget_signals", counters
+            ),
+            login=SharedRateLimiter(settings.rate_login, "login", counters),
+        )
+
 
 @dataclass(slots=True)
 class Runtime:
@@ -44,13 +62,15 @@ class Runtime:
     db: Database
     bus: EventBus
     hub: Hub
-    presence: Presence
+    presence: AgentPresence
     writer: MessageWriter
     limits: RateLimits
     channels: ChannelRegistry
     worker: Worker
     router: Router
     intake_cache: IntakeCache = field(default_factory=IntakeCache)
+    # Set when MADOGUCHI_REDIS_URL is (app/scaleout.py).
+    scale_out: ScaleOut | None = None
 
 
 # async on purpose: FastAPI runs a plain `def` dependency in its thread pool,

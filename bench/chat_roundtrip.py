@@ -18,12 +18,19 @@ core 1 (`--loadgen-core`). Rate limits and the access log are off.
     python bench/chat_roundtrip.py                      # N=200, M=10, 10 s phases
     python bench/chat_roundtrip.py --customers 500 --agents 20 --duration 20
     python bench/chat_roundtrip.py --sync FULL --baseline uvicorn
+    python bench/chat_roundtrip.py --processes 1,2,4 --baseline none \
+        --pg-url postgresql+asyncpg://USER@127.0.0.1:5432/postgres --redis-url redis://127.0.0.1:6379/0
+
+`--processes`: after one process on SQLite, `serve --workers N` on
+PostgreSQL + Redis for each N (a fresh database each), phase (a) only, not
+pinned (the N processes need the cores).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import platform
 import subprocess
@@ -590,6 +597,9 @@ async def amain(args: argparse.Namespace) -> int:
                 harness.remove_dir(data_dir)
         all_results += server_results + extra_results
 
+    for workers in args.processes:
+        all_results.append(await run_scaled(args, workers))
+
     half = args.half_rate
     if half is None and server_results:
         half = server_results[1].offered_rate
@@ -650,6 +660,68 @@ async def amain(args: argparse.Namespace) -> int:
     return 0
 
 
+async def fresh_database(pg_url: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    import asyncpg
+
+    name = f"madoguchi_bench_{uuid.uuid4().hex[:10]}"
+    parts = urlsplit(pg_url.replace("postgresql+asyncpg", "postgresql"))
+    conn = await asyncpg.connect(urlunsplit(parts._replace(path="/postgres")))
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return urlunsplit(urlsplit(pg_url)._replace(path=f"/{name}"))
+
+
+async def run_scaled(args: argparse.Namespace, workers: int) -> PhaseResult:
+    """`serve --workers N` on PostgreSQL + Redis: saturation phase only."""
+    if not args.pg_url or not args.redis_url:
+        raise SystemExit("--processes needs --pg-url and --redis-url")
+    data_dir = harness.new_data_dir("madoguchi-bench-scaled-")
+    port = harness.free_port()
+    env = {
+        "MADOGUCHI_DATABASE_URL": await fresh_database(args.pg_url),
+        "MADOGUCHI_REDIS_URL": args.redis_url,
+    }
+    server = harness.start_madoguchi(
+        port, -1, data_dir, args.sync, extra_env=env, extra_args=["--workers", str(workers)]
+    )
+    api = harness.Api(port)
+    gen: LoadGen | None = None
+    try:
+        await server.wait_ready(timeout=90)
+        await asyncio.sleep(2.0)  # every worker up, not only the first to answer
+        target, agent_ids = await setup_madoguchi(
+            api, args.customers, args.agents, server.pid, port
+        )
+        target = dataclasses.replace(target, name=f"postgres+redis x{workers}")
+        gen = LoadGen(target, args.body_size)
+        await gen.open()
+        await gen.warm_up()
+        await assign_round_robin(api, gen, agent_ids)
+        row = await gen.run_phase(
+            "a",
+            rate=args.max_rate,
+            window=args.window,
+            warm=args.warm,
+            duration=args.duration,
+            drain=args.drain,
+        )
+        print_row(row)
+        return row
+    except BaseException:
+        print(server.log_tail(40), file=sys.stderr)
+        raise
+    finally:
+        if gen is not None:
+            await gen.close()
+        await api.close()
+        server.stop()
+        harness.remove_dir(data_dir)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0],
@@ -694,6 +766,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--baseline", default="both", choices=("websockets", "uvicorn", "both", "none")
     )
     parser.add_argument("--skip-server", action="store_true", help="baseline only")
+    parser.add_argument(
+        "--processes",
+        type=lambda text: [int(v) for v in text.split(",") if v],
+        default=[],
+        help="also serve --workers N on PostgreSQL + Redis for each N, e.g. 1,2,4",
+    )
+    parser.add_argument("--pg-url", default=None, help="PostgreSQL server for --processes")
+    parser.add_argument("--redis-url", default=None, help="Redis for --processes")
     parser.add_argument("--server-core", type=int, default=0)
     parser.add_argument("--loadgen-core", type=int, default=1)
     parser.add_argument(

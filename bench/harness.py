@@ -298,6 +298,7 @@ def start_madoguchi(
     sync: str,
     extra_env: Mapping[str, str] | None = None,
     smtp_port: int = 0,
+    extra_args: Sequence[str] = (),
 ) -> ServerProcess:
     """create-admin, then serve on 127.0.0.1:port with the bench settings."""
     env = dict(BENCH_ENV)
@@ -329,6 +330,7 @@ def start_madoguchi(
         str(smtp_port),
         "--data-dir",
         str(data_dir),
+        *extra_args,
     ]
     server = ServerProcess("madoguchi", argv, port, core, env=env, log_path=data_dir / "server.log")
     server.start()

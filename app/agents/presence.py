@@ -8,9 +8,29 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Literal
+from typing import Literal, Protocol
 
 Status = Literal["online", "away", "offline"]
+
+
+class AgentPresence(Protocol):
+    """Who is online: this process's memory (Presence), or shared by every
+    process through Redis (app/agents/shared_presence.py)."""
+
+    @property
+    def grace_seconds(self) -> float: ...
+
+    def status(self, agent_id: int) -> Status: ...
+
+    def is_online(self, agent_id: int) -> bool: ...
+
+    def online_agent_ids(self) -> list[int]: ...
+
+    def connected(self, agent_id: int, chosen: Status) -> None: ...
+
+    def disconnected(self, agent_id: int) -> None: ...
+
+    def choose(self, agent_id: int, status: Status) -> None: ...
 
 
 class Presence:
@@ -28,6 +48,13 @@ class Presence:
 
     def is_online(self, agent_id: int) -> bool:
         return self.status(agent_id) == "online"
+
+    def present(self, agent_id: int) -> bool:
+        """A socket open here, or closed within the grace period."""
+        return bool(self._sockets.get(agent_id)) or agent_id in self._grace
+
+    def present_agent_ids(self) -> set[int]:
+        return set(self._sockets) | set(self._grace)
 
     def online_agent_ids(self) -> list[int]:
         return [a for a in set(self._sockets) | set(self._grace) if self.is_online(a)]

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agents import repository as agents_repo
-from app.agents.presence import Presence, Status
+from app.agents.presence import AgentPresence, Status
 from app.agents.schemas import AgentCreate, AgentUpdate
 from app.auth.passwords import hash_password
 from app.db import Database
@@ -54,12 +54,12 @@ async def update_agent(session: AsyncSession, agent_id: int, data: AgentUpdate) 
     return agent
 
 
-async def agent_out(session: AsyncSession, agent: Agent, presence: Presence) -> dict[str, Any]:
+async def agent_out(session: AsyncSession, agent: Agent, presence: AgentPresence) -> dict[str, Any]:
     teams = await agents_repo.team_names_of(session, [agent.id])
     return agent_json(agent, teams[agent.id], presence)
 
 
-def agent_json(agent: Agent, teams: list[str], presence: Presence) -> dict[str, Any]:
+def agent_json(agent: Agent, teams: list[str], presence: AgentPresence) -> dict[str, Any]:
     return {
         "id": agent.id,
         "email": agent.email,
@@ -73,7 +73,7 @@ def agent_json(agent: Agent, teams: list[str], presence: Presence) -> dict[str, 
     }
 
 
-def choose_status(agent: Agent, status: Status, presence: Presence) -> None:
+def choose_status(agent: Agent, status: Status, presence: AgentPresence) -> None:
     """Records the choice on the agent (the caller's transaction stores it) and
     applies it to this process's presence."""
     agent.chosen_status = status

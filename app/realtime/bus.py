@@ -1,4 +1,5 @@
-"""The event bus. In-process now; a Redis bus implements the same interface."""
+"""The event bus: in-process (the embedded default) or over Redis
+(app/realtime/redis_bus.py, when MADOGUCHI_REDIS_URL is set)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,11 @@ class EventBus(Protocol):
 
     async def stop(self) -> None: ...
 
+    @property
+    def degraded(self) -> bool:
+        """True while events may not reach the other processes (Redis lost)."""
+        ...
+
 
 class MemoryBus:
     def __init__(self) -> None:
@@ -39,6 +45,10 @@ class MemoryBus:
 
     async def stop(self) -> None:
         return None
+
+    @property
+    def degraded(self) -> bool:
+        return False
 
 
 _in_flight: set[asyncio.Task[None]] = set()

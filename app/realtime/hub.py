@@ -15,7 +15,7 @@ import secrets
 import orjson
 from starlette.websockets import WebSocket, WebSocketState
 
-from app.agents.presence import Presence
+from app.agents.presence import AgentPresence
 from app.conversations.access import Viewer, may_see, serves
 from app.conversations.schemas import customer_view
 from app.realtime.events import (
@@ -43,6 +43,7 @@ MAX_QUEUED_FRAMES = 1000
 # the limit, so live frames still have room.
 PACE_QUEUED_FRAMES = 64
 TRY_AGAIN_LATER = 1013
+SERVICE_RESTART = 1012
 
 # Unique across the processes that share one bus: a random part per process.
 _PROCESS = secrets.token_hex(4)
@@ -211,7 +212,7 @@ class Connection:
 
 
 class Hub:
-    def __init__(self, presence: Presence, max_queued_frames: int = MAX_QUEUED_FRAMES) -> None:
+    def __init__(self, presence: AgentPresence, max_queued_frames: int = MAX_QUEUED_FRAMES) -> None:
         self.presence = presence
         self.max_queued_frames = max_queued_frames
         self._agents: dict[int, set[Connection]] = {}
@@ -270,6 +271,16 @@ class Hub:
             watchers.discard(conn)
             if not watchers:
                 del self._watchers[conversation_id]
+
+    def resync(self) -> None:
+        """Events may have been missed (the Redis bus lost its link for a
+        while): every socket is closed with 1012, and its client reconnects,
+        to any process, and resumes by seq from the store, so it gets each
+        message once, in order."""
+        for index in (self._agents, self._customers):
+            for conns in list(index.values()):
+                for conn in list(conns):
+                    conn.close(SERVICE_RESTART, "events may have been missed; reconnect and resume")
 
     def customer_connection_count(self) -> int:
         return sum(len(c) for c in self._customers.values())

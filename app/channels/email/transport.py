@@ -45,12 +45,17 @@ class EmailTransport:
             max_message_bytes=settings.email_max_message_bytes,
         )
 
+        # `serve --workers N`: one process of the N reads the mailboxes.
+        self.imap_readers = settings.imap_readers
+
     async def start(self) -> None:
         if self.listener is not None:
             await self.listener.start()
-        await self.imap.start()
+        if self.imap_readers:
+            await self.imap.start()
 
     async def stop(self) -> None:
-        await self.imap.stop()
+        if self.imap_readers:
+            await self.imap.stop()
         if self.listener is not None:
             await self.listener.stop()

@@ -1,0 +1,94 @@
+"""The wire form of domain events, for the Redis bus: JSON, by explicit rule.
+
+Never pickle: a message on a shared Redis must not be able to run code in
+every process that reads it. Each event kind names its class; fields are
+plain JSON values, with the nested scope and queue places rebuilt here and
+JSON's lists turned back into the tuples the dataclasses hold.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import orjson
+
+from app.realtime.events import (
+    AgentPresenceChanged,
+    CloseAgentSockets,
+    ConversationChanged,
+    ConversationRead,
+    ConversationScope,
+    Event,
+    JobsQueued,
+    MessageDeliveryChanged,
+    MessageStored,
+    QueueChanged,
+    QueuePlace,
+    Typing,
+)
+
+_KINDS: dict[str, type[Any]] = {
+    cls.__name__: cls
+    for cls in (
+        MessageStored,
+        ConversationChanged,
+        MessageDeliveryChanged,
+        ConversationRead,
+        Typing,
+        AgentPresenceChanged,
+        QueueChanged,
+        JobsQueued,
+        CloseAgentSockets,
+    )
+}
+_TUPLE_FIELDS = frozenset({"notify_agent_ids", "inbox_team_ids"})
+
+
+class BadWireEvent(ValueError):
+    """A message on the channel that is not an event of this version."""
+
+
+def encode_event(event: Event) -> dict[str, Any]:
+    return {"kind": type(event).__name__, "fields": dataclasses.asdict(event)}
+
+
+def decode_event(data: dict[str, Any]) -> Event:
+    cls = _KINDS.get(data.get("kind", ""))
+    fields = data.get("fields")
+    if cls is None or not isinstance(fields, dict):
+        raise BadWireEvent(f"unknown event {str(data.get('kind'))[:40]!r}")
+    try:
+        values = {name: _field(name, value) for name, value in fields.items()}
+        event: Event = cls(**values)
+    except (TypeError, KeyError) as exc:
+        raise BadWireEvent(f"malformed {cls.__name__}: {exc}") from exc
+    return event
+
+
+def _field(name: str, value: Any) -> Any:
+    if name == "scope":
+        return _scope(value)
+    if name == "places":
+        return tuple(QueuePlace(**place) for place in value)
+    if name in _TUPLE_FIELDS:
+        return tuple(value)
+    return value
+
+
+def _scope(value: dict[str, Any]) -> ConversationScope:
+    return ConversationScope(**{**value, "inbox_team_ids": tuple(value["inbox_team_ids"])})
+
+
+def dumps(envelope: dict[str, Any]) -> bytes:
+    return orjson.dumps(envelope)
+
+
+def loads(raw: bytes | str) -> dict[str, Any]:
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadWireEvent("not JSON") from exc
+    if not isinstance(data, dict):
+        raise BadWireEvent("not an object")
+    return data
