@@ -147,9 +147,11 @@ async def merge(
         )
         .values(state="accepted", decided_at=now, decided_by_agent_id=actor_id, merge_id=record.id)
     )
+    actor = (actor_id,) if actor_id is not None else ()
     for conversation_id in conversation_ids:
-        # Open consoles show the conversation under its customer now.
-        await conversation_changed(session, "updated", conversation_id)
+        # Open consoles (the assignee's, watchers', the merging agent's) show
+        # the conversation under its customer now.
+        await conversation_changed(session, "updated", conversation_id, notify_agents=actor)
     publish_after_commit(session, CustomersMerged(kept.id, other.id, record.id))
     return record
 
@@ -253,7 +255,9 @@ async def undo(session: AsyncSession, merge_id: int, actor_id: int) -> CustomerM
     await session.flush()
     for conversation_id in conversation_ids:
         if await session.get(Conversation, conversation_id) is not None:
-            await conversation_changed(session, "updated", conversation_id)
+            await conversation_changed(
+                session, "updated", conversation_id, notify_agents=(actor_id,)
+            )
     publish_after_commit(session, CustomersMerged(kept.id, other.id, record.id, undone=True))
     return record
 
