@@ -44,9 +44,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["undone_by_agent_id"], ["agents.id"], ondelete="SET NULL"),
         sa.PrimaryKeyConstraint("id"),
     )
-    op.create_index(
-        "ix_customer_merges_kept_customer_id", "customer_merges", ["kept_customer_id"]
-    )
+    op.create_index("ix_customer_merges_kept_customer_id", "customer_merges", ["kept_customer_id"])
     op.create_index(
         "ix_customer_merges_merged_customer_id", "customer_merges", ["merged_customer_id"]
     )
