@@ -47,6 +47,9 @@ async def test_the_redirect_link_joins_the_widget_to_the_channel_redirected_from
     )
     assert (r.status_code, r.json()["error"]) == (403, "invalid_chat_link")
 
+    # The chat page hands the link on to the widget, escaped.
+    page = await capi.http.get(f"/chat/{web['widget_key']}", params={"link": token})
+    assert f'data-link="{token}"' in page.text
     session = await capi.new_session(web, link=token)
     assert session["customer_id"] == line_customer
     async with capi.widget(session["session_token"]) as widget:
