@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     # Every HTTP request body; the largest legitimate one (a 16,000-character
     # reply, JSON-escaped) is well under 200 KiB.
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # A widget customer who left gets an agent's unread reply by email after
+    # this long (0 turns it off); the signed chat link in redirect answers lives
+    # this many hours.
+    widget_email_follow_up_seconds: float = Field(default=300, ge=0)
+    chat_link_hours: float = Field(default=72, gt=0)
     # What a web inbox promises when no business hours say otherwise.
     default_expected_reply_seconds: int = Field(default=300, ge=0)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -22,9 +23,13 @@ from app.channels.registry import build_registry
 from app.channels.web.pages import router as chat_page_router
 from app.config import Settings, get_settings
 from app.console.endpoints import router as console_router
+from app.contacts import chat_link
 from app.contacts.endpoints import router as customers_router
+from app.contacts.endpoints import suggestions_router
+from app.contacts.follow_up import FOLLOW_UP, MailUnreadReplies
 from app.conversations import service as conversations
 from app.conversations.endpoints import router as conversations_router
+from app.conversations.intake import IntakeCache
 from app.conversations.outbox import DELIVER, DeliverReply
 from app.conversations.widget_endpoints import router as widget_conversations_router
 from app.conversations.writer import MessageWriter
@@ -69,7 +74,29 @@ def build_runtime(settings: Settings) -> Runtime:
     worker = Worker(db, poll_seconds=settings.worker_poll_seconds)
     writer = MessageWriter(db, conversations.publisher(db, bus))
     worker.register(DELIVER, DeliverReply(db, channels))
-    worker.register(REDIRECT, SendRedirect(db, writer, channels, settings.public_url))
+    link_secret = chat_link.server_secret(settings)
+    link_lifetime = timedelta(hours=settings.chat_link_hours)
+    worker.register(
+        REDIRECT,
+        SendRedirect(
+            db,
+            writer,
+            channels,
+            settings.public_url,
+            link_secret=link_secret,
+            link_lifetime=link_lifetime,
+        ),
+    )
+    worker.register(
+        FOLLOW_UP,
+        MailUnreadReplies(
+            db,
+            channels,
+            public_url=settings.public_url,
+            link_secret=link_secret,
+            link_lifetime=link_lifetime,
+        ),
+    )
     router = Router(db, bus, presence)
     if isinstance(presence, Presence):
         presence.on_change = lambda agent_id, status: publish_soon(
@@ -87,6 +114,8 @@ def build_runtime(settings: Settings) -> Runtime:
     bus.subscribe(hub.dispatch)
     bus.subscribe(worker.on_event)
     bus.subscribe(router.on_event)
+    intake_cache = IntakeCache()
+    bus.subscribe(intake_cache.on_event)
     return Runtime(
         settings=settings,
         db=db,
@@ -99,6 +128,7 @@ def build_runtime(settings: Settings) -> Runtime:
         worker=worker,
         router=router,
         scale_out=scale_out,
+        intake_cache=intake_cache,
     )
 
 
@@ -153,6 +183,7 @@ def create_app(settings: Settings | None = None) -> SocketDispatcher:
         conversations_router,
         routing_router,
         customers_router,
+        suggestions_router,
         console_router,
         chat_page_router,
         email_router,

@@ -7,6 +7,7 @@ from pydantic import BaseModel, BeforeValidator, StringConstraints
 
 from app.auth.widget_sessions import SessionRequest, open_session
 from app.channels.web.adapter import WebConfig
+from app.contacts import chat_link
 from app.errors import Forbidden
 from app.inboxes import service as inboxes_service
 from app.kit.clock import clock
@@ -40,6 +41,12 @@ class SessionCreate(BaseModel):
     # The page's language (a BCP 47 tag, e.g. navigator.language): routing
     # prefers agents who speak it.
     language: Annotated[str, StringConstraints(max_length=35), Storable] | None = None
+    # The signed token of a chat link (the redirect answer's `?link=`).
+    link: Key | None = None
+
+
+class InvalidChatLink(Forbidden):
+    code = "invalid_chat_link"
 
 
 @router.post("/sessions")
@@ -47,6 +54,12 @@ async def create_session(
     body: SessionCreate, request: Request, runtime: RuntimeDep
 ) -> dict[str, Any]:
     address_key = f"addr:{client_address(request)}"
+    link_customer_id: int | None = None
+    if body.link:
+        link = chat_link.verify(chat_link.server_secret(runtime.settings), body.link, clock.now())
+        if link is None:
+            raise InvalidChatLink("this chat link is not valid or has expired")
+        link_customer_id = link.customer_id
     async with runtime.db.write() as session:
         inbox = await inboxes_service.web_inbox_by_key(session, body.widget_key)
         if not WebConfig.model_validate(inbox.config).allows_origin(request.headers.get("origin")):
@@ -60,6 +73,7 @@ async def create_session(
                 external_id=body.external_id or None,
                 identity_hash=body.identity_hash,
                 session_token=body.session_token,
+                link_customer_id=link_customer_id,
             ),
             # Only new sessions count against the limit; resuming one is free.
             before_new=lambda: runtime.limits.widget_sessions.hit(address_key),

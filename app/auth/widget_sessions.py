@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.channels.web.adapter import WebConfig
+from app.contacts import merge as merges
 from app.contacts import service as contacts
 from app.errors import Forbidden, NotAuthenticated
 from app.kit.clock import clock
@@ -32,6 +33,8 @@ class SessionRequest:
     external_id: str | None
     identity_hash: str | None
     session_token: str | None
+    # The customer a signed chat link names (app/contacts/chat_link.py), checked.
+    link_customer_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +51,27 @@ async def _customer_of(session: AsyncSession, customer_id: int) -> int:
             return customer_id
         customer_id = customer.merged_into_id
     return customer_id
+
+
+async def _live_customer(session: AsyncSession, customer_id: int) -> Customer | None:
+    """The customer (after merges) unless erased or gone."""
+    customer = await session.get(Customer, await _customer_of(session, customer_id))
+    if customer is None or customer.erased_at is not None:
+        return None
+    return customer
+
+
+async def _join_linked(session: AsyncSession, customer: Customer, linked_id: int | None) -> None:
+    """The customer a signed chat link named is this session's customer too:
+    folded into it, so the widget and the channel it came from are one history."""
+    if linked_id is None:
+        return
+    linked = await _live_customer(session, linked_id)
+    if linked is None or linked.id == customer.id:
+        return
+    await merges.merge(
+        session, kept_id=customer.id, other_id=linked.id, actor_id=None, reason="chat_link"
+    )
 
 
 async def authenticate_session(session: AsyncSession, token: str) -> WidgetIdentity:
@@ -99,6 +123,7 @@ async def open_session(
             customer = await contacts.get_customer(session, known.customer_id)
             if req.name and not customer.name:
                 customer.name = req.name
+            await _join_linked(session, customer, req.link_customer_id)
             return OpenedSession(token=req.session_token, customer=customer)
 
     before_new()
@@ -108,9 +133,19 @@ async def open_session(
             session, "web", namespace, verified_id, name=req.name
         )
         if req.email:
-            # A valid hash vouches for the email given with it: the contacts
-            # issue joins the customer who owns that address (one history).
-            await contacts.claim_verified_email(session, customer, req.email)
+            # A valid hash vouches for the email given with it: a customer who
+            # owns that address is the same person (one history).
+            customer = await contacts.claim_verified_email(session, customer, req.email)
+        await _join_linked(session, customer, req.link_customer_id)
+    elif req.link_customer_id is not None and (
+        linked := await _live_customer(session, req.link_customer_id)
+    ):
+        # Followed a signed link: the chat continues that customer's history.
+        customer = linked
+        if req.name and not customer.name:
+            customer.name = req.name
+        if req.email and not customer.email and not customer.claimed_email:
+            customer.claimed_email = req.email
     else:
         # Without a hash, name and email are claims, never a key to anyone's history.
         customer = await contacts.create_anonymous(session, name=req.name, claimed_email=req.email)

@@ -93,6 +93,7 @@ async def reply(
         body=body.body,
         private=body.private,
         client_id=body.client_id,
+        follow_up_seconds=runtime.settings.widget_email_follow_up_seconds,
     )
     return conversations.stored_out(stored)
 

@@ -45,6 +45,7 @@ from app.kit.clock import clock
 from app.kit.expiring import ExpiringMap
 from app.kit.text import make_storable
 from app.models import Inbox
+from app.realtime.events import CustomersMerged, Event
 from app.responders import redirect
 
 
@@ -204,6 +205,12 @@ class IntakeCache:
     customers: ExpiringMap[tuple[str, str, str], tuple[int, bool]] = field(
         default_factory=lambda: ExpiringMap(CUSTOMER_CACHE_SECONDS, CACHE_ENTRIES)
     )
+
+    def on_event(self, event: Event) -> None:
+        """Bus subscriber: a merge moves identities to another customer, so
+        what the cache knew of identities is forgotten at once."""
+        if isinstance(event, CustomersMerged):
+            self.customers.clear()
 
 
 async def _webhook_inbox(

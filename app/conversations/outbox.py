@@ -50,7 +50,10 @@ class DeliverReply:
             )
         adapter = self.channels[inbox.channel]
         config = adapter.config_model.model_validate(inbox.config)
-        sender: dict[str, Any] = dict((prior.meta or {}).get("sender") or {}) if prior else {}
+        # Whom to answer: the customer's latest message names them; a message
+        # that opened a conversation on another channel names its recipient.
+        named = (prior.meta or {}).get("sender") if prior else (message.meta or {}).get("recipient")
+        sender: dict[str, Any] = dict(named or {})
         outbound = OutboundMessage(
             conversation_id=conversation.id,
             message_id=message.id,

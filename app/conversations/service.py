@@ -265,10 +265,13 @@ async def post_agent_message(
     body: str,
     private: bool,
     client_id: str | None,
+    follow_up_seconds: float = 0,
 ) -> StoredMessage:
     """Stores an agent's reply or note. A reply on a channel with its own send
     goes out through the outbox: its `deliver` job is committed with it. A reply
-    the channel would refuse (Meta's 24-hour window) is refused here instead."""
+    the channel would refuse (Meta's 24-hour window) is refused here instead.
+    A widget reply carries a follow-up job: unread after `follow_up_seconds`,
+    it is mailed to the customer (app/contacts/follow_up.py)."""
     async with db.write() as session:
         viewer = await access.viewer_of(session, agent)
         conversation, inbox, _, _ = await visible_conversation(
@@ -278,7 +281,7 @@ async def post_agent_message(
         outbound = not private and adapter is not None and adapter.sends
         window = reply_window(adapter) if outbound else None
         if window is not None:
-            await _check_reply_window(session, inbox, conversation.customer_id, window)
+            await check_reply_window(session, inbox, conversation.customer_id, window)
         if conversation.assignee_id is None and not private:
             # Replying to an unassigned conversation takes it.
             conversation.assignee_id = agent.id
@@ -299,17 +302,29 @@ async def post_agent_message(
             client_id=client_id,
             external_id=f"agent:{agent.id}:{client_id}" if client_id else None,
             delivery_status="pending" if outbound else None,
-            jobs=(JobSpec(DELIVER, dedupe_key="deliver:{message_id}"),) if outbound else (),
+            jobs=(JobSpec(DELIVER, dedupe_key="deliver:{message_id}"),)
+            if outbound
+            else _follow_up(inbox, private, follow_up_seconds),
             inbox_team_ids=team_ids,
         )
     )
+
+
+# The job kind of app/contacts/follow_up.py (named here: contacts imports this module).
+FOLLOW_UP = "widget_follow_up"
+
+
+def _follow_up(inbox: Inbox, private: bool, delay_seconds: float) -> tuple[JobSpec, ...]:
+    if inbox.channel != "web" or private or delay_seconds <= 0:
+        return ()
+    return (JobSpec(FOLLOW_UP, delay_seconds=delay_seconds, dedupe_key="follow-up:{message_id}"),)
 
 
 class MessagingWindowClosed(InvalidRequest):
     code = "messaging_window_closed"
 
 
-async def _check_reply_window(
+async def check_reply_window(
     session: AsyncSession, inbox: Inbox, customer_id: int, window: timedelta
 ) -> None:
     """Meta lets a business answer freely only so long after the customer's

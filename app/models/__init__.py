@@ -4,6 +4,7 @@ from app.models.agent import AccessToken, Agent, AgentTeam, Team
 from app.models.base import Base
 from app.models.conversation import Conversation
 from app.models.customer import Customer, Identity, WidgetSession
+from app.models.customer_merge import CustomerErasure, CustomerMerge, MergeSuggestion
 from app.models.inbox import Inbox, InboxTeam
 from app.models.job import Job
 from app.models.mail import Attachment, ImapCursor, MailSource
@@ -18,12 +19,15 @@ __all__ = [
     "Conversation",
     "CsatResponse",
     "Customer",
+    "CustomerErasure",
+    "CustomerMerge",
     "Identity",
     "ImapCursor",
     "Inbox",
     "InboxTeam",
     "Job",
     "MailSource",
+    "MergeSuggestion",
     "Message",
     "Team",
     "WidgetSession",

@@ -53,6 +53,9 @@ class Conversation(Base):
     # The highest seq handed out; bumped in the same transaction as the insert.
     last_seq: Mapped[int] = mapped_column(default=0)
     customer_last_read_seq: Mapped[int] = mapped_column(default=0)
+    # The last agent message a widget customer who left was sent by email
+    # (app/contacts/follow_up.py): each reply goes out once.
+    customer_emailed_seq: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     last_message_at: Mapped[datetime | None]

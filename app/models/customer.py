@@ -25,6 +25,9 @@ class Customer(Base):
     # The language the customer's widget or platform reported ("ja"): routing
     # prefers agents with it as a skill.
     language: Mapped[str | None] = mapped_column(String(20))
+    # Set when an admin erased the customer's personal data (app/contacts/privacy.py):
+    # the row stays, nameless, so reports keep their counts.
+    erased_at: Mapped[datetime | None]
 
 
 class Identity(Base):

@@ -107,6 +107,7 @@ async def _serve(runtime: Runtime, conn: Connection, agent: Agent, viewer: acces
                     body=body,
                     private=bool(frame.get("private", False)),
                     client_id=client_id,
+                    follow_up_seconds=runtime.settings.widget_email_follow_up_seconds,
                 )
                 conn.send(
                     {

@@ -112,6 +112,17 @@ class CloseAgentSockets:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class CustomersMerged:
+    """A customer was folded into another (or a merge undone): caches that map
+    an identity to its customer forget what they knew (app/conversations/intake.py)."""
+
+    kept_customer_id: int
+    merged_customer_id: int
+    merge_id: int
+    undone: bool = False
+
+
 Event = (
     MessageStored
     | ConversationChanged
@@ -122,4 +133,5 @@ Event = (
     | QueueChanged
     | JobsQueued
     | CloseAgentSockets
+    | CustomersMerged
 )

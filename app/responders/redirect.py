@@ -21,17 +21,19 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
 from app.channels.base import InboundMessage
 from app.channels.registry import ChannelRegistry
+from app.contacts import chat_link
 from app.conversations import repository as conversations_repo
 from app.conversations.outbox import DELIVER
 from app.conversations.writer import JobSpec, MessageWriter, NewMessage
 from app.db import Database
 from app.inboxes import repository as inboxes_repo
+from app.kit.clock import clock
 from app.models import Inbox
 
 log = logging.getLogger(__name__)
@@ -96,14 +98,20 @@ def language_of(inbound: InboundMessage) -> str:
     return "ja" if _JAPANESE.search(inbound.text) else "en"
 
 
-def public_channels(inboxes: Sequence[Inbox], public_url: str | None) -> list[PublicChannel]:
+def public_channels(
+    inboxes: Sequence[Inbox], public_url: str | None, *, chat_link: str | None = None
+) -> list[PublicChannel]:
     """Each live inbox's public address: the chat page, the email address, the
-    platform's link to the account. Inboxes without one are left out."""
+    platform's link to the account. Inboxes without one are left out. With a
+    `chat_link` token, the chat page's address carries it, so whoever follows
+    it continues as the customer answered (app/contacts/chat_link.py)."""
     found = []
     for inbox in inboxes:
         if inbox.mode != "live":
             continue
         address = _address(inbox, public_url)
+        if address and chat_link and inbox.channel == "web":
+            address = f"{address}?link={quote(chat_link, safe='')}"
         if address:
             found.append(PublicChannel(inbox.channel, address))
     return found
@@ -177,11 +185,17 @@ class SendRedirect:
         writer: MessageWriter,
         channels: ChannelRegistry,
         public_url: str | None,
+        *,
+        link_secret: str | None = None,
+        link_lifetime: timedelta = timedelta(hours=72),
     ) -> None:
         self.db = db
         self.writer = writer
         self.channels = channels
         self.public_url = public_url
+        # Signs the chat link in the answer; None: the plain chat page.
+        self.link_secret = link_secret
+        self.link_lifetime = link_lifetime
 
     async def run(self, payload: dict[str, Any]) -> None:
         conversation_id = int(payload["conversation_id"])
@@ -196,8 +210,13 @@ class SendRedirect:
         template = responders.get(REDIRECT, None)
         if REDIRECT in responders and not template:
             return  # turned off
+        link = (
+            chat_link.sign(self.link_secret, customer.id, clock.now(), self.link_lifetime)
+            if self.link_secret
+            else None
+        )
         text = redirect_text(
-            public_channels(inboxes, self.public_url),
+            public_channels(inboxes, self.public_url, chat_link=link),
             str(responders.get("language") or payload.get("language") or "en"),
             template=template if isinstance(template, str) else None,
             customer_name=customer.name,

@@ -12,6 +12,8 @@
   var script = document.currentScript || document.querySelector("script[data-key][src*='widget.js']");
   if (!script) return;
   var key = script.getAttribute("data-key");
+  // A signed chat link (the chat page passes it on): continue that customer's history.
+  var link = script.getAttribute("data-link") || null;
   var base = new URL(script.src, location.href).origin;
   var storeKey = "madoguchi:" + key;
   var saved = {};
@@ -193,14 +195,18 @@
     if (stopped) return;
     var had = saved.token || null;
     fetch(base + "/api/v1/widget/sessions", {method: "POST", headers: {"content-type": "application/json"},
-      body: JSON.stringify({widget_key: key, session_token: had, language: navigator.language || null})})
+      body: JSON.stringify({widget_key: key, session_token: had, language: navigator.language || null,
+        link: link})})
       .then(function (r) {
-        if (r.ok) return r.json();
+        if (r.ok) { link = null; return r.json(); }
+        // An expired or broken link still chats, as a new customer.
+        if (r.status === 403 && link) { link = null; later(start); return undefined; }
         // 4xx but 429: this page may not chat (unknown key, origin); retrying changes nothing.
         if (r.status >= 400 && r.status < 500 && r.status !== 429) return null;
         throw new Error("session " + r.status);
       })
       .then(function (s) {
+        if (s === undefined) return;
         if (!s) { unavailable(); return; }
         if (had && s.session_token !== had) {
           // The server no longer knew our token and opened a new session.
