@@ -53,6 +53,9 @@ class Conversation(Base):
     # The highest seq handed out; bumped in the same transaction as the insert.
     last_seq: Mapped[int] = mapped_column(default=0)
     customer_last_read_seq: Mapped[int] = mapped_column(default=0)
+    # The highest seq an agent has read: the customer's read mark, and the
+    # console's unread mark (one mark per conversation, not per agent).
+    agent_last_read_seq: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     last_message_at: Mapped[datetime | None]
