@@ -166,7 +166,7 @@ class Widget:
 
     @property
     def launcher(self) -> Any:
-        return self.page.locator("[data-madoguchi] > button")
+        return self.page.locator('[data-madoguchi-part="launcher"]')
 
     @property
     def panel(self) -> Any:
@@ -182,9 +182,9 @@ class Widget:
 
     async def lines(self) -> list[str]:
         """The message texts shown, top to bottom."""
-        texts: list[str] = await self.page.eval_on_selector_all(
-            '[data-madoguchi-part="log"] > div', "els => els.map(e => e.lastChild.textContent)"
-        )
+        texts: list[str] = await self.page.locator(
+            '[data-madoguchi-part="message"] [data-madoguchi-part="body"]'
+        ).all_text_contents()
         return texts
 
     async def token(self) -> str | None:
@@ -201,12 +201,11 @@ class Widget:
         await eventually(self._acked, f"{body!r} acked")
 
     async def _acked(self) -> bool:
-        # The line is dimmed until its ack arrives.
-        dimmed: int = await self.page.eval_on_selector_all(
-            '[data-madoguchi-part="log"] > div',
-            "els => els.filter(e => e.style.opacity === '0.5').length",
-        )
-        return dimmed == 0
+        # The line says "Sending…" until its ack arrives.
+        sending: int = await self.page.locator(
+            '[data-madoguchi-part="message"][data-state="sending"]'
+        ).count()
+        return sending == 0
 
     async def conversation_id(self) -> int:
         token = await self.token()
