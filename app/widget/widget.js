@@ -164,7 +164,16 @@
   var button = el("button", "launcher", {type: "button", "aria-expanded": "false"});
   button.className = "launcher";
   button.textContent = t("launcher");
-  shadow.append(style, panel);
+  // A constructed sheet where the browser has one: the host page's CSP
+  // (style-src without 'unsafe-inline') does not block it as it would <style>.
+  try {
+    var sheet = new CSSStyleSheet();
+    sheet.replaceSync(style.textContent);
+    shadow.adoptedStyleSheets = [sheet];
+  } catch (e) {
+    shadow.append(style);
+  }
+  shadow.append(panel);
   if (!fullscreen) shadow.append(button);
 
   // -- open and close ----------------------------------------------------------
