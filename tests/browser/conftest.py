@@ -122,10 +122,17 @@ class _ShopPage(BaseHTTPRequestHandler):
         query = parse_qs(urlsplit(self.path).query)
         server = html.escape(query.get("server", [""])[0], quote=True)
         key = html.escape(query.get("key", [""])[0], quote=True)
+        # Any other parameter becomes a data- attribute of the script tag.
+        extra = "".join(
+            f' data-{html.escape(name, quote=True)}="{html.escape(values[0], quote=True)}"'
+            for name, values in query.items()
+            if name not in ("server", "key") and name.isalpha()
+        )
         body = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>A shop</title></head>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>A shop</title></head>
 <body><h1>A shop</h1>
-<script src="{server}/widget.js" data-key="{key}" async></script>
+<script src="{server}/widget.js" data-key="{key}"{extra} async></script>
 </body></html>""".encode()
         self.send_response(200)
         self.send_header("content-type", "text/html; charset=utf-8")
@@ -251,10 +258,10 @@ async def shop(context: BrowserContext, api: Api, inbox: dict[str, Any], shop_ur
     key = inbox["widget_key"]
     url = f"{shop_url}/?{urlencode({'server': api.server.url, 'key': key})}"
 
-    async def open_shop(page: Page | None = None) -> Widget:
+    async def open_shop(page: Page | None = None, **attributes: str) -> Widget:
         page = page or await context.new_page()
         widget = Widget(page, api, key)
-        await page.goto(url)
+        await page.goto(f"{url}&{urlencode(attributes)}" if attributes else url)
         return widget
 
     return open_shop

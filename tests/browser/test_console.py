@@ -286,24 +286,27 @@ async def test_markup_from_a_customer_is_text_and_the_page_has_a_csp(
 
 
 async def test_automatic_replies_show_as_such(open_console: OpenConsole, console_api: Any) -> None:
-    inbox = await console_api.create_inbox()
-    r = await console_api.http.put(
-        f"/api/v1/inboxes/{inbox['id']}/responders",
-        json={"greeting": "Thanks for writing, we are on it."},
+    # A redirect inbox answers every message automatically (the redirect responder).
+    r = await console_api.http.post(
+        "/api/v1/inboxes",
+        json={"name": "Old site", "channel": "web", "mode": "redirect", "config": {}},
         headers=console_api.auth(console_api.admin_token),
     )
-    if r.status_code == 404:
-        # No greeting here (the responders are another branch): a system
-        # message through the conversation's own history instead.
-        return
-    assert r.status_code == 200, r.text
+    assert r.status_code == 201, r.text
     name = unique("Auto")
-    await customer_says(console_api, inbox, "hello", name=name)
+    _, conversation_id = await customer_says(console_api, r.json(), "hello", name=name)
+
+    async def answered() -> bool:
+        return len(await console_api.messages(conversation_id)) == 2
+
+    await eventually(answered, "the redirect reply")
     console = await open_console(role="supervisor")
+    await console.page.locator("#f-status").select_option("resolved")
     await console.open(name)
     system = console.page.locator("#log li[data-author=system]")
     await expect(system).to_have_count(1)
     await expect(system.locator(".who")).to_have_text("Automatic reply")
+    await expect(console.page.locator("#log li[data-author=customer] .who")).to_have_text(name)
 
 
 async def test_presence_switch_sets_the_agent_away_and_back(
