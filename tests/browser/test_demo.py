@@ -7,7 +7,7 @@ import uuid
 
 from playwright.async_api import BrowserContext, expect
 
-from tests.browser.conftest import OpenConsole, Widget
+from tests.browser.conftest import ARTIFACTS, OpenConsole, Widget
 from tests.harness import Api
 
 
@@ -46,6 +46,10 @@ async def test_demo_page_and_console_chat_both_ways(
     # The agent's name on their replies, in the widget.
     authors = widget.page.locator('[data-madoguchi-part="message"][data-author=agent] .meta')
     await expect(authors.first).to_contain_text(console.agent["name"])
+    # What a run looked like, kept (git-ignored) for a person to glance at.
+    ARTIFACTS.mkdir(exist_ok=True)
+    await widget.page.screenshot(path=str(ARTIFACTS / "demo-widget.png"))
+    await console.page.screenshot(path=str(ARTIFACTS / "demo-console.png"))
 
 
 async def test_demo_page_without_a_web_inbox_says_what_to_do(start_server: object) -> None:
