@@ -124,6 +124,10 @@ async def open_session(
             if req.name and not customer.name:
                 customer.name = req.name
             await _join_linked(session, customer, req.link_customer_id)
+            if req.email and customer.email is None:
+                # The address the customer leaves for an answer by email (the
+                # widget's away form): still only their own unverified claim.
+                customer.claimed_email = req.email
             return OpenedSession(token=req.session_token, customer=customer)
 
     before_new()

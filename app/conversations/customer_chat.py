@@ -12,7 +12,7 @@ from app.conversations import repository as conversations_repo
 from app.conversations.access import scope_of
 from app.conversations.schemas import customer_view, stored_message_out
 from app.db import Database, publish_after_commit
-from app.errors import NotFound
+from app.errors import Conflict, NotFound
 from app.kit.clock import clock
 from app.models import Conversation, CsatResponse
 from app.realtime.bus import EventBus
@@ -121,20 +121,23 @@ async def typing(
     )
 
 
+class NotResolved(Conflict):
+    code = "not_resolved"
+
+
 async def rate(
     db: Database, inbox_id: int, customer_id: int, rating: int, comment: str | None
 ) -> int:
-    """Records CSAT for the customer's latest conversation; a second rating replaces it."""
+    """Records CSAT for the customer's latest conversation once it is resolved.
+    One rating per conversation: a second one (a changed mind) replaces it."""
     current = await current_conversation(db, inbox_id, customer_id)
     if current is None:
         raise NotFound("there is no conversation to rate")
-    conversation_id = current[0]
+    conversation_id, status = current
+    if status != "resolved":
+        raise NotResolved("a conversation is rated once it is resolved")
     async with db.write() as session:
-        existing = (
-            await session.execute(
-                select(CsatResponse).where(CsatResponse.conversation_id == conversation_id)
-            )
-        ).scalar_one_or_none()
+        existing = await conversations_repo.csat_of(session, conversation_id)
         if existing is None:
             session.add(
                 CsatResponse(

@@ -10,10 +10,12 @@ from app.conversations import repository as conversations_repo
 from app.conversations import service as conversations
 from app.conversations.schemas import (
     AssignRequest,
+    ReadRequest,
     ReplyCreate,
     Status,
     TransferRequest,
     conversation_out,
+    preview_out,
 )
 from app.errors import InvalidRequest
 from app.kit.numbers import DbId, DbSeq, parse_db_int
@@ -55,8 +57,12 @@ async def list_conversations(
             before_id=page.cursor,
             limit=page.limit,
         )
+        last = await conversations_repo.last_messages(session, [row[0].id for row in rows])
     cursor = str(rows[-1][0].id) if len(rows) == page.limit else None
-    return {"items": [conversation_out(*row) for row in rows], "next_cursor": cursor}
+    items = [
+        {**conversation_out(*row), "last_message": preview_out(last.get(row[0].id))} for row in rows
+    ]
+    return {"items": items, "next_cursor": cursor}
 
 
 @router.get("/{conversation_id}")
@@ -96,6 +102,13 @@ async def reply(
         follow_up_seconds=runtime.settings.widget_email_follow_up_seconds,
     )
     return conversations.stored_out(stored)
+
+
+@router.post("/{conversation_id}/read", status_code=204)
+async def read(
+    conversation_id: DbId, body: ReadRequest, agent: CurrentAgent, runtime: RuntimeDep
+) -> None:
+    await conversations.mark_read(runtime.db, agent, conversation_id, body.seq)
 
 
 @router.post("/{conversation_id}/resolve")

@@ -9,7 +9,7 @@ from sqlalchemy import ColumnElement, Select, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from app.models import Agent, Conversation, Customer, Inbox, Message
+from app.models import Agent, Conversation, CsatResponse, Customer, Inbox, Message
 
 ConversationRow = tuple[Conversation, Inbox, Customer, Agent | None]
 
@@ -172,3 +172,43 @@ async def message_id_by_delivered_id(
         )
     )
     return result.scalars().first()
+
+
+async def last_messages(
+    session: AsyncSession, conversation_ids: Sequence[int]
+) -> dict[int, Message]:
+    """Each conversation's newest message (its `last_seq`), for list previews."""
+    if not conversation_ids:
+        return {}
+    rows = await session.execute(
+        select(Message)
+        .join(
+            Conversation,
+            (Conversation.id == Message.conversation_id) & (Conversation.last_seq == Message.seq),
+        )
+        .where(Conversation.id.in_(list(conversation_ids)))
+    )
+    return {m.conversation_id: m for m in rows.scalars()}
+
+
+async def mark_agent_read(session: AsyncSession, conversation_id: int, seq: int) -> bool:
+    """Moves the agents' read mark forward to `seq` (never back, never past the
+    last message); False when it did not move."""
+    result = await session.execute(
+        update(Conversation)
+        .where(
+            Conversation.id == conversation_id,
+            Conversation.agent_last_read_seq < seq,
+            Conversation.last_seq >= seq,
+        )
+        .values(agent_last_read_seq=seq)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def csat_of(session: AsyncSession, conversation_id: int) -> CsatResponse | None:
+    return (
+        await session.execute(
+            select(CsatResponse).where(CsatResponse.conversation_id == conversation_id)
+        )
+    ).scalar_one_or_none()

@@ -8,9 +8,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, StringConstraints
 
 from app.agents.schemas import Label
-from app.kit.numbers import DbId
+from app.kit.numbers import DbId, DbSeq
 from app.kit.text import Storable
-from app.models import Agent, Conversation, Customer, Inbox, Message
+from app.models import Agent, Conversation, CsatResponse, Customer, Inbox, Message
 
 Body = Annotated[str, StringConstraints(min_length=1, max_length=16_000), Storable]
 ClientId = Annotated[str, StringConstraints(min_length=1, max_length=100), Storable]
@@ -21,6 +21,10 @@ class ReplyCreate(BaseModel):
     body: Body
     private: bool = False
     client_id: ClientId | None = None
+
+
+class ReadRequest(BaseModel):
+    seq: DbSeq
 
 
 class AssignRequest(BaseModel):
@@ -153,8 +157,31 @@ def conversation_out(
         "assignee": agent_ref(assignee),
         "last_seq": conversation.last_seq,
         "customer_last_read_seq": conversation.customer_last_read_seq,
+        "agent_last_read_seq": conversation.agent_last_read_seq,
         "created_at": iso(conversation.created_at),
         "updated_at": iso(conversation.updated_at),
         "last_message_at": iso(conversation.last_message_at),
         "resolved_at": iso(conversation.resolved_at),
     }
+
+
+# A list row's preview of the newest message: enough to recognise it.
+PREVIEW_CHARS = 140
+
+
+def preview_out(message: Message | None) -> dict[str, Any] | None:
+    if message is None:
+        return None
+    return {
+        "seq": message.seq,
+        "author": author_of(message.author_kind, message.author_name, message.author_agent_id),
+        "body": message.body[:PREVIEW_CHARS],
+        "private": message.private,
+        "created_at": message.created_at.isoformat(),
+    }
+
+
+def csat_out(csat: CsatResponse | None) -> dict[str, Any] | None:
+    if csat is None:
+        return None
+    return {"rating": csat.rating, "comment": csat.comment, "created_at": iso(csat.created_at)}

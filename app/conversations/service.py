@@ -20,7 +20,12 @@ from app.conversations import access
 from app.conversations import repository as conversations_repo
 from app.conversations.outbox import DELIVER
 from app.conversations.repository import ConversationRow
-from app.conversations.schemas import conversation_out, message_out, stored_message_out
+from app.conversations.schemas import (
+    conversation_out,
+    csat_out,
+    message_out,
+    stored_message_out,
+)
 from app.conversations.writer import JobSpec, MessageWriter, NewMessage, OnStored, StoredMessage
 from app.db import Database, publish_after_commit
 from app.errors import Forbidden, InvalidRequest, NotFound
@@ -31,6 +36,7 @@ from app.realtime.bus import EventBus
 from app.realtime.events import (
     ConversationChange,
     ConversationChanged,
+    ConversationRead,
     ConversationScope,
     JobsQueued,
     MessageStored,
@@ -415,7 +421,20 @@ def _unassigned(scope: ConversationScope) -> ConversationScope:
 async def get_conversation(db: Database, agent: Agent, conversation_id: int) -> dict[str, Any]:
     async with db.read() as session:
         viewer = await access.viewer_of(session, agent)
-        return conversation_out(*await visible_conversation(session, viewer, conversation_id))
+        row = await visible_conversation(session, viewer, conversation_id)
+        csat = await conversations_repo.csat_of(session, conversation_id)
+    return {**conversation_out(*row), "csat": csat_out(csat)}
+
+
+async def mark_read(db: Database, agent: Agent, conversation_id: int, seq: int) -> None:
+    """An agent read the conversation up to `seq`: the customer sees a read
+    mark, and the console's unread mark goes for every agent."""
+    async with db.write() as session:
+        viewer = await access.viewer_of(session, agent)
+        conversation, inbox, _, _ = await visible_conversation(session, viewer, conversation_id)
+        if await conversations_repo.mark_agent_read(session, conversation_id, seq):
+            scope = access.scope_of(conversation, await inboxes_repo.team_ids(session, inbox.id))
+            publish_after_commit(session, ConversationRead(scope=scope, seq=seq, reader="agent"))
 
 
 async def messages(

@@ -56,6 +56,9 @@ class Conversation(Base):
     # The last agent message a widget customer who left was sent by email
     # (app/contacts/follow_up.py): each reply goes out once.
     customer_emailed_seq: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The highest seq an agent has read: the customer's read mark, and the
+    # console's unread mark (one mark per conversation, not per agent).
+    agent_last_read_seq: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     last_message_at: Mapped[datetime | None]

@@ -127,6 +127,10 @@ async def _serve(runtime: Runtime, conn: Connection, agent: Agent, viewer: acces
                     if fresh is not None:
                         agents_service.choose_status(fresh, status, runtime.presence)
                 conn.send({"type": "presence", "status": runtime.presence.status(agent.id)})
+            elif kind == "read":
+                conversation_id = require_int(frame, "conversation_id", minimum=1)
+                seq = require_int(frame, "seq", minimum=1)
+                await conversations.mark_read(runtime.db, agent, conversation_id, seq)
             elif kind == "typing":
                 conversation_id = require_int(frame, "conversation_id", minimum=1)
                 await _typing(runtime, agent, viewer, conversation_id, bool(frame.get("on", True)))

@@ -63,6 +63,9 @@ class MessageDeliveryChanged:
 class ConversationRead:
     scope: ConversationScope
     seq: int
+    # Who read up to seq: the customer (agents see a read mark) or an agent
+    # (the customer's widget sees one, other agents lose the unread mark).
+    reader: Literal["customer", "agent"] = "customer"
 
 
 @dataclass(frozen=True, slots=True)

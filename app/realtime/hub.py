@@ -305,14 +305,7 @@ class Hub:
                 },
             )
         elif isinstance(event, ConversationRead):
-            self._to_agents(
-                event.scope,
-                {
-                    "type": "conversation.read",
-                    "conversation_id": event.scope.conversation_id,
-                    "seq": event.seq,
-                },
-            )
+            self._conversation_read(event)
         elif isinstance(event, Typing):
             self._typing(event)
         elif isinstance(event, CloseAgentSockets):
@@ -370,6 +363,22 @@ class Hub:
             scope,
             {"type": _AGENT_FRAME_TYPES[event.change], "conversation": event.conversation},
             also=event.notify_agent_ids,
+        )
+
+    def _conversation_read(self, event: ConversationRead) -> None:
+        scope = event.scope
+        if event.reader == "agent":
+            read = {"type": "read", "conversation_id": scope.conversation_id, "seq": event.seq}
+            for conn in self._customer_sockets(scope):
+                conn.send(read)
+        self._to_agents(
+            scope,
+            {
+                "type": "conversation.read",
+                "conversation_id": scope.conversation_id,
+                "seq": event.seq,
+                "reader": event.reader,
+            },
         )
 
     def _queue_changed(self, event: QueueChanged) -> None:

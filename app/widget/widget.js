@@ -1,6 +1,9 @@
 /* Madoguchi web widget. Embed with:
  *   <script src="https://HOST/widget.js" data-key="WIDGET_KEY" async></script>
- * Plain JS, no build step. Message text is only ever set with textContent.
+ * Optional: data-lang="en|ja" (else navigator.language), data-prechat="1" (ask
+ * name and email before the first message), data-fullscreen="1" (the chat page).
+ * Plain JS, no build step. Everything lives in a shadow root, so the host page's
+ * CSS cannot reach it. Message text is only ever set with textContent.
  *
  * Each connection: wait for `status` (it names the current conversation), send
  * `resume` for that conversation after the highest seq this page has shown (0
@@ -15,60 +18,236 @@
   // A signed chat link (the chat page passes it on): continue that customer's history.
   var link = script.getAttribute("data-link") || null;
   var base = new URL(script.src, location.href).origin;
+  var fullscreen = !!script.getAttribute("data-fullscreen");
+  var prechat = !!script.getAttribute("data-prechat");
   var storeKey = "madoguchi:" + key;
   var saved = {};
   try { saved = JSON.parse(localStorage.getItem(storeKey) || "{}") || {}; } catch (e) { saved = {}; }
+  saved.rated = saved.rated || {};
+
+  var TEXT = {
+    en: {
+      launcher: "Chat", title: "Chat with us", close: "Close chat", message: "Message", send: "Send",
+      connecting: "Connecting…", reconnecting: "Reconnecting…", unavailable: "Chat is unavailable right now.",
+      replyMinutes: "We reply in about {n} minutes", replyMinute: "We reply in about a minute",
+      replyHours: "We reply in about {n} hours", away: "We are away, back {when}", awayNoTime: "We are away right now",
+      queue: "You are number {n} in the queue, about {m}", minute: "minute", minutes: "minutes",
+      helping: "{name} is here to help", typing: "{name} is typing…", support: "Support", you: "You",
+      sending: "Sending…", sent: "Sent", read: "Read", failed: "Not sent",
+      byEmail: "We'll answer by email", email: "Email", save: "Save", emailSaved: "Thanks, we'll answer at {email}",
+      name: "Name", start: "Start chat", prechat: "Tell us who you are (optional)",
+      rate: "How did we do?", comment: "Comment (optional)", thanks: "Thank you for your rating", star: "{n} of 5"
+    },
+    ja: {
+      launcher: "チャット", title: "お問い合わせ", close: "閉じる", message: "メッセージ", send: "送信",
+      connecting: "接続中…", reconnecting: "再接続中…", unavailable: "現在チャットをご利用いただけません。",
+      replyMinutes: "通常{n}分ほどで返信します", replyMinute: "通常1分ほどで返信します",
+      replyHours: "通常{n}時間ほどで返信します", away: "ただいま営業時間外です。{when}に再開します", awayNoTime: "ただいま営業時間外です",
+      queue: "順番待ち{n}番目です（約{m}）", minute: "分", minutes: "分",
+      helping: "{name}が対応します", typing: "{name}が入力中…", support: "サポート", you: "あなた",
+      sending: "送信中…", sent: "送信済み", read: "既読", failed: "未送信",
+      byEmail: "メールでお返事します", email: "メールアドレス", save: "保存", emailSaved: "{email} 宛にお返事します",
+      name: "お名前", start: "チャットを始める", prechat: "お名前とメールアドレス（任意）",
+      rate: "対応はいかがでしたか？", comment: "コメント（任意）", thanks: "ご評価ありがとうございました", star: "5段階中{n}"
+    }
+  };
+  var lang = (script.getAttribute("data-lang") || navigator.language || "en").toLowerCase().slice(0, 2);
+  if (!TEXT[lang]) lang = "en";
+  function t(name, vars) {
+    return TEXT[lang][name].replace(/\{(\w+)\}/g, function (_, k) { return vars && vars[k] != null ? String(vars[k]) : ""; });
+  }
+
   var socket = null, live = null, pending = {}, seen = {}, lastSeq = {};
   // attempts: connects since the last served one (the backoff); renewed: the
   // token in use replaced one the server refused, so a refusal now is final.
-  var attempts = 0, renewed = false, stopped = false;
+  var attempts = 0, renewed = false, stopped = false, everOpened = false;
+  var conversationId = null, conversationStatus = null, availabilityNow = null;
+  var readSent = 0, agentRead = 0, typingTimer = null, typingSentAt = 0, peerTypingTimer = null;
 
-  var root = document.createElement("div");
-  root.setAttribute("data-madoguchi", "");
-  root.style.cssText = "position:fixed;right:16px;bottom:16px;z-index:2147483000;font:14px system-ui,sans-serif";
-  var button = document.createElement("button");
-  button.type = "button";
-  button.textContent = "Chat";
-  button.setAttribute("data-madoguchi-part", "launcher");
-  button.style.cssText = "border-radius:24px;padding:12px 20px;border:0;background:#234;color:#fff;cursor:pointer";
-  var panel = document.createElement("div");
-  panel.setAttribute("data-madoguchi-part", "panel");
-  // The display property, not the hidden attribute: an inline display:flex beats [hidden].
-  panel.style.cssText = "width:320px;height:420px;background:#fff;border:1px solid #ccc;border-radius:8px;display:none;flex-direction:column;margin-bottom:8px";
-  var status = document.createElement("div");
-  status.setAttribute("data-madoguchi-part", "status");
-  status.style.cssText = "padding:8px;border-bottom:1px solid #eee;color:#555";
-  var log = document.createElement("div");
-  log.setAttribute("data-madoguchi-part", "log");
-  log.style.cssText = "flex:1;overflow:auto;padding:8px";
-  var form = document.createElement("form");
-  form.style.cssText = "display:flex;border-top:1px solid #eee";
-  var input = document.createElement("input");
-  input.style.cssText = "flex:1;border:0;padding:10px";
-  input.setAttribute("aria-label", "Message");
-  var send = document.createElement("button");
-  send.textContent = "Send";
-  form.append(input, send);
-  panel.append(status, log, form);
-  root.append(panel, button);
-  function isOpen() { return panel.style.display !== "none"; }
-  function setOpen(open) { panel.style.display = open ? "flex" : "none"; }
-  if (script.getAttribute("data-fullscreen")) { setOpen(true); panel.style.width = "100%"; panel.style.height = "90vh"; }
+  // -- the DOM ---------------------------------------------------------------
+  function el(tag, part, attrs) {
+    var node = document.createElement(tag);
+    if (part) node.setAttribute("data-madoguchi-part", part);
+    for (var name in attrs || {}) node.setAttribute(name, attrs[name]);
+    return node;
+  }
+  var host = document.createElement("madoguchi-chat");
+  host.setAttribute("data-madoguchi", "");
+  var shadow = host.attachShadow({mode: "open"});
+  var style = document.createElement("style");
+  // !important on :host only: the host element is in the page, where the
+  // page's own rules would otherwise win over ours.
+  style.textContent = [
+    ":host{all:initial!important;position:fixed!important;right:16px!important;bottom:16px!important;z-index:2147483000!important;display:block!important;font:14px/1.4 system-ui,-apple-system,'Segoe UI',sans-serif!important;color:#1d2433!important}",
+    "*{box-sizing:border-box;font:inherit;color:inherit;margin:0}",
+    "[hidden]{display:none!important}",
+    ".launcher{display:block;margin-left:auto;border:0;border-radius:24px;padding:12px 20px;background:#1f3a5f;color:#fff;cursor:pointer;font-weight:600;box-shadow:0 2px 8px rgba(0,0,0,.25)}",
+    ".launcher:focus-visible,button:focus-visible,input:focus-visible,textarea:focus-visible{outline:2px solid #2b6cb0;outline-offset:2px}",
+    ".panel{width:360px;height:min(560px,calc(100vh - 96px));background:#fff;border:1px solid #cfd6e0;border-radius:12px;display:flex;flex-direction:column;margin-bottom:10px;overflow:hidden;box-shadow:0 8px 28px rgba(0,0,0,.2)}",
+    "header{background:#1f3a5f;color:#fff;padding:10px 12px;display:flex;gap:8px;align-items:flex-start}",
+    "header .titles{flex:1;min-width:0}header h2{font-weight:700;font-size:16px}",
+    "header p{font-size:12px;opacity:.9}",
+    ".x{border:0;background:transparent;color:#fff;font-size:20px;line-height:1;cursor:pointer;padding:2px 6px}",
+    ".conn{background:#fff4d6;color:#6b4e00;font-size:12px;padding:4px 12px}",
+    ".log{flex:1;overflow:auto;padding:10px 12px;display:flex;flex-direction:column;gap:8px;background:#f6f8fb}",
+    ".msg{max-width:85%;align-self:flex-start}.msg.customer{align-self:flex-end}",
+    ".meta{font-size:11px;color:#5b6575;margin:0 4px 2px}.customer .meta{text-align:right}",
+    ".bubble{background:#fff;border:1px solid #dde3ea;border-radius:12px;padding:7px 10px;white-space:pre-wrap;overflow-wrap:anywhere;word-break:break-word}",
+    ".customer .bubble{background:#1f3a5f;color:#fff;border-color:#1f3a5f}.customer .bubble a{color:#cfe3ff}",
+    ".system .bubble{background:#eef1f5;font-style:italic;color:#3a4352}",
+    ".msg[data-state=sending] .bubble{opacity:.6}.msg[data-state=failed] .bubble{background:#b00020;border-color:#b00020}",
+    ".mark{font-size:11px;color:#5b6575;text-align:right;margin:2px 4px 0}",
+    ".typing{font-size:12px;color:#5b6575;padding:2px 12px;min-height:18px}",
+    ".card{border-top:1px solid #e3e8ee;padding:8px 12px;display:flex;flex-direction:column;gap:6px;background:#fff}",
+    ".card label{font-size:12px;color:#3a4352}",
+    ".row{display:flex;gap:6px}.row input{flex:1;min-width:0}",
+    "input,textarea{font-size:16px;border:1px solid #cfd6e0;border-radius:8px;padding:8px;background:#fff;color:#1d2433}",
+    ".composer{display:flex;gap:6px;border-top:1px solid #e3e8ee;padding:8px;background:#fff}",
+    ".composer input{flex:1;min-width:0}",
+    ".btn{border:0;border-radius:8px;padding:8px 12px;background:#1f3a5f;color:#fff;cursor:pointer;font-weight:600}",
+    ".stars{display:flex;gap:4px}.stars button{flex:1;border:1px solid #cfd6e0;border-radius:8px;background:#fff;padding:6px 0;cursor:pointer}",
+    ".stars button[aria-pressed=true]{background:#f4b400;border-color:#f4b400}",
+    "@media (max-width:480px){:host{right:12px!important;bottom:12px!important}.panel{position:fixed;inset:0;width:100vw;height:100%;border-radius:0;margin:0;border:0}}",
+    ".full{position:fixed;inset:0;width:100vw;height:100%;border-radius:0;margin:0;border:0}"
+  ].join("\n");
+
+  var panel = el("section", "panel", {role: "dialog", "aria-label": t("title"), hidden: ""});
+  panel.className = "panel" + (fullscreen ? " full" : "");
+  var header = el("header");
+  var titles = el("div"); titles.className = "titles";
+  var title = el("h2"); title.textContent = t("title");
+  var availabilityLine = el("p", "availability");
+  var status = el("p", "status", {role: "status", "aria-live": "polite"});
+  titles.append(title, availabilityLine, status);
+  var closeButton = el("button", "close", {type: "button", "aria-label": t("close")});
+  closeButton.className = "x"; closeButton.textContent = "×";
+  header.append(titles);
+  if (!fullscreen) header.append(closeButton);
+  var connection = el("div", "connection", {role: "status", hidden: ""}); connection.className = "conn";
+  var log = el("div", "log", {role: "log", "aria-live": "polite", "aria-label": t("title")}); log.className = "log";
+  var typingLine = el("div", "typing", {"aria-live": "polite"}); typingLine.className = "typing";
+
+  var prechatForm = el("form", "prechat", {hidden: ""}); prechatForm.className = "card";
+  var prechatLabel = el("label"); prechatLabel.textContent = t("prechat");
+  var nameInput = el("input", null, {"aria-label": t("name"), placeholder: t("name"), autocomplete: "name", maxlength: "200"});
+  var prechatEmail = el("input", null, {type: "email", "aria-label": t("email"), placeholder: t("email"), autocomplete: "email"});
+  var startButton = el("button", null, {type: "submit"}); startButton.className = "btn"; startButton.textContent = t("start");
+  prechatForm.append(prechatLabel, nameInput, prechatEmail, startButton);
+
+  var emailForm = el("form", "email-form", {hidden: ""}); emailForm.className = "card";
+  var emailLabel = el("label", null, {"for": "madoguchi-email"}); emailLabel.textContent = t("byEmail");
+  var emailRow = el("div"); emailRow.className = "row";
+  var emailInput = el("input", null, {id: "madoguchi-email", type: "email", required: "", placeholder: t("email"), autocomplete: "email"});
+  var emailSave = el("button", null, {type: "submit"}); emailSave.className = "btn"; emailSave.textContent = t("save");
+  emailRow.append(emailInput, emailSave);
+  var emailDone = el("p", "email-saved", {hidden: ""});
+  emailForm.append(emailLabel, emailRow, emailDone);
+
+  var csat = el("form", "csat", {hidden: ""}); csat.className = "card";
+  var csatLabel = el("label"); csatLabel.textContent = t("rate");
+  var stars = el("div", null, {role: "group", "aria-label": t("rate")}); stars.className = "stars";
+  var rating = 0;
+  for (var n = 1; n <= 5; n++) {
+    var star = el("button", "star", {type: "button", "aria-pressed": "false", "aria-label": t("star", {n: n}), "data-rating": String(n)});
+    star.textContent = String(n);
+    stars.append(star);
+  }
+  var csatComment = el("textarea", null, {"aria-label": t("comment"), placeholder: t("comment"), rows: "2", maxlength: "4000"});
+  var csatSend = el("button", null, {type: "submit"}); csatSend.className = "btn"; csatSend.textContent = t("send");
+  var csatThanks = el("p", "csat-thanks", {hidden: ""}); csatThanks.textContent = t("thanks");
+  csat.append(csatLabel, stars, csatComment, csatSend);
+
+  var form = el("form", "composer"); form.className = "composer";
+  var input = el("input", "input", {"aria-label": t("message"), placeholder: t("message"), autocomplete: "off", maxlength: "16000"});
+  var sendButton = el("button", null, {type: "submit"}); sendButton.className = "btn"; sendButton.textContent = t("send");
+  form.append(input, sendButton);
+  panel.append(header, connection, log, typingLine, csatThanks, csat, emailForm, prechatForm, form);
+
+  var button = el("button", "launcher", {type: "button", "aria-expanded": "false"});
+  button.className = "launcher";
+  button.textContent = t("launcher");
+  // A constructed sheet where the browser has one: the host page's CSP
+  // (style-src without 'unsafe-inline') does not block it as it would <style>.
+  try {
+    var sheet = new CSSStyleSheet();
+    sheet.replaceSync(style.textContent);
+    shadow.adoptedStyleSheets = [sheet];
+  } catch (e) {
+    shadow.append(style);
+  }
+  shadow.append(panel);
+  if (!fullscreen) shadow.append(button);
+
+  // -- open and close ----------------------------------------------------------
+  function isOpen() { return !panel.hidden; }
+  function setOpen(open, focus) {
+    panel.hidden = !open;
+    button.setAttribute("aria-expanded", String(open));
+    if (!fullscreen) { saved.open = open; persist(); }
+    if (open) {
+      showForms();
+      if (focus !== false) (prechatForm.hidden ? input : nameInput).focus();
+      markRead();
+      if (stopped) { stopped = false; attempts = 0; renewed = false; start(); }
+    } else if (focus !== false) {
+      button.focus();
+    }
+  }
+  button.onclick = function () { setOpen(!isOpen()); };
+  closeButton.onclick = function () { setOpen(false); };
+  panel.addEventListener("keydown", function (e) {
+    if (e.key === "Escape" && !fullscreen) { e.preventDefault(); setOpen(false); }
+  });
 
   function persist() {
-    try { localStorage.setItem(storeKey, JSON.stringify({token: saved.token || null})); } catch (e) { /* private mode */ }
+    try {
+      localStorage.setItem(storeKey, JSON.stringify({token: saved.token || null, open: !!saved.open,
+        email: saved.email || null, started: !!saved.started, rated: saved.rated}));
+    } catch (e) { /* private mode */ }
   }
-  function line(kind, name, body) {
-    var el = document.createElement("div");
-    el.setAttribute("data-madoguchi-part", "message");
-    el.setAttribute("data-author", kind);
-    el.style.cssText = "margin:4px 0;" + (kind === "customer" ? "text-align:right" : "");
-    var who = document.createElement("b");
-    who.textContent = kind === "customer" ? "" : (name || "Support") + ": ";
-    var text = document.createElement("span");
-    text.textContent = body;
-    el.append(who, text);
-    return el;
+
+  // -- messages ------------------------------------------------------------------
+  var URL_PATTERN = /\bhttps?:\/\/[^\s<>"']+/gi;
+  // Text with its web addresses as links; every piece is a text node.
+  function linkify(target, text) {
+    var at = 0, match;
+    URL_PATTERN.lastIndex = 0;
+    while ((match = URL_PATTERN.exec(text))) {
+      var url = match[0].replace(/[.,;:!?)\]]+$/, "");
+      if (match.index > at) target.append(document.createTextNode(text.slice(at, match.index)));
+      var a = document.createElement("a");
+      a.href = url; a.target = "_blank"; a.rel = "noopener noreferrer nofollow";
+      a.textContent = url;
+      target.append(a);
+      at = match.index + url.length;
+      URL_PATTERN.lastIndex = at;
+    }
+    if (at < text.length) target.append(document.createTextNode(text.slice(at)));
+  }
+  function clock(iso) {
+    var d = iso ? new Date(iso) : new Date();
+    return d.toLocaleTimeString(lang, {hour: "2-digit", minute: "2-digit"});
+  }
+  function line(kind, name, body, createdAt) {
+    var row = el("div", "message", {"data-author": kind});
+    row.className = "msg " + kind;
+    var meta = el("div", "meta"); meta.className = "meta";
+    var who = el("span", "author");
+    who.textContent = kind === "customer" ? t("you") : (name || t("support"));
+    var when = el("time", "time");
+    when.textContent = clock(createdAt);
+    if (createdAt) when.setAttribute("datetime", createdAt);
+    meta.append(who, document.createTextNode(" · "), when);
+    var bubble = el("div", "body"); bubble.className = "bubble";
+    linkify(bubble, body);
+    row.append(meta, bubble);
+    if (kind === "customer") { var mark = el("div", "mark"); mark.className = "mark"; row.append(mark); }
+    return row;
+  }
+  function setMark(row, state) {
+    row.setAttribute("data-state", state);
+    var mark = row.querySelector(".mark");
+    if (mark) mark.textContent = t(state === "stored" ? "sent" : state);
   }
   function scroll() { log.scrollTop = log.scrollHeight; }
   // Stored messages go above the customer's unacked ones, which stay last, in
@@ -82,20 +261,43 @@
     if (seen[f.id]) return;
     seen[f.id] = true;
     var mine = f.client_id && pending[f.client_id];
-    if (mine) { markStored(f.client_id, f.id); return; }
-    var el = line(f.author.kind, f.author.name, f.body);
-    el.setAttribute("data-id", String(f.id));
-    log.insertBefore(el, firstPending());
+    if (mine) { markStored(f.client_id, f.id, f.seq); return; }
+    var row = line(f.author.kind, f.author.name, f.body, f.created_at);
+    row.setAttribute("data-id", String(f.id));
+    row.setAttribute("data-seq", String(f.seq));
+    if (f.author.kind === "customer") setMark(row, "stored");
+    else stopPeerTyping();
+    log.insertBefore(row, firstPending());
     scroll();
+    showReadMarks();
+    markRead();
   }
-  function markStored(clientId, id) {
+  function markStored(clientId, id, seq) {
     var p = pending[clientId];
     if (!p) return;
     delete pending[clientId];
-    p.line.style.opacity = "1";
-    p.line.style.color = "";
     p.line.setAttribute("data-id", String(id));
+    if (seq) p.line.setAttribute("data-seq", String(seq));
+    setMark(p.line, "stored");
+    showReadMarks();
   }
+  // "Read" on the customer's messages an agent has read up to.
+  function showReadMarks() {
+    var rows = log.querySelectorAll(".msg.customer[data-seq]");
+    for (var i = 0; i < rows.length; i++) {
+      var seq = Number(rows[i].getAttribute("data-seq"));
+      if (seq <= agentRead && rows[i].getAttribute("data-state") === "stored") setMark(rows[i], "read");
+    }
+  }
+  // Tells the agents what the customer has seen: only while the panel is open
+  // and the page is in front.
+  function markRead() {
+    if (!conversationId || !isOpen() || document.visibilityState === "hidden" || !live) return;
+    var seq = lastSeq[conversationId] || 0;
+    if (seq > readSent) { readSent = seq; sendFrame({type: "read", seq: seq, conversation_id: conversationId}); }
+  }
+  document.addEventListener("visibilitychange", markRead);
+
   function uuid() {
     if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
     return "c" + Date.now().toString(36) + Math.random().toString(36).slice(2);
@@ -103,19 +305,103 @@
   function sendFrame(frame) {
     if (socket && socket.readyState === 1) socket.send(JSON.stringify(frame));
   }
+
+  // -- typing ----------------------------------------------------------------------
+  input.addEventListener("input", function () {
+    if (!live || !conversationId) return;
+    var now = Date.now();
+    // At most one "on" every 3 s; "off" after 4 s without a key.
+    if (now - typingSentAt > 3000) { typingSentAt = now; sendFrame({type: "typing", on: true}); }
+    clearTimeout(typingTimer);
+    typingTimer = setTimeout(stopTyping, 4000);
+  });
+  function stopTyping() {
+    clearTimeout(typingTimer);
+    if (typingSentAt) { typingSentAt = 0; sendFrame({type: "typing", on: false}); }
+  }
+  function stopPeerTyping() { clearTimeout(peerTypingTimer); typingLine.textContent = ""; }
+  function peerTyping(f) {
+    if (!f.author || f.author.kind === "customer") return;
+    clearTimeout(peerTypingTimer);
+    if (f.on === false) { stopPeerTyping(); return; }
+    typingLine.textContent = t("typing", {name: f.author.name || t("support")});
+    // A lost "off" frame must not leave it on for ever.
+    peerTypingTimer = setTimeout(stopPeerTyping, 6000);
+  }
+
+  // -- what the panel says -------------------------------------------------------
+  function showAvailability(a) {
+    if (!a) return;
+    availabilityNow = {open: a.open, next_open_at: a.next_open_at,
+      expected_reply_seconds: a.expected_reply_seconds != null ? a.expected_reply_seconds : (availabilityNow || {}).expected_reply_seconds};
+    if (a.open) {
+      var seconds = availabilityNow.expected_reply_seconds;
+      if (seconds == null) { availabilityLine.textContent = ""; }
+      else if (seconds >= 5400) availabilityLine.textContent = t("replyHours", {n: Math.round(seconds / 3600)});
+      else {
+        var minutes = Math.max(1, Math.round(seconds / 60));
+        availabilityLine.textContent = minutes === 1 ? t("replyMinute") : t("replyMinutes", {n: minutes});
+      }
+    } else if (a.next_open_at) {
+      var when = new Date(a.next_open_at);
+      var text = when.toLocaleDateString(lang, {weekday: "long"}) + " " +
+        when.toLocaleTimeString(lang, {hour: "numeric", minute: "2-digit"});
+      availabilityLine.textContent = t("away", {when: text});
+    } else {
+      availabilityLine.textContent = t("awayNoTime");
+    }
+    showForms();
+  }
+  // Routing's word on the chat: waiting in the queue, or with an agent.
+  var queued = false;
+  function showPlace(f) {
+    if (f.queue_position) {
+      queued = true;
+      var minutes = Math.max(1, Math.round((f.expected_wait_seconds || 0) / 60));
+      status.textContent = t("queue", {n: f.queue_position, m: minutes + " " + t(minutes === 1 ? "minute" : "minutes")});
+    } else if (f.assignee && f.assignee.name) {
+      queued = false;
+      status.textContent = t("helping", {name: f.assignee.name});
+    } else if (f.queue_position === null) {
+      queued = false;
+    }
+  }
+  function showForms() {
+    prechatForm.hidden = !(prechat && !saved.started && !saved.token);
+    form.hidden = !prechatForm.hidden;
+    // Away, or waiting in the queue: the customer need not stay on the page.
+    var offerEmail = availabilityNow && (!availabilityNow.open || queued);
+    emailForm.hidden = !(offerEmail && prechatForm.hidden);
+    if (saved.email) {
+      emailLabel.hidden = true; emailRow.hidden = true; emailDone.hidden = false;
+      emailDone.textContent = t("emailSaved", {email: saved.email});
+    }
+    var resolved = conversationStatus === "resolved" && conversationId && !saved.rated[conversationId];
+    csat.hidden = !resolved;
+  }
+  function setConnection(text) {
+    connection.textContent = text || "";
+    connection.hidden = !text;
+  }
+
+  // -- the socket ------------------------------------------------------------------
   function resumed(state) {
     state.resumed = true;
     live = state;
     attempts = 0;
     renewed = false;
+    everOpened = true;
+    setConnection(null);
     state.held.sort(function (a, b) { return a.conversation_id - b.conversation_id || a.seq - b.seq; });
     state.held.forEach(show);
     state.held = [];
     Object.keys(pending).forEach(function (id) { sendFrame({type: "message", client_id: id, body: pending[id].body}); });
+    markRead();
   }
   function unavailable() {
     stopped = true;
-    status.textContent = "Chat is unavailable right now.";
+    setConnection(null);
+    status.textContent = t("unavailable");
   }
   function delay() {
     if (attempts === 0) return 0;
@@ -140,6 +426,8 @@
       if (socket !== ws) return;
       socket = null;
       live = null;
+      stopPeerTyping();
+      if (everOpened) setConnection(t("reconnecting"));
       if (e.code === 1008) refused();
       // A refused handshake (HTTP 403) looks like a dead server (1006 before
       // open): asking for the session again tells the two apart.
@@ -160,43 +448,58 @@
       if (state.resumed) show(f); else state.held.push(f);
     } else if (f.type === "ack") {
       seen[f.id] = true;
-      markStored(f.client_id, f.id);
+      if (f.conversation_id && f.conversation_id !== conversationId) {
+        conversationId = f.conversation_id; conversationStatus = "open"; showForms();
+      }
+      if (f.conversation_id && f.seq > (lastSeq[f.conversation_id] || 0)) lastSeq[f.conversation_id] = f.seq;
+      markStored(f.client_id, f.id, f.seq);
     } else if (f.type === "availability") {
-      status.textContent = f.open ? "We're here" : "We're away" + (f.next_open_at ? " until " + new Date(f.next_open_at).toLocaleString() : "");
+      showAvailability(f);
     } else if (f.type === "status") {
+      if (f.conversation_id) {
+        if (f.conversation_id !== conversationId) { agentRead = 0; readSent = 0; }
+        conversationId = f.conversation_id;
+      }
+      if (f.conversation_status) conversationStatus = f.conversation_status;
       showPlace(f);
-      var conversationId = f.conversation_id || null;
+      showForms();
       if (!state.resuming) {
         state.resuming = true;
-        var frame = {type: "resume", after_seq: conversationId ? lastSeq[conversationId] || 0 : 0};
-        if (conversationId) frame.conversation_id = conversationId;
+        var id = f.conversation_id || null;
+        var frame = {type: "resume", after_seq: id ? lastSeq[id] || 0 : 0};
+        if (id) frame.conversation_id = id;
         sendFrame(frame);
       }
     } else if (f.type === "resumed") {
       if (f.conversation_id && f.last_seq > (lastSeq[f.conversation_id] || 0)) lastSeq[f.conversation_id] = f.last_seq;
       if (!state.resumed) resumed(state);
+    } else if (f.type === "typing") {
+      peerTyping(f);
+    } else if (f.type === "read") {
+      if (f.conversation_id === conversationId && f.seq > agentRead) { agentRead = f.seq; showReadMarks(); }
+    } else if (f.type === "csat") {
+      saved.rated[f.conversation_id] = f.rating;
+      persist();
+      csatThanks.hidden = false;
+      showForms();
     } else if (f.type === "error") {
-      if (f.client_id && pending[f.client_id]) pending[f.client_id].line.style.color = "#b00";
+      if (f.client_id && pending[f.client_id]) setMark(pending[f.client_id].line, "failed");
       // A resume the server could not answer: show what came rather than hold it forever.
       else if (state.resuming && !state.resumed) resumed(state);
     }
   }
-  // Routing's word on the chat: waiting in the queue, or with an agent.
-  function showPlace(f) {
-    if (f.queue_position) {
-      var minutes = Math.max(1, Math.round((f.expected_wait_seconds || 0) / 60));
-      status.textContent = "You are number " + f.queue_position + " in the queue, about " +
-        minutes + (minutes === 1 ? " minute" : " minutes");
-    } else if (f.assignee && f.assignee.name) {
-      status.textContent = f.assignee.name + " is here to help";
-    }
+  function session(extra) {
+    var body = {widget_key: key, session_token: saved.token || null, language: navigator.language || null,
+      link: link};
+    for (var name in extra || {}) body[name] = extra[name];
+    return fetch(base + "/api/v1/widget/sessions", {method: "POST", headers: {"content-type": "application/json"},
+      body: JSON.stringify(body)});
   }
-  function start() {
+  function start(extra) {
     if (stopped) return;
     var had = saved.token || null;
-    fetch(base + "/api/v1/widget/sessions", {method: "POST", headers: {"content-type": "application/json"},
-      body: JSON.stringify({widget_key: key, session_token: had, language: navigator.language || null,
-        link: link})})
+    if (!everOpened) setConnection(t("connecting"));
+    session(extra)
       .then(function (r) {
         if (r.ok) { link = null; return r.json(); }
         // An expired or broken link still chats, as a new customer.
@@ -215,30 +518,70 @@
         }
         saved.token = s.session_token;
         persist();
+        showAvailability(s.availability);
         later(connect);
       })
       .catch(function () { attempts += 1; later(start); });
   }
-  button.onclick = function () {
-    setOpen(!isOpen());
-    if (!isOpen()) return;
-    input.focus();
-    if (stopped) { stopped = false; attempts = 0; renewed = false; start(); }
-  };
+
+  // -- forms -------------------------------------------------------------------------
   form.onsubmit = function (e) {
     e.preventDefault();
     var body = input.value.trim();
     if (!body) return;
+    stopTyping();
     var id = uuid();
-    var el = line("customer", null, body);
-    el.style.opacity = "0.5";
-    log.append(el);
+    var row = line("customer", null, body, null);
+    setMark(row, "sending");
+    log.append(row);
     scroll();
-    pending[id] = {body: body, line: el};
+    pending[id] = {body: body, line: row};
     // Until `resumed` it waits in pending: resumed() sends it after the history.
     if (live) sendFrame({type: "message", client_id: id, body: body});
     input.value = "";
   };
-  function mount() { document.body.append(root); start(); }
+  prechatForm.onsubmit = function (e) {
+    e.preventDefault();
+    saved.started = true;
+    var email = prechatEmail.value.trim();
+    if (email) saved.email = email;
+    persist();
+    showForms();
+    input.focus();
+    start({name: nameInput.value.trim() || null, email: email || null});
+  };
+  emailForm.onsubmit = function (e) {
+    e.preventDefault();
+    var email = emailInput.value.trim();
+    if (!email || !saved.token) return;
+    session({email: email}).then(function (r) {
+      if (!r.ok) { emailInput.setAttribute("aria-invalid", "true"); return; }
+      emailInput.removeAttribute("aria-invalid");
+      saved.email = email;
+      persist();
+      showForms();
+    });
+  };
+  stars.addEventListener("click", function (e) {
+    var target = e.target.closest && e.target.closest("button");
+    if (!target) return;
+    rating = Number(target.getAttribute("data-rating"));
+    var all = stars.querySelectorAll("button");
+    for (var i = 0; i < all.length; i++) all[i].setAttribute("aria-pressed", String(i < rating));
+  });
+  csat.onsubmit = function (e) {
+    e.preventDefault();
+    if (!rating) { stars.querySelector("button").focus(); return; }
+    var frame = {type: "csat", rating: rating};
+    if (csatComment.value.trim()) frame.comment = csatComment.value.trim();
+    sendFrame(frame);
+  };
+
+  function mount() {
+    document.body.append(host);
+    showForms();
+    if (fullscreen || saved.open) setOpen(true, false);
+    if (!prechat || saved.started || saved.token) start();
+  }
   if (document.body) mount(); else document.addEventListener("DOMContentLoaded", mount);
 })();

@@ -12,7 +12,7 @@ from alembic import op
 
 import app.models.base
 
-revision = "0006_customers"
+revision = "0006"
 down_revision = "0005"
 branch_labels = None
 depends_on = None

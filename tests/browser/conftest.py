@@ -122,10 +122,17 @@ class _ShopPage(BaseHTTPRequestHandler):
         query = parse_qs(urlsplit(self.path).query)
         server = html.escape(query.get("server", [""])[0], quote=True)
         key = html.escape(query.get("key", [""])[0], quote=True)
+        # Any other parameter becomes a data- attribute of the script tag.
+        extra = "".join(
+            f' data-{html.escape(name, quote=True)}="{html.escape(values[0], quote=True)}"'
+            for name, values in query.items()
+            if name not in ("server", "key") and name.isalpha()
+        )
         body = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>A shop</title></head>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>A shop</title></head>
 <body><h1>A shop</h1>
-<script src="{server}/widget.js" data-key="{key}" async></script>
+<script src="{server}/widget.js" data-key="{key}"{extra} async></script>
 </body></html>""".encode()
         self.send_response(200)
         self.send_header("content-type", "text/html; charset=utf-8")
@@ -166,7 +173,7 @@ class Widget:
 
     @property
     def launcher(self) -> Any:
-        return self.page.locator("[data-madoguchi] > button")
+        return self.page.locator('[data-madoguchi-part="launcher"]')
 
     @property
     def panel(self) -> Any:
@@ -182,9 +189,9 @@ class Widget:
 
     async def lines(self) -> list[str]:
         """The message texts shown, top to bottom."""
-        texts: list[str] = await self.page.eval_on_selector_all(
-            '[data-madoguchi-part="log"] > div', "els => els.map(e => e.lastChild.textContent)"
-        )
+        texts: list[str] = await self.page.locator(
+            '[data-madoguchi-part="message"] [data-madoguchi-part="body"]'
+        ).all_text_contents()
         return texts
 
     async def token(self) -> str | None:
@@ -201,12 +208,11 @@ class Widget:
         await eventually(self._acked, f"{body!r} acked")
 
     async def _acked(self) -> bool:
-        # The line is dimmed until its ack arrives.
-        dimmed: int = await self.page.eval_on_selector_all(
-            '[data-madoguchi-part="log"] > div',
-            "els => els.filter(e => e.style.opacity === '0.5').length",
-        )
-        return dimmed == 0
+        # The line says "Sending…" until its ack arrives.
+        sending: int = await self.page.locator(
+            '[data-madoguchi-part="message"][data-state="sending"]'
+        ).count()
+        return sending == 0
 
     async def conversation_id(self) -> int:
         token = await self.token()
@@ -252,10 +258,10 @@ async def shop(context: BrowserContext, api: Api, inbox: dict[str, Any], shop_ur
     key = inbox["widget_key"]
     url = f"{shop_url}/?{urlencode({'server': api.server.url, 'key': key})}"
 
-    async def open_shop(page: Page | None = None) -> Widget:
+    async def open_shop(page: Page | None = None, **attributes: str) -> Widget:
         page = page or await context.new_page()
         widget = Widget(page, api, key)
-        await page.goto(url)
+        await page.goto(f"{url}&{urlencode(attributes)}" if attributes else url)
         return widget
 
     return open_shop
@@ -282,3 +288,93 @@ def reply(api: Api, agent: dict[str, Any]) -> Reply:
         assert r.status_code == 201, r.text
 
     return send
+
+
+# -- the console ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+async def console_api(start_server: Callable[..., Awaitable[Api]]) -> Api:
+    """A server of its own for the console's tests, where an agent whose console
+    closed is offline at once: routing never hands one test's chat to the agent
+    of a test before it."""
+    return await start_server({"MADOGUCHI_PRESENCE_GRACE_SECONDS": "0"})
+
+
+class Console:
+    """The console in one tab, read the way an agent sees it."""
+
+    def __init__(self, page: Page, api: Api, agent: dict[str, Any]) -> None:
+        self.page = page
+        self.api = api
+        self.agent = agent
+
+    async def sign_in(self) -> None:
+        await self.page.goto(f"{self.api.server.url}/console")
+        await self.page.get_by_label("Email").fill(self.agent["email"])
+        await self.page.get_by_label("Password").fill("agent-password")
+        await self.page.get_by_role("button", name="Sign in").click()
+        await self.page.locator("#app").wait_for(state="visible")
+        await self.connected()
+
+    async def connected(self) -> None:
+        """Waits until the socket is up (the presence select shows the server's word)."""
+        await eventually(self._connected, "the console's socket")
+
+    async def _connected(self) -> bool:
+        text = await self.page.locator("#connection").text_content()
+        ready: bool = await self.page.evaluate(
+            "() => document.querySelector('#app') && !document.querySelector('#app').hidden"
+        )
+        return ready and not text
+
+    def row(self, text: str) -> Any:
+        return self.page.locator("#list li", has_text=text)
+
+    async def open(self, text: str) -> None:
+        await self.row(text).click()
+        await self.page.locator("#conversation").wait_for(state="visible")
+
+    def messages(self) -> Any:
+        return self.page.locator("#log li .text")
+
+    async def reply(self, body: str, *, private: bool = False) -> None:
+        if private:
+            await self.page.get_by_label("Private note").check()
+        await self.page.get_by_label("Reply").fill(body)
+        await self.page.get_by_role("button", name="Send").click()
+
+
+OpenConsole = Callable[..., Awaitable[Console]]
+
+
+@pytest.fixture
+async def open_console(context: BrowserContext, console_api: Api) -> OpenConsole:
+    """Signs an agent (a new one unless given) in to the console in a new tab."""
+
+    async def open_console(agent: dict[str, Any] | None = None, role: str = "agent") -> Console:
+        agent = agent or await console_api.create_agent(role=role)
+        console = Console(await context.new_page(), console_api, agent)
+        await console.sign_in()
+        return console
+
+    return open_console
+
+
+async def customer_says(
+    api: Api, inbox: dict[str, Any], body: str, *, name: str | None = None
+) -> tuple[str, int]:
+    """A customer writes in the web inbox (over a plain socket): (session token,
+    conversation id)."""
+    session = await api.new_session(inbox, **({"name": name} if name else {}))
+    token = str(session["session_token"])
+    return token, await customer_again(api, token, body)
+
+
+async def customer_again(api: Api, token: str, body: str) -> int:
+    async with api.widget(token) as widget:
+        await widget.send(
+            {"type": "message", "client_id": f"c-{time.monotonic_ns()}", "body": body}
+        )
+        ack = await widget.expect("ack")
+    return int(ack["conversation_id"])

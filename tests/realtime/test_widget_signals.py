@@ -64,6 +64,9 @@ async def test_csat_rating_is_recorded_once_per_conversation(
         assert (await widget.expect("error"))["code"] == "not_found"  # nothing to rate yet
         await widget.send({"type": "message", "client_id": "c-1", "body": "hi"})
         ack = await widget.expect("ack")
+        # Rated once it is resolved, not while it is still being worked.
+        await widget.send({"type": "csat", "rating": 5})
+        assert (await widget.expect("error"))["code"] == "not_resolved"
         await api.http.post(
             f"/api/v1/conversations/{ack['conversation_id']}/resolve",
             headers=api.auth(api.admin_token),
@@ -74,6 +77,14 @@ async def test_csat_rating_is_recorded_once_per_conversation(
         recorded = await widget.expect("csat")
     assert recorded["conversation_id"] == ack["conversation_id"]
     assert recorded["rating"] == 4
+    # Agents see it in the conversation's answer.
+    conversation = (
+        await api.http.get(
+            f"/api/v1/conversations/{ack['conversation_id']}", headers=api.auth(api.admin_token)
+        )
+    ).json()
+    assert conversation["csat"]["rating"] == 4
+    assert conversation["csat"]["comment"] == "fine after all"
     url = api.server.env.get("MADOGUCHI_DATABASE_URL")
     if url is None:
         engine = create_engine(f"sqlite:///{api.server.data_dir / 'madoguchi.db'}")
@@ -84,3 +95,69 @@ async def test_csat_rating_is_recorded_once_per_conversation(
             ).all()
         engine.dispose()
         assert [tuple(r) for r in rows] == [(4, "fine after all")]
+
+
+async def test_an_agents_read_reaches_the_customer_and_clears_unread(
+    api: Api, inbox: dict[str, Any]
+) -> None:
+    agent = await api.create_agent()
+    other = await api.create_agent()
+    session = await api.new_session(inbox)
+    async with api.widget(session["session_token"]) as widget:
+        await widget.send({"type": "message", "client_id": "c-1", "body": "one"})
+        await widget.expect("ack")
+        await widget.send({"type": "message", "client_id": "c-2", "body": "two"})
+        ack = await widget.expect("ack")
+        conversation_id = ack["conversation_id"]
+        listed = (
+            await api.http.get(
+                "/api/v1/conversations",
+                params={"inbox_id": inbox["id"]},
+                headers=api.auth(agent["token"]),
+            )
+        ).json()["items"]
+        assert listed[0]["last_message"]["body"] == "two"
+        assert listed[0]["last_message"]["author"]["kind"] == "customer"
+        assert listed[0]["agent_last_read_seq"] == 0
+
+        async with api.agent_socket(agent["token"]) as console:
+            await console.expect("hello")
+            await console.send({"type": "read", "conversation_id": conversation_id, "seq": 1})
+            assert await widget.expect("read") == {
+                "type": "read",
+                "conversation_id": conversation_id,
+                "seq": 1,
+            }
+        # REST too; never backwards, never past the last message.
+        for seq, status in ((2, 204), (1, 204), (99, 204)):
+            r = await api.http.post(
+                f"/api/v1/conversations/{conversation_id}/read",
+                json={"seq": seq},
+                headers=api.auth(other["token"]),
+            )
+            assert r.status_code == status, r.text
+        assert (await widget.expect("read"))["seq"] == 2
+        assert [f for f in await widget.quiet(0.3) if f["type"] == "read"] == []
+    conversation = (
+        await api.http.get(
+            f"/api/v1/conversations/{conversation_id}", headers=api.auth(agent["token"])
+        )
+    ).json()
+    assert conversation["agent_last_read_seq"] == 2
+
+
+async def test_reads_of_a_conversation_one_may_not_see_are_refused(
+    api: Api, inbox: dict[str, Any]
+) -> None:
+    hidden_inbox = await api.create_inbox(teams=["vault"])
+    outsider = await api.create_agent()
+    session = await api.new_session(hidden_inbox)
+    async with api.widget(session["session_token"]) as widget:
+        await widget.send({"type": "message", "client_id": "c-1", "body": "secret"})
+        conversation_id = (await widget.expect("ack"))["conversation_id"]
+    r = await api.http.post(
+        f"/api/v1/conversations/{conversation_id}/read",
+        json={"seq": 1},
+        headers=api.auth(outsider["token"]),
+    )
+    assert r.status_code == 404
