@@ -1,6 +1,6 @@
 """customers: merges (recorded, undoable), merge suggestions, erasures, email follow-ups
 
-Revision ID: 0006_customers
+Revision ID: 0006
 Revises: 0005
 Create Date: 2026-12-12
 """

@@ -1,8 +1,8 @@
 """ui: how far agents have read a conversation (read marks in the widget,
 unread marks in the console)
 
-Revision ID: 0006_ui
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-12
 """
 
