@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     # What a web inbox promises when no business hours say otherwise.
     default_expected_reply_seconds: int = Field(default=300, ge=0)
+    # Responders: at most one automatic reply of each kind per conversation
+    # within this window, and none while an agent replied this recently.
+    auto_reply_window_seconds: int = Field(default=24 * 3600, ge=1)
+    auto_reply_agent_quiet_seconds: int = Field(default=300, ge=0)
 
     # How often the worker looks for jobs that fell due; committed jobs wake it at once.
     worker_poll_seconds: float = Field(default=1.0, gt=0)

@@ -39,7 +39,11 @@ from app.realtime.events import AgentPresenceChanged
 from app.realtime.hub import Hub
 from app.realtime.sockets import SocketDispatcher
 from app.realtime.widget_socket import widget_socket
+from app.responders import planner
+from app.responders.auto_reply import SendAutoReply
+from app.responders.planner import AUTO_REPLY
 from app.responders.redirect import REDIRECT, SendRedirect
+from app.responders.schedule import AvailabilitySchedule
 from app.routing.assign import ANSWER_TIMEOUT, RECHECK
 from app.routing.endpoints import router as routing_router
 from app.routing.router import Router
@@ -68,9 +72,25 @@ def build_runtime(settings: Settings) -> Runtime:
     router = Router(db, bus, presence)
     worker.register(ANSWER_TIMEOUT, AnswerTimeout(db, router))
     worker.register(RECHECK, Recheck(router))
+    planner.responder_settings.window_seconds = settings.auto_reply_window_seconds
+    worker.register(
+        AUTO_REPLY,
+        SendAutoReply(
+            db,
+            writer,
+            channels,
+            router,
+            public_url=settings.public_url,
+            first_answer_seconds=settings.default_expected_reply_seconds,
+            window_seconds=settings.auto_reply_window_seconds,
+            agent_quiet_seconds=settings.auto_reply_agent_quiet_seconds,
+        ),
+    )
+    schedule = AvailabilitySchedule(db, bus, router, settings.default_expected_reply_seconds)
     bus.subscribe(hub.dispatch)
     bus.subscribe(worker.on_event)
     bus.subscribe(router.on_event)
+    bus.subscribe(schedule.on_event)
     return Runtime(
         settings=settings,
         db=db,
@@ -82,6 +102,7 @@ def build_runtime(settings: Settings) -> Runtime:
         channels=channels,
         worker=worker,
         router=router,
+        schedule=schedule,
     )
 
 
@@ -98,6 +119,8 @@ def create_app(settings: Settings | None = None) -> SocketDispatcher:
         await runtime.writer.start()
         await runtime.worker.start()
         await runtime.router.start()
+        # Widgets hear openings and closings; it asks the router for the queue.
+        await runtime.schedule.start()
         # The SMTP listener and IMAP readers hand mail to the writer: they
         # start after it and stop before it.
         email = EmailTransport(settings, runtime.db, runtime.writer)
@@ -106,6 +129,7 @@ def create_app(settings: Settings | None = None) -> SocketDispatcher:
             yield
         finally:
             await email.stop()
+            await runtime.schedule.stop()
             await runtime.router.stop()
             await runtime.worker.stop()
             await runtime.writer.stop()

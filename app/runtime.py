@@ -17,6 +17,7 @@ from app.db import Database
 from app.kit.ratelimit import RateLimiter
 from app.realtime.bus import EventBus
 from app.realtime.hub import Hub
+from app.responders.schedule import AvailabilitySchedule
 from app.routing.router import Router
 from app.worker.runner import Worker
 
@@ -50,6 +51,7 @@ class Runtime:
     channels: ChannelRegistry
     worker: Worker
     router: Router
+    schedule: AvailabilitySchedule
     intake_cache: IntakeCache = field(default_factory=IntakeCache)
 
 

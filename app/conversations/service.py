@@ -35,6 +35,7 @@ from app.realtime.events import (
     JobsQueued,
     MessageStored,
 )
+from app.responders import promises
 
 # -- access ----------------------------------------------------------------
 
@@ -301,6 +302,8 @@ async def post_agent_message(
             delivery_status="pending" if outbound else None,
             jobs=(JobSpec(DELIVER, dedupe_key="deliver:{message_id}"),) if outbound else (),
             inbox_team_ids=team_ids,
+            # The first human reply settles the reply time the customer was promised.
+            with_rows=None if private else promises.settle_on_reply(conversation_id),
         )
     )
 
