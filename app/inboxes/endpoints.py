@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Body, Query
 
 from app.auth.dependencies import Admin, CurrentAgent, Supervisor
 from app.auth.roles import Role
@@ -97,7 +97,10 @@ async def get_availability(inbox_id: DbId, runtime: RuntimeDep) -> dict[str, obj
 
 @router.put("/{inbox_id}/business-hours")
 async def put_business_hours(
-    inbox_id: DbId, body: BusinessHoursIn | None, admin: Admin, runtime: RuntimeDep
+    inbox_id: DbId,
+    admin: Admin,
+    runtime: RuntimeDep,
+    body: Annotated[BusinessHoursIn | None, Body()] = None,
 ) -> dict[str, Any]:
     """The inbox's week, closed dates and holiday calendar; `null` removes
     them (open around the clock)."""

@@ -4,7 +4,14 @@ from datetime import date
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 from app.agents.schemas import Label
 from app.kit.text import Storable
@@ -41,7 +48,13 @@ class Availability(BaseModel):
 
 # -- business hours and responders -------------------------------------------
 
-Clock = Annotated[str, StringConstraints(min_length=5, max_length=5)]
+
+def _clock(value: str) -> str:
+    parse_clock(value)
+    return value
+
+
+Clock = Annotated[str, StringConstraints(max_length=5), AfterValidator(_clock)]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 # A slot per lunch break and shift is plenty; the cap bounds the calendar's work.
 MAX_SLOTS_PER_DAY = 12

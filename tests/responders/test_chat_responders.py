@@ -65,9 +65,7 @@ async def test_the_away_message_speaks_the_customers_language(
         await widget.send({"type": "message", "client_id": "c-1", "body": "hello"})
         away = await widget.expect("message")
     local = datetime.fromisoformat(
-        (await api.http.get(f"/api/v1/inboxes/{inbox['id']}/availability")).json()[
-            "next_open_at"
-        ]
+        (await api.http.get(f"/api/v1/inboxes/{inbox['id']}/availability")).json()["next_open_at"]
     )
     assert "ただいま営業時間外です" in away["body"]
     assert f"{local.month}月{local.day}日" in away["body"]
