@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     chat_link_hours: float = Field(default=72, gt=0)
     # What a web inbox promises when no business hours say otherwise.
     default_expected_reply_seconds: int = Field(default=300, ge=0)
+    # Responders: at most one automatic reply of each kind per conversation
+    # within this window, and none while an agent replied this recently.
+    auto_reply_window_seconds: int = Field(default=24 * 3600, ge=1)
+    auto_reply_agent_quiet_seconds: int = Field(default=300, ge=0)
 
     # How often the worker looks for jobs that fell due; committed jobs wake it at once.
     worker_poll_seconds: float = Field(default=1.0, gt=0)

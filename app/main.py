@@ -44,7 +44,11 @@ from app.realtime.events import AgentPresenceChanged
 from app.realtime.hub import Hub
 from app.realtime.sockets import SocketDispatcher
 from app.realtime.widget_socket import widget_socket
+from app.responders import planner
+from app.responders.auto_reply import SendAutoReply
+from app.responders.planner import AUTO_REPLY
 from app.responders.redirect import REDIRECT, SendRedirect
+from app.responders.schedule import AvailabilitySchedule
 from app.routing.assign import ANSWER_TIMEOUT, RECHECK
 from app.routing.endpoints import router as routing_router
 from app.routing.router import Router
@@ -111,11 +115,27 @@ def build_runtime(settings: Settings) -> Runtime:
         scale_out.bus.on_resync(hub.resync)
     worker.register(ANSWER_TIMEOUT, AnswerTimeout(db, router))
     worker.register(RECHECK, Recheck(router))
+    planner.responder_settings.window_seconds = settings.auto_reply_window_seconds
+    worker.register(
+        AUTO_REPLY,
+        SendAutoReply(
+            db,
+            writer,
+            channels,
+            router,
+            public_url=settings.public_url,
+            first_answer_seconds=settings.default_expected_reply_seconds,
+            window_seconds=settings.auto_reply_window_seconds,
+            agent_quiet_seconds=settings.auto_reply_agent_quiet_seconds,
+        ),
+    )
+    schedule = AvailabilitySchedule(db, bus, router, settings.default_expected_reply_seconds)
     bus.subscribe(hub.dispatch)
     bus.subscribe(worker.on_event)
     bus.subscribe(router.on_event)
     intake_cache = IntakeCache()
     bus.subscribe(intake_cache.on_event)
+    bus.subscribe(schedule.on_event)
     return Runtime(
         settings=settings,
         db=db,
@@ -129,6 +149,7 @@ def build_runtime(settings: Settings) -> Runtime:
         router=router,
         scale_out=scale_out,
         intake_cache=intake_cache,
+        schedule=schedule,
     )
 
 
@@ -147,6 +168,8 @@ def create_app(settings: Settings | None = None) -> SocketDispatcher:
         await runtime.writer.start()
         await runtime.worker.start()
         await runtime.router.start()
+        # Widgets hear openings and closings; it asks the router for the queue.
+        await runtime.schedule.start()
         # The SMTP listener and IMAP readers hand mail to the writer: they
         # start after it and stop before it.
         email = EmailTransport(settings, runtime.db, runtime.writer)
@@ -155,6 +178,7 @@ def create_app(settings: Settings | None = None) -> SocketDispatcher:
             yield
         finally:
             await email.stop()
+            await runtime.schedule.stop()
             await runtime.router.stop()
             await runtime.worker.stop()
             await runtime.writer.stop()

@@ -78,14 +78,19 @@ async def create_session(
             # Only new sessions count against the limit; resuming one is free.
             before_new=lambda: runtime.limits.widget_sessions.hit(address_key),
         )
-        language = primary_subtag(body.language)
+        # The page's language, else the browser's first choice: the
+        # responders answer in it, and routing prefers agents who speak it.
+        accepted = request.headers.get("accept-language", "").split(",")[0].split(";")[0]
+        language = primary_subtag(body.language) or primary_subtag(accepted)
         if language and opened.customer.language != language:
             opened.customer.language = language
     return {
         "session_token": opened.token,
         "customer_id": opened.customer.id,
         "inbox_id": inbox.id,
-        "availability": availability(
-            inbox, clock.now(), runtime.settings.default_expected_reply_seconds
+        "availability": (
+            await availability(
+                inbox, clock.now(), runtime.router, runtime.settings.default_expected_reply_seconds
+            )
         ).as_json(),
     }

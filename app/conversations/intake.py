@@ -46,7 +46,7 @@ from app.kit.expiring import ExpiringMap
 from app.kit.text import make_storable
 from app.models import Inbox
 from app.realtime.events import CustomersMerged, Event
-from app.responders import redirect
+from app.responders import planner, redirect
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +110,11 @@ async def receive(
         # Kept in the history, never worked by an agent, answered once a day.
         answer = redirect.plan(inbox.id, customer_id, inbound, clock.now())
         jobs += (answer,) if answer is not None else ()
+    elif not inbound.automatic:
+        # A greeting, away message or acknowledgement, committed with the message.
+        settings = await planner.responder_settings.of(db, inbox.id)  # in memory, primed
+        if settings is not None:
+            jobs += planner.plan(inbox.channel, settings, inbound, clock.now())
     return await writer.append(
         NewMessage(
             inbox_id=inbox.id,
@@ -226,6 +231,7 @@ async def _webhook_inbox(
             raise NotFound("no such inbox")
         facts = await inbox_facts(session, inbox)
     found = WebhookInbox(adapter, adapter.config_model.model_validate(inbox.config), facts)
+    planner.responder_settings.prime(inbox.id, inbox.business_hours, inbox.responders)
     cache.inboxes.put(inbox_id, found)
     return found
 

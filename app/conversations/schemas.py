@@ -162,6 +162,10 @@ def conversation_out(
         "updated_at": iso(conversation.updated_at),
         "last_message_at": iso(conversation.last_message_at),
         "resolved_at": iso(conversation.resolved_at),
+        # The first human reply promised by (an acknowledgement or away
+        # message said so), and once it came: "kept" or "missed".
+        "promised_reply_by": iso(conversation.promised_reply_by),
+        "promise_outcome": conversation.promise_outcome,
     }
 
 

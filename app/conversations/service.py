@@ -41,6 +41,7 @@ from app.realtime.events import (
     JobsQueued,
     MessageStored,
 )
+from app.responders import promises
 
 # -- access ----------------------------------------------------------------
 
@@ -312,6 +313,8 @@ async def post_agent_message(
             if outbound
             else _follow_up(inbox, private, follow_up_seconds),
             inbox_team_ids=team_ids,
+            # The first human reply settles the reply time the customer was promised.
+            with_rows=None if private else promises.settle_on_reply(conversation_id),
         )
     )
 

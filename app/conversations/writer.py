@@ -55,14 +55,17 @@ class ThreadRef:
 @dataclass(frozen=True, slots=True)
 class JobSpec:
     """Work the message causes later, committed with it. `payload` gets the
-    stored message's `message_id` and `conversation_id`; `{message_id}` in the
-    dedupe key is filled in likewise."""
+    stored message's `message_id` and `conversation_id`; `{message_id}` and
+    `{conversation_id}` in the dedupe key are filled in likewise."""
 
     kind: str
     payload: dict[str, Any] = field(default_factory=dict)
     delay_seconds: float = 0
     dedupe_key: str | None = None
     max_attempts: int = 8
+    # Only when the message opened its conversation (a greeting): decided in
+    # the commit, where the writer knows it.
+    only_if_opened: bool = False
 
 
 # Rows that must exist exactly when the message does (an email's raw source and
@@ -328,8 +331,9 @@ def _store_batch(conn: Connection, batch: list[NewMessage]) -> list[StoredMessag
                 outcome.id = ids[(outcome.conversation_id, outcome.seq)]
                 if outcome.new.with_rows is not None:
                     outcome.new.with_rows(conn, outcome.id)
-                jobs.extend(_job_rows(conn, outcome, now))
-                outcome.jobs_queued = bool(outcome.new.jobs)
+                queued = _job_rows(conn, outcome, now)
+                jobs.extend(queued)
+                outcome.jobs_queued = bool(queued)
         if jobs:
             batch_store.insert_jobs(conn, jobs)
     # Repeats of a key inside this batch get the first one's message.
@@ -348,12 +352,20 @@ def _job_rows(conn: Connection, stored: StoredMessage, now: datetime) -> list[tu
     stamp = batch_store.db_time(conn, now)
     rows = []
     for job in stored.new.jobs:
+        if job.only_if_opened and not stored.opened:
+            continue
         payload = {
             **job.payload,
             "message_id": stored.id,
             "conversation_id": stored.conversation_id,
         }
-        dedupe = job.dedupe_key.replace("{message_id}", str(stored.id)) if job.dedupe_key else None
+        dedupe = (
+            job.dedupe_key.replace("{message_id}", str(stored.id)).replace(
+                "{conversation_id}", str(stored.conversation_id)
+            )
+            if job.dedupe_key
+            else None
+        )
         due = now + timedelta(seconds=job.delay_seconds) if job.delay_seconds else now
         rows.append(
             (

@@ -1,17 +1,20 @@
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Body, Query
 
-from app.auth.dependencies import Admin, CurrentAgent
+from app.auth.dependencies import Admin, CurrentAgent, Supervisor
 from app.auth.roles import Role
+from app.errors import InvalidRequest
 from app.inboxes import repository as inboxes_repo
 from app.inboxes import service as inboxes_service
-from app.inboxes.schemas import InboxCreate
+from app.inboxes.schemas import BusinessHoursIn, InboxCreate, RespondersIn
 from app.kit.clock import clock
 from app.kit.numbers import DbId
 from app.models import Agent, Inbox
+from app.responders import promises
 from app.responders.availability import availability
 from app.routing.config import config_of
 from app.runtime import RuntimeDep
@@ -53,6 +56,8 @@ def inbox_out(inbox: Inbox, teams: list[str], viewer: Agent) -> dict[str, Any]:
         "teams": teams,
         "widget_key": inbox.widget_key,
         "routing": config_of(inbox.routing).model_dump(mode="json"),
+        "business_hours": inbox.business_hours,
+        "responders": inbox.responders or {},
         "created_at": inbox.created_at.isoformat(),
     }
 
@@ -84,6 +89,54 @@ async def get_inbox(inbox_id: DbId, agent: CurrentAgent, runtime: RuntimeDep) ->
 async def get_availability(inbox_id: DbId, runtime: RuntimeDep) -> dict[str, object]:
     async with runtime.db.read() as session:
         inbox = await inboxes_service.get_inbox(session, inbox_id)
-    return availability(
-        inbox, clock.now(), runtime.settings.default_expected_reply_seconds
-    ).as_json()
+    now = await availability(
+        inbox, clock.now(), runtime.router, runtime.settings.default_expected_reply_seconds
+    )
+    return now.as_json()
+
+
+@router.put("/{inbox_id}/business-hours")
+async def put_business_hours(
+    inbox_id: DbId,
+    admin: Admin,
+    runtime: RuntimeDep,
+    body: Annotated[BusinessHoursIn | None, Body()] = None,
+) -> dict[str, Any]:
+    """The inbox's week, closed dates and holiday calendar; `null` removes
+    them (open around the clock)."""
+    async with runtime.db.write() as session:
+        inbox = await inboxes_service.set_business_hours(session, inbox_id, body)
+        return inbox_out(inbox, await inboxes_repo.team_names(session, inbox.id), admin)
+
+
+@router.put("/{inbox_id}/responders")
+async def put_responders(
+    inbox_id: DbId, body: RespondersIn, admin: Admin, runtime: RuntimeDep
+) -> dict[str, Any]:
+    async with runtime.db.write() as session:
+        inbox = await inboxes_service.set_responders(session, inbox_id, body)
+        return inbox_out(inbox, await inboxes_repo.team_names(session, inbox.id), admin)
+
+
+@router.get("/{inbox_id}/promises")
+async def get_promises(
+    inbox_id: DbId,
+    supervisor: Supervisor,
+    runtime: RuntimeDep,
+    from_: Annotated[datetime | None, Query(alias="from")] = None,
+    to: datetime | None = None,
+) -> dict[str, object]:
+    """The reply times the inbox promised (acknowledgements, away messages)
+    and how many it kept; `from`/`to` select promises by their due time."""
+    async with runtime.db.read() as session:
+        inbox = await inboxes_service.get_inbox(session, inbox_id)
+        found = await promises.stats(
+            session, inbox.id, clock.now(), since=_aware(from_), until=_aware(to)
+        )
+    return {"inbox_id": inbox.id, **found.as_json()}
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    raise InvalidRequest("from and to need a UTC offset (ISO 8601, e.g. 2026-03-02T09:00:00+09:00)")

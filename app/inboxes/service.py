@@ -10,11 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agents import repository as agents_repo
 from app.channels.registry import ChannelRegistry
+from app.db import publish_after_commit
 from app.errors import InvalidRequest, NotFound
 from app.inboxes import repository as inboxes_repo
-from app.inboxes.schemas import InboxCreate
+from app.inboxes.schemas import BusinessHoursIn, InboxCreate, RespondersIn
 from app.kit.clock import clock
 from app.models import Inbox
+from app.realtime.events import InboxSettingsChanged
 
 
 def validated_config(channels: ChannelRegistry, channel: str, raw: dict[str, Any]) -> BaseModel:
@@ -62,4 +64,31 @@ async def web_inbox_by_key(session: AsyncSession, widget_key: str) -> Inbox:
     inbox = await inboxes_repo.by_widget_key(session, widget_key)
     if inbox is None or inbox.channel != "web":
         raise NotFound("no web inbox has this widget_key")
+    return inbox
+
+
+async def set_business_hours(
+    session: AsyncSession, inbox_id: int, hours: BusinessHoursIn | None
+) -> Inbox:
+    """Replaces the inbox's business hours (None: open around the clock); its
+    widgets hear the new state once the change commits."""
+    inbox = await get_inbox(session, inbox_id)
+    inbox.business_hours = hours.model_dump(mode="json") if hours is not None else None
+    publish_after_commit(
+        session, InboxSettingsChanged(inbox.id, inbox.business_hours, inbox.responders)
+    )
+    return inbox
+
+
+async def set_responders(session: AsyncSession, inbox_id: int, data: RespondersIn) -> Inbox:
+    """Replaces the inbox's responder templates: a responder left out keeps
+    its default; null, "" or false turns it off."""
+    inbox = await get_inbox(session, inbox_id)
+    inbox.responders = {
+        key: (value if value else None)
+        for key, value in data.model_dump(mode="json", exclude_unset=True).items()
+    }
+    publish_after_commit(
+        session, InboxSettingsChanged(inbox.id, inbox.business_hours, inbox.responders)
+    )
     return inbox

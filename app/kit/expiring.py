@@ -40,3 +40,6 @@ class ExpiringMap(Generic[K, V]):
 
     def __len__(self) -> int:
         return len(self._items)
+
+    def discard(self, key: K) -> None:
+        self._items.pop(key, None)

@@ -38,6 +38,15 @@ class Conversation(Base):
             sqlite_where=text("queued_at IS NOT NULL"),
             postgresql_where=text("queued_at IS NOT NULL"),
         ),
+        # Promises kept and missed per inbox (app/responders/promises.py).
+        Index(
+            "ix_conversations_promises",
+            "inbox_id",
+            "promise_outcome",
+            "promised_reply_by",
+            sqlite_where=text("promised_reply_by IS NOT NULL"),
+            postgresql_where=text("promised_reply_by IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -83,3 +92,8 @@ class Conversation(Base):
     # Escalation: only agents with this skill, or only supervisors, take it.
     required_skill: Mapped[str | None] = mapped_column(String(100))
     escalated_to: Mapped[str | None] = mapped_column(String(20))
+    # Responders (app/responders/): the first human reply promised by this
+    # time (an acknowledgement or away message said so), and, once it came,
+    # "kept" or "missed".
+    promised_reply_by: Mapped[datetime | None]
+    promise_outcome: Mapped[str | None] = mapped_column(String(10))

@@ -102,6 +102,28 @@ class QueueChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class InboxSettingsChanged:
+    """An admin changed an inbox's business hours or responders: the
+    availability scheduler plans again, and every process's responders take
+    the new settings (carried here, as stored)."""
+
+    inbox_id: int
+    business_hours: dict[str, Any] | None
+    responders: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class AvailabilityChanged:
+    """The inbox opened or closed (or its hours changed): its widget sockets
+    get an `availability` frame (app/responders/schedule.py)."""
+
+    inbox_id: int
+    open: bool
+    next_open_at: str | None
+    expected_reply_seconds: int
+
+
+@dataclass(frozen=True, slots=True)
 class JobsQueued:
     """Due-time jobs were committed: the worker wakes instead of waiting to poll."""
 
@@ -134,6 +156,8 @@ Event = (
     | Typing
     | AgentPresenceChanged
     | QueueChanged
+    | InboxSettingsChanged
+    | AvailabilityChanged
     | JobsQueued
     | CloseAgentSockets
     | CustomersMerged

@@ -20,12 +20,14 @@ from app.conversations.access import Viewer, may_see, serves
 from app.conversations.schemas import customer_view
 from app.realtime.events import (
     AgentPresenceChanged,
+    AvailabilityChanged,
     CloseAgentSockets,
     ConversationChanged,
     ConversationRead,
     ConversationScope,
     Event,
     Frame,
+    InboxSettingsChanged,
     JobsQueued,
     MessageDeliveryChanged,
     MessageStored,
@@ -314,7 +316,9 @@ class Hub:
                     conn.close(1008, event.reason)
         elif isinstance(event, QueueChanged):
             self._queue_changed(event)
-        elif isinstance(event, AgentPresenceChanged | JobsQueued):
+        elif isinstance(event, AvailabilityChanged):
+            self._availability_changed(event)
+        elif isinstance(event, AgentPresenceChanged | JobsQueued | InboxSettingsChanged):
             return
 
     def _message_stored(self, event: MessageStored) -> None:
@@ -403,6 +407,21 @@ class Hub:
             )
             for conn in sockets:
                 conn.send_text(text)
+
+    def _availability_changed(self, event: AvailabilityChanged) -> None:
+        """Every widget socket of the inbox: open or closed, and until when."""
+        text = encode(
+            {
+                "type": "availability",
+                "open": event.open,
+                "next_open_at": event.next_open_at,
+                "expected_reply_seconds": event.expected_reply_seconds,
+            }
+        )
+        for sockets in self._customers.values():
+            for conn in sockets:
+                if conn.inbox_id == event.inbox_id:
+                    conn.send_text(text)
 
     def _typing(self, event: Typing) -> None:
         frame = {

@@ -30,6 +30,7 @@ from app.realtime.frames import (
     send_error,
 )
 from app.realtime.hub import Connection
+from app.responders import planner
 from app.responders.availability import availability
 from app.runtime import Runtime
 
@@ -69,10 +70,14 @@ async def widget_socket(ws: WebSocket, runtime: Runtime, token: str) -> None:
         return
 
     await ws.accept()
+    # The responders decide on each message without a database read.
+    planner.responder_settings.prime(inbox.id, inbox.business_hours, inbox.responders)
     conn = runtime.hub.connect(ws, customer_id=identity.customer_id, inbox_id=inbox.id)
     chat = _Chat(facts, identity.customer_id, customer.name)
     try:
-        now = availability(inbox, clock.now(), runtime.settings.default_expected_reply_seconds)
+        now = await availability(
+            inbox, clock.now(), runtime.router, runtime.settings.default_expected_reply_seconds
+        )
         conn.send({"type": "availability", **now.as_json()})
         current = await customer_chat.current_conversation(
             runtime.db, inbox.id, identity.customer_id

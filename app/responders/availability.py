@@ -1,15 +1,23 @@
-"""Whether an inbox is open now, when it next opens, and what reply time it promises.
-
-An inbox without business hours is open around the clock. Business hours,
-holidays and the promised reply time grow here with the responders issue.
+"""Whether an inbox is open now, when it next opens, and what reply time it
+promises: the availability endpoint, the widget session's answer and the
+widget's `availability` frames all say the same, from the calendar and the
+one estimator (app/responders/estimate.py). An inbox without business hours
+is open around the clock.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from app.models import Inbox
+from app.responders import calendar, estimate
+from app.responders.estimate import QueueNow
+
+
+class QueueSource(Protocol):
+    async def queue_now(self, inbox_id: int) -> QueueNow: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,9 +34,15 @@ class AvailabilityNow:
         }
 
 
-def availability(
-    inbox: Inbox, now: datetime, default_expected_reply_seconds: int
+async def availability(
+    inbox: Inbox, now: datetime, queue: QueueSource, first_answer_seconds: int
 ) -> AvailabilityNow:
+    hours = calendar.from_json(inbox.business_hours)
+    promise = estimate.promise(hours, now, await queue.queue_now(inbox.id), first_answer_seconds)
     return AvailabilityNow(
-        open=True, next_open_at=None, expected_reply_seconds=default_expected_reply_seconds
+        open=promise.open,
+        next_open_at=promise.next_open_at.astimezone(hours.timezone)
+        if promise.next_open_at is not None and hours is not None
+        else promise.next_open_at,
+        expected_reply_seconds=promise.expected_reply_seconds,
     )

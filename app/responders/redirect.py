@@ -9,10 +9,9 @@ dedupe key makes it at most one answer per customer per day, however many
 messages or redeliveries arrive. The job writes the answer as a system
 message of that conversation, and the outbox sends it on the same channel.
 
-The text names each live inbox by its public address. Its templates and
-languages are the responders' (issue 17 takes them over); until then this
-module holds an English and a Japanese default and honours an inbox's
-`responders.redirect` when one is set (`null` or `""` turns it off).
+The text names each live inbox by its public address. Its words are the
+responders' (app/responders/templates.py): an English and a Japanese default,
+or the inbox's `responders.redirect` (`null`, `""` or `false` turns it off).
 """
 
 from __future__ import annotations
@@ -35,40 +34,20 @@ from app.db import Database
 from app.inboxes import repository as inboxes_repo
 from app.kit.clock import clock
 from app.models import Inbox
+from app.responders import templates
+from app.responders.templates import (
+    DEFAULTS,
+    REDIRECT_WITHOUT_CHANNELS,
+    Language,
+    Responder,
+    channel_lines,
+    render,
+    template_for,
+)
 
 log = logging.getLogger(__name__)
 
 REDIRECT = "redirect"
-
-DEFAULT_TEMPLATES = {
-    "en": (
-        "Thank you for your message. We don't answer messages here; "
-        "please reach us on one of these channels:\n{channels}"
-    ),
-    "ja": (
-        "メッセージありがとうございます。こちらではお問い合わせを受け付けておりません。"
-        "お手数ですが、以下の窓口からご連絡ください。\n{channels}"
-    ),
-}
-NO_CHANNELS = {
-    "en": "Thank you for your message. We don't answer messages here.",
-    "ja": "メッセージありがとうございます。こちらではお問い合わせを受け付けておりません。",
-}
-LABELS = {
-    "en": {"web": "Chat", "email": "Email"},
-    "ja": {"web": "チャット", "email": "メール"},
-}
-_PLATFORM_LABELS = {
-    "telegram": "Telegram",
-    "line": "LINE",
-    "messenger": "Messenger",
-    "instagram": "Instagram",
-    "whatsapp": "WhatsApp",
-}
-# Hiragana, katakana and the common CJK ideographs: a customer who writes in
-# them gets the Japanese text when the channel does not say their language.
-_JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
-_PLACEHOLDER = re.compile(r"\{(channels|customer_name)\}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,11 +70,8 @@ def plan(inbox_id: int, customer_id: int, inbound: InboundMessage, now: datetime
     )
 
 
-def language_of(inbound: InboundMessage) -> str:
-    language = (inbound.sender.language or "").lower()
-    if language:
-        return "ja" if language.startswith("ja") else "en"
-    return "ja" if _JAPANESE.search(inbound.text) else "en"
+def language_of(inbound: InboundMessage) -> str | None:
+    return templates.told_language(inbound.sender.language, inbound.text)
 
 
 def public_channels(
@@ -161,19 +137,13 @@ def redirect_text(
     customer_name: str | None = None,
 ) -> str:
     """The answer, in English or Japanese, with one line per live channel."""
-    language = language if language in DEFAULT_TEMPLATES else "en"
-    labels = LABELS[language]
-    listed = "\n".join(
-        f"- {labels.get(c.channel) or _PLATFORM_LABELS.get(c.channel, c.channel)}: {c.address}"
-        for c in channels
-    )
+    lang: Language = "ja" if language == "ja" else "en"
     if template is None:
         if not channels:
-            return NO_CHANNELS[language]
-        template = DEFAULT_TEMPLATES[language]
-    values = {"channels": listed, "customer_name": customer_name or ""}
-    # Only the known placeholders are filled: an admin's template is text, not code.
-    return _PLACEHOLDER.sub(lambda m: values[m.group(1)], template).strip()
+            return REDIRECT_WITHOUT_CHANNELS[lang]
+        template = DEFAULTS[Responder.REDIRECT][lang]
+    listed = channel_lines([(c.channel, c.address) for c in channels], lang)
+    return render(template, {"channels": listed, "customer_name": customer_name or ""})
 
 
 class SendRedirect:
@@ -207,17 +177,17 @@ class SendRedirect:
             inboxes = await inboxes_repo.list_all(session)
             team_ids = await inboxes_repo.team_ids(session, inbox.id)
         responders: dict[str, Any] = inbox.responders or {}
-        template = responders.get(REDIRECT, None)
-        if REDIRECT in responders and not template:
+        if REDIRECT in responders and template_for(responders, Responder.REDIRECT, "en") is None:
             return  # turned off
         link = (
             chat_link.sign(self.link_secret, customer.id, clock.now(), self.link_lifetime)
             if self.link_secret
             else None
         )
+        template = responders.get(REDIRECT)
         text = redirect_text(
             public_channels(inboxes, self.public_url, chat_link=link),
-            str(responders.get("language") or payload.get("language") or "en"),
+            templates.language_of(payload.get("language"), "", responders.get("language")),
             template=template if isinstance(template, str) else None,
             customer_name=customer.name,
         )

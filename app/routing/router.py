@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import statistics
 import time
 from collections.abc import Iterable
-from datetime import timedelta
 from typing import Literal, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,6 +38,13 @@ from app.realtime.events import (
     QueueChanged,
     QueuePlace,
 )
+from app.responders.estimate import (
+    DEFAULT_HANDLING_SECONDS,
+    HANDLING_SAMPLES,
+    HANDLING_WINDOW,
+    QueueNow,
+    queue_wait,
+)
 from app.routing import repository as routing_repo
 from app.routing.assign import Assigner, PassOutcome
 from app.routing.pass_store import InboxRouting
@@ -47,17 +52,10 @@ from app.routing.policies import Candidate
 
 log = logging.getLogger(__name__)
 
-# What one conversation takes from assignment to resolve, until an inbox has
-# enough history of its own (HANDLING_SAMPLES resolved in HANDLING_WINDOW).
-DEFAULT_HANDLING_SECONDS = 300.0
-HANDLING_SAMPLES = 5
-HANDLING_WINDOW = timedelta(hours=24)
 # The estimate changes slowly; reading it once a minute per inbox is plenty.
 HANDLING_CACHE_SECONDS = 60.0
-# Waits are told in steps, so a customer's widget is not redrawn for a second.
-WAIT_STEP_SECONDS = 30
-# Quick test chats (or bots) resolved in seconds would promise no wait at all.
-MIN_HANDLING_SECONDS = 60.0
+# The one estimator (app/responders/estimate.py), under routing's old name.
+expected_wait = queue_wait
 
 _Place = tuple[int, int, int, int]
 
@@ -95,6 +93,9 @@ class Router:
         self._slots_key: object = None
         self._slots_cache: dict[int, int] = {}
         self._handling: dict[int, tuple[float, float]] = {}
+        # The last pass's online agents and inboxes: the queue as promises see it.
+        self._online: list[Candidate] = []
+        self._inboxes: dict[int, InboxRouting] = {}
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -167,6 +168,21 @@ class Router:
     def waiting(self) -> int:
         """Conversations in the queue, as of the last pass."""
         return len(self._places)
+
+    async def queue_now(self, inbox_id: int) -> QueueNow:
+        """The inbox's queue and the room its online agents have, as of the
+        last pass, for the promise made to a customer who writes now."""
+        waiting = sum(1 for place in self._places.values() if place[0] == inbox_id)
+        inbox = self._inboxes.get(inbox_id)
+        serving = [c for c in self._online if inbox is not None and _serves(c, inbox)]
+        async with self.db.read() as session:
+            handling = await self._handling_seconds(session, inbox_id)
+        return QueueNow(
+            waiting=waiting,
+            slots=sum(c.capacity for c in serving),
+            free_slots=sum(max(0, c.capacity - c.load) for c in serving),
+            handling_seconds=handling,
+        )
 
     async def _run(self) -> None:
         failures = 0
@@ -243,6 +259,7 @@ class Router:
             raise
         self.passes += 1
         self.assignments += len(outcome.assigned)
+        self._online, self._inboxes = outcome.online, outcome.inboxes
         # Committed: now the events, each with the conversation as it is.
         if outcome.assigned:
             async with self.db.read() as session:
@@ -275,28 +292,20 @@ class Router:
                 if inbox_id in inboxes
             }
         slots = self._slots(outcome, inboxes)
-        # Seconds of waiting per place in line, per inbox (see expected_wait).
-        pace = {
-            inbox_id: max(seconds, MIN_HANDLING_SECONDS) / max(1, slots.get(inbox_id, 0))
-            for inbox_id, seconds in handling.items()
-            if inboxes[inbox_id].live
-        }
         places: dict[int, _Place] = {}
         positions: dict[int, int] = {}
         changed: list[QueuePlace] = []
         before = self._places
-        step = WAIT_STEP_SECONDS
-        ceil = math.ceil
         for conversation_id, inbox_id, customer_id in waiting:
-            per_place = pace.get(inbox_id)
-            if per_place is None:
+            handling_seconds = handling.get(inbox_id)
+            if handling_seconds is None or not inboxes[inbox_id].live:
                 continue
             position = positions[inbox_id] = positions.get(inbox_id, 0) + 1
             place = (
                 inbox_id,
                 customer_id,
                 position,
-                max(1, ceil(position * per_place / step)) * step,
+                queue_wait(position, handling_seconds, slots.get(inbox_id, 0)),
             )
             places[conversation_id] = place
             if before.get(conversation_id) != place:
@@ -334,16 +343,12 @@ class Router:
         return value
 
 
-def expected_wait(position: int, handling_seconds: float, slots: int) -> int:
-    """About how long until the conversation at `position` is assigned: the
-    agents serving the inbox take `slots` conversations at once, and each
-    takes `handling_seconds`. Told in WAIT_STEP_SECONDS steps, at least one."""
-    seconds = position * max(handling_seconds, MIN_HANDLING_SECONDS) / max(1, slots)
-    return max(1, math.ceil(seconds / WAIT_STEP_SECONDS)) * WAIT_STEP_SECONDS
-
-
 def _slots(online: list[Candidate], inbox: InboxRouting) -> int:
     """The capacity of the online agents who serve the inbox."""
+    return sum(c.capacity for c in online if _serves(c, inbox))
+
+
+def _serves(candidate: Candidate, inbox: InboxRouting) -> bool:
     scope = ConversationScope(
         conversation_id=0,
         inbox_id=0,
@@ -353,4 +358,4 @@ def _slots(online: list[Candidate], inbox: InboxRouting) -> int:
         inbox_team_ids=inbox.team_ids,
         status="open",
     )
-    return sum(c.capacity for c in online if access.serves(c.id, c.team_ids, scope))
+    return access.serves(candidate.id, candidate.team_ids, scope)

@@ -1,0 +1,138 @@
+"""Tells widgets when their inbox opens or closes, without anyone polling.
+
+One task per process sleeps until the earliest next transition (an opening
+or a closing) of any inbox with business hours, publishes an
+`AvailabilityChanged` for it (the hub sends its widget sockets an
+`availability` frame), and plans that inbox's next transition. An admin's
+change of an inbox's hours (`InboxSettingsChanged`) plans it again at once
+and tells its widgets the new state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+
+from app.db import Database
+from app.inboxes import repository as inboxes_repo
+from app.kit.clock import clock
+from app.realtime.bus import EventBus
+from app.realtime.events import AvailabilityChanged, Event, InboxSettingsChanged
+from app.responders import calendar, estimate
+from app.responders.auto_reply import QueueSource
+from app.responders.calendar import BusinessHours
+from app.responders.planner import responder_settings
+
+log = logging.getLogger(__name__)
+
+# The longest sleep: a clock moved by a test or by NTP is noticed this soon.
+MAX_SLEEP_SECONDS = 60.0
+
+
+class AvailabilitySchedule:
+    def __init__(
+        self, db: Database, bus: EventBus, queue: QueueSource, first_answer_seconds: int
+    ) -> None:
+        self.db = db
+        self.bus = bus
+        self.queue = queue
+        self.first_answer_seconds = first_answer_seconds
+        # inbox id → (its hours, the next moment it opens or closes)
+        self._plans: dict[int, tuple[BusinessHours, datetime | None]] = {}
+        self._changed: set[int] = set()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.published = 0
+
+    async def start(self) -> None:
+        async with self.db.read() as session:
+            inboxes = await inboxes_repo.list_all(session)
+        now = clock.now()
+        for inbox in inboxes:
+            hours = calendar.from_json(inbox.business_hours)
+            if hours is not None:
+                self._plans[inbox.id] = (hours, _next_transition(hours, now))
+        self._task = asyncio.create_task(self._run(), name="availability-schedule")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    def on_event(self, event: Event) -> None:
+        """Bus subscriber (synchronous): an inbox's settings changed."""
+        if isinstance(event, InboxSettingsChanged):
+            responder_settings.prime(event.inbox_id, event.business_hours, event.responders)
+            self._changed.add(event.inbox_id)
+            self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self._replan_changed()
+                await self._publish_due()
+            except Exception:  # noqa: BLE001 - the schedule outlives one bad read
+                log.exception("availability schedule failed")
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), self._sleep_seconds())
+            except TimeoutError:
+                pass
+
+    def _sleep_seconds(self) -> float:
+        due = [at for _, at in self._plans.values() if at is not None]
+        if not due:
+            return MAX_SLEEP_SECONDS
+        left = (min(due) - clock.now()).total_seconds()
+        return min(MAX_SLEEP_SECONDS, max(0.0, left))
+
+    async def _replan_changed(self) -> None:
+        changed, self._changed = self._changed, set()
+        for inbox_id in sorted(changed):
+            async with self.db.read() as session:
+                inbox = await inboxes_repo.get(session, inbox_id)
+            hours = calendar.from_json(inbox.business_hours) if inbox is not None else None
+            now = clock.now()
+            if hours is None:
+                self._plans.pop(inbox_id, None)
+            else:
+                self._plans[inbox_id] = (hours, _next_transition(hours, now))
+            if inbox is not None:
+                await self._publish(inbox_id, hours, now)
+
+    async def _publish_due(self) -> None:
+        now = clock.now()
+        for inbox_id, (hours, at) in list(self._plans.items()):
+            if at is None or at > now:
+                continue
+            # Judged at the transition itself: waking a hair early or late
+            # still reports the state the inbox just entered.
+            self._plans[inbox_id] = (hours, _next_transition(hours, max(at, now)))
+            await self._publish(inbox_id, hours, max(at, now))
+
+    async def _publish(self, inbox_id: int, hours: BusinessHours | None, at: datetime) -> None:
+        queue = await self.queue.queue_now(inbox_id)
+        promise = estimate.promise(hours, at, queue, self.first_answer_seconds)
+        next_open = promise.next_open_at
+        if next_open is not None and hours is not None:
+            next_open = next_open.astimezone(hours.timezone)
+        self.published += 1
+        await self.bus.publish(
+            AvailabilityChanged(
+                inbox_id=inbox_id,
+                open=promise.open,
+                next_open_at=next_open.isoformat() if next_open is not None else None,
+                expected_reply_seconds=promise.expected_reply_seconds,
+            )
+        )
+
+
+def _next_transition(hours: BusinessHours, now: datetime) -> datetime | None:
+    if hours.is_open(now):
+        return hours.next_closing(now)
+    return hours.next_opening(now)
