@@ -129,7 +129,9 @@ def build_runtime(settings: Settings) -> Runtime:
             agent_quiet_seconds=settings.auto_reply_agent_quiet_seconds,
         ),
     )
-    schedule = AvailabilitySchedule(db, bus, router, settings.default_expected_reply_seconds)
+    schedule = AvailabilitySchedule(
+        db, hub.dispatch, router, settings.default_expected_reply_seconds
+    )
     bus.subscribe(hub.dispatch)
     bus.subscribe(worker.on_event)
     bus.subscribe(router.on_event)

@@ -6,18 +6,22 @@ or a closing) of any inbox with business hours, publishes an
 `availability` frame), and plans that inbox's next transition. An admin's
 change of an inbox's hours (`InboxSettingsChanged`) plans it again at once
 and tells its widgets the new state.
+
+Every process runs its own schedule, so `AvailabilityChanged` goes to this
+process's sockets only (`tell_local`), never through a shared bus: over
+Redis each widget would get one frame per process.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import datetime
 
 from app.db import Database
 from app.inboxes import repository as inboxes_repo
 from app.kit.clock import clock
-from app.realtime.bus import EventBus
 from app.realtime.events import AvailabilityChanged, Event, InboxSettingsChanged
 from app.responders import calendar, estimate
 from app.responders.auto_reply import QueueSource
@@ -32,10 +36,14 @@ MAX_SLEEP_SECONDS = 60.0
 
 class AvailabilitySchedule:
     def __init__(
-        self, db: Database, bus: EventBus, queue: QueueSource, first_answer_seconds: int
+        self,
+        db: Database,
+        tell_local: Callable[[Event], None],
+        queue: QueueSource,
+        first_answer_seconds: int,
     ) -> None:
         self.db = db
-        self.bus = bus
+        self.tell_local = tell_local
         self.queue = queue
         self.first_answer_seconds = first_answer_seconds
         # inbox id → (its hours, the next moment it opens or closes)
@@ -122,7 +130,7 @@ class AvailabilitySchedule:
         if next_open is not None and hours is not None:
             next_open = next_open.astimezone(hours.timezone)
         self.published += 1
-        await self.bus.publish(
+        self.tell_local(
             AvailabilityChanged(
                 inbox_id=inbox_id,
                 open=promise.open,
