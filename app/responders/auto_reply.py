@@ -18,8 +18,7 @@ from typing import Any, Protocol
 
 from app.channels.registry import ChannelRegistry
 from app.conversations import repository as conversations_repo
-from app.conversations.outbox import DELIVER
-from app.conversations.writer import JobSpec, MessageWriter, NewMessage, WithRows
+from app.conversations.writer import MessageWriter, WithRows
 from app.db import Database
 from app.inboxes import repository as inboxes_repo
 from app.kit.clock import clock
@@ -27,6 +26,7 @@ from app.responders import calendar, estimate, promises, templates
 from app.responders import repository as responders_repo
 from app.responders.estimate import QueueNow
 from app.responders.redirect import public_channels
+from app.responders.system_message import system_message
 from app.responders.templates import NAMELESS, NOT_SCHEDULED, Responder
 
 log = logging.getLogger(__name__)
@@ -118,26 +118,19 @@ class SendAutoReply:
         with_rows: WithRows | None = None
         if promise is not None and promise.reply_by is not None:
             with_rows = promises.promise_reply_by(conversation.id, promise.reply_by)
-        adapter = self.channels.get(inbox.channel)
-        outbound = adapter is not None and adapter.sends
         await self.writer.append(
-            NewMessage(
-                conversation_id=conversation.id,
-                inbox_id=inbox.id,
-                channel=inbox.channel,
-                author_kind="system",
-                author_name=inbox.name,
+            system_message(
+                self.channels,
+                inbox,
+                conversation.id,
                 body=templates.render(template, values),
                 # One per conversation and window: a second job (or a rerun
                 # after a crash) finds it stored and adds nothing.
                 external_id=responders_repo.auto_reply_key(
                     responder.value, conversation.id, int(payload.get("period") or 0)
                 ),
+                team_ids=team_ids,
                 meta={"responder": responder.value, "language": language},
-                delivery_status="pending" if outbound else None,
-                jobs=(JobSpec(DELIVER, dedupe_key="deliver:{message_id}"),) if outbound else (),
-                inbox_team_ids=team_ids,
-                automatic=True,
                 with_rows=with_rows,
             )
         )

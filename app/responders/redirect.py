@@ -28,13 +28,13 @@ from app.channels.base import InboundMessage
 from app.channels.registry import ChannelRegistry
 from app.contacts import chat_link
 from app.conversations import repository as conversations_repo
-from app.conversations.outbox import DELIVER
-from app.conversations.writer import JobSpec, MessageWriter, NewMessage
+from app.conversations.writer import JobSpec, MessageWriter
 from app.db import Database
 from app.inboxes import repository as inboxes_repo
 from app.kit.clock import clock
 from app.models import Inbox
 from app.responders import templates
+from app.responders.system_message import system_message
 from app.responders.templates import (
     DEFAULTS,
     REDIRECT_WITHOUT_CHANNELS,
@@ -191,21 +191,14 @@ class SendRedirect:
             template=template if isinstance(template, str) else None,
             customer_name=customer.name,
         )
-        adapter = self.channels.get(inbox.channel)
-        outbound = adapter is not None and adapter.sends
-        # Keyed like the job: a rerun after a crash finds the answer stored.
         await self.writer.append(
-            NewMessage(
-                conversation_id=conversation.id,
-                inbox_id=inbox.id,
-                channel=inbox.channel,
-                author_kind="system",
-                author_name=inbox.name,
+            system_message(
+                self.channels,
+                inbox,
+                conversation.id,
                 body=text,
                 external_id=f"auto:{payload['key']}",
-                delivery_status="pending" if outbound else None,
-                jobs=(JobSpec(DELIVER, dedupe_key="deliver:{message_id}"),) if outbound else (),
-                inbox_team_ids=team_ids,
+                team_ids=team_ids,
             )
         )
 
