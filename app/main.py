@@ -39,6 +39,10 @@ from app.realtime.events import AgentPresenceChanged
 from app.realtime.hub import Hub
 from app.realtime.sockets import SocketDispatcher
 from app.realtime.widget_socket import widget_socket
+from app.reports import csat, sla
+from app.reports.csat_pages import router as csat_pages_router
+from app.reports.endpoints import router as reports_router
+from app.reports.rollup import Rollup
 from app.responders.redirect import REDIRECT, SendRedirect
 from app.routing.assign import ANSWER_TIMEOUT, RECHECK
 from app.routing.endpoints import router as routing_router
@@ -68,9 +72,16 @@ def build_runtime(settings: Settings) -> Runtime:
     router = Router(db, bus, presence)
     worker.register(ANSWER_TIMEOUT, AnswerTimeout(db, router))
     worker.register(RECHECK, Recheck(router))
+    # Reports: measurements folded as conversations change; the fold starts
+    # SLA clocks and queues CSAT and the follow-up, all as jobs.
+    rollup = Rollup(db, on_waits=sla.start_clocks, on_resolved=csat.plan_after_resolve)
+    worker.register(sla.SLA_CHECK, sla.SlaCheck(db))
+    worker.register(csat.CSAT_ASK, csat.AskForRating(db, writer, channels, settings.public_url))
+    worker.register(csat.FOLLOW_UP, csat.FollowUp(db, writer, channels))
     bus.subscribe(hub.dispatch)
     bus.subscribe(worker.on_event)
     bus.subscribe(router.on_event)
+    bus.subscribe(rollup.on_event)
     return Runtime(
         settings=settings,
         db=db,
@@ -82,6 +93,7 @@ def build_runtime(settings: Settings) -> Runtime:
         channels=channels,
         worker=worker,
         router=router,
+        rollup=rollup,
     )
 
 
@@ -98,6 +110,7 @@ def create_app(settings: Settings | None = None) -> SocketDispatcher:
         await runtime.writer.start()
         await runtime.worker.start()
         await runtime.router.start()
+        await runtime.rollup.start()
         # The SMTP listener and IMAP readers hand mail to the writer: they
         # start after it and stop before it.
         email = EmailTransport(settings, runtime.db, runtime.writer)
@@ -106,6 +119,7 @@ def create_app(settings: Settings | None = None) -> SocketDispatcher:
             yield
         finally:
             await email.stop()
+            await runtime.rollup.stop()
             await runtime.router.stop()
             await runtime.worker.stop()
             await runtime.writer.stop()
@@ -135,6 +149,8 @@ def create_app(settings: Settings | None = None) -> SocketDispatcher:
         console_router,
         chat_page_router,
         email_router,
+        reports_router,
+        csat_pages_router,
     ):
         app.include_router(router)
 

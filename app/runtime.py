@@ -17,6 +17,7 @@ from app.db import Database
 from app.kit.ratelimit import RateLimiter
 from app.realtime.bus import EventBus
 from app.realtime.hub import Hub
+from app.reports.rollup import Rollup
 from app.routing.router import Router
 from app.worker.runner import Worker
 
@@ -50,6 +51,8 @@ class Runtime:
     channels: ChannelRegistry
     worker: Worker
     router: Router
+    # Reports' measurements, folded as conversations change (app/reports/).
+    rollup: Rollup
     intake_cache: IntakeCache = field(default_factory=IntakeCache)
 
 

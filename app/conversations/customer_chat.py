@@ -1,5 +1,5 @@
 """A customer's own view of their conversations in one inbox: the history they
-may see, read marks, typing, and their rating. Never anyone else's."""
+may see, read marks and typing. Never anyone else's. (Their rating: app/reports/csat.py.)"""
 
 from __future__ import annotations
 
@@ -13,8 +13,7 @@ from app.conversations.access import scope_of
 from app.conversations.schemas import customer_view, stored_message_out
 from app.db import Database, publish_after_commit
 from app.errors import NotFound
-from app.kit.clock import clock
-from app.models import Conversation, CsatResponse
+from app.models import Conversation
 from app.realtime.bus import EventBus
 from app.realtime.events import ConversationRead, Typing
 
@@ -119,32 +118,3 @@ async def typing(
             on=on,
         )
     )
-
-
-async def rate(
-    db: Database, inbox_id: int, customer_id: int, rating: int, comment: str | None
-) -> int:
-    """Records CSAT for the customer's latest conversation; a second rating replaces it."""
-    current = await current_conversation(db, inbox_id, customer_id)
-    if current is None:
-        raise NotFound("there is no conversation to rate")
-    conversation_id = current[0]
-    async with db.write() as session:
-        existing = (
-            await session.execute(
-                select(CsatResponse).where(CsatResponse.conversation_id == conversation_id)
-            )
-        ).scalar_one_or_none()
-        if existing is None:
-            session.add(
-                CsatResponse(
-                    conversation_id=conversation_id,
-                    rating=rating,
-                    comment=comment,
-                    created_at=clock.now(),
-                )
-            )
-        else:
-            existing.rating, existing.comment = rating, comment
-            existing.created_at = clock.now()
-    return conversation_id

@@ -8,6 +8,13 @@ from app.models.inbox import Inbox, InboxTeam
 from app.models.job import Job
 from app.models.mail import Attachment, ImapCursor, MailSource
 from app.models.message import CsatResponse, Message
+from app.models.report import (
+    CsatRequest,
+    ReportCursor,
+    ReportMeasurement,
+    ServicePolicy,
+    SlaEvent,
+)
 
 __all__ = [
     "AccessToken",
@@ -16,6 +23,7 @@ __all__ = [
     "Attachment",
     "Base",
     "Conversation",
+    "CsatRequest",
     "CsatResponse",
     "Customer",
     "Identity",
@@ -25,6 +33,10 @@ __all__ = [
     "Job",
     "MailSource",
     "Message",
+    "ReportCursor",
+    "ReportMeasurement",
+    "ServicePolicy",
+    "SlaEvent",
     "Team",
     "WidgetSession",
 ]

@@ -24,12 +24,14 @@ from app.realtime.events import (
     ConversationChanged,
     ConversationRead,
     ConversationScope,
+    CsatRequested,
     Event,
     Frame,
     JobsQueued,
     MessageDeliveryChanged,
     MessageStored,
     QueueChanged,
+    SlaAlert,
     Typing,
 )
 
@@ -310,6 +312,21 @@ class Hub:
                     conn.close(1008, event.reason)
         elif isinstance(event, QueueChanged):
             self._queue_changed(event)
+        elif isinstance(event, SlaAlert):
+            self._to_agents(
+                event.scope,
+                {
+                    "type": "sla.breached" if event.phase == "breach" else "sla.warning",
+                    "conversation_id": event.scope.conversation_id,
+                    "target": event.target,
+                    "started_at": event.started_at,
+                    "due_at": event.due_at,
+                },
+            )
+        elif isinstance(event, CsatRequested):
+            frame = {"type": "csat_request", "conversation_id": event.scope.conversation_id}
+            for conn in self._customer_sockets(event.scope):
+                conn.send(frame)
         elif isinstance(event, AgentPresenceChanged | JobsQueued):
             return
 

@@ -1,0 +1,122 @@
+"""All the SQL of reports: what a period holds, under the report's filters."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import (
+    AgentTeam,
+    Conversation,
+    CsatResponse,
+    Inbox,
+    Message,
+    ReportMeasurement,
+    SlaEvent,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ReportFilter:
+    """A period [start, end) and who or what it is about; None: everything."""
+
+    start: datetime
+    end: datetime
+    inbox_id: int | None = None
+    team_id: int | None = None
+    agent_id: int | None = None
+    channel: str | None = None
+
+
+def _team_agents(team_id: int) -> Select[int]:
+    return select(AgentTeam.agent_id).where(AgentTeam.team_id == team_id)
+
+
+def _conversation_filters(f: ReportFilter) -> list[ColumnElement[bool]]:
+    """The filters as they apply to a conversation (its assignee stands for the agent)."""
+    c = Conversation
+    where: list[ColumnElement[bool]] = []
+    if f.inbox_id is not None:
+        where.append(c.inbox_id == f.inbox_id)
+    if f.channel is not None:
+        where.append(c.inbox_id.in_(select(Inbox.id).where(Inbox.channel == f.channel)))
+    if f.agent_id is not None:
+        where.append(c.assignee_id == f.agent_id)
+    if f.team_id is not None:
+        where.append(or_(c.team_id == f.team_id, c.assignee_id.in_(_team_agents(f.team_id))))
+    return where
+
+
+async def measurements(
+    session: AsyncSession, f: ReportFilter
+) -> Sequence[tuple[str, datetime, float, float]]:
+    """(kind, ended_at, wall seconds, business seconds) of what ended in the period."""
+    m = ReportMeasurement
+    where: list[ColumnElement[bool]] = [m.ended_at >= f.start, m.ended_at < f.end]
+    if f.inbox_id is not None:
+        where.append(m.inbox_id == f.inbox_id)
+    if f.channel is not None:
+        where.append(m.channel == f.channel)
+    if f.agent_id is not None:
+        where.append(m.agent_id == f.agent_id)
+    if f.team_id is not None:
+        where.append(or_(m.team_id == f.team_id, m.agent_id.in_(_team_agents(f.team_id))))
+    rows = await session.execute(
+        select(m.kind, m.ended_at, m.wall_seconds, m.business_seconds).where(and_(*where))
+    )
+    return [(str(k), at, float(w), float(b)) for k, at, w, b in rows]
+
+
+async def opened(session: AsyncSession, f: ReportFilter) -> list[datetime]:
+    c = Conversation
+    rows = await session.execute(
+        select(c.created_at).where(
+            c.created_at >= f.start, c.created_at < f.end, *_conversation_filters(f)
+        )
+    )
+    return list(rows.scalars())
+
+
+async def message_counts(session: AsyncSession, f: ReportFilter) -> dict[str, int]:
+    """Public messages in the period: from customers (in), from agents and
+    automatic ones (out)."""
+    m = Message
+    stmt = select(m.author_kind, func.count()).where(
+        m.created_at >= f.start, m.created_at < f.end, m.private.is_(False)
+    )
+    if f.inbox_id is not None:
+        stmt = stmt.where(m.inbox_id == f.inbox_id)
+    if f.channel is not None:
+        stmt = stmt.where(m.inbox_id.in_(select(Inbox.id).where(Inbox.channel == f.channel)))
+    if f.agent_id is not None or f.team_id is not None:
+        narrowed = ReportFilter(f.start, f.end, None, f.team_id, f.agent_id, None)
+        stmt = stmt.where(
+            m.conversation_id.in_(select(Conversation.id).where(*_conversation_filters(narrowed)))
+        )
+    rows = await session.execute(stmt.group_by(m.author_kind))
+    return {str(kind): int(n) for kind, n in rows}
+
+
+async def csat_ratings(session: AsyncSession, f: ReportFilter) -> list[tuple[datetime, int]]:
+    r = CsatResponse
+    rows = await session.execute(
+        select(r.created_at, r.rating)
+        .join(Conversation, Conversation.id == r.conversation_id)
+        .where(r.created_at >= f.start, r.created_at < f.end, *_conversation_filters(f))
+    )
+    return [(at, int(rating)) for at, rating in rows]
+
+
+async def sla_events(session: AsyncSession, f: ReportFilter) -> list[tuple[datetime, str, str]]:
+    """(fired_at, target, phase) of the marks in the period."""
+    e = SlaEvent
+    rows = await session.execute(
+        select(e.fired_at, e.target, e.phase)
+        .join(Conversation, Conversation.id == e.conversation_id)
+        .where(e.fired_at >= f.start, e.fired_at < f.end, *_conversation_filters(f))
+    )
+    return [(at, str(target), str(phase)) for at, target, phase in rows]
