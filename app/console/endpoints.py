@@ -13,3 +13,9 @@ STATIC = Path(__file__).resolve().parent / "static"
 @router.get("/console")
 async def console() -> FileResponse:
     return FileResponse(STATIC / "index.html", media_type="text/html")
+
+
+@router.get("/console/reports")
+async def reports_page() -> FileResponse:
+    """Service standards for supervisors: figures and charts for a period and inbox."""
+    return FileResponse(STATIC / "reports.html", media_type="text/html")

@@ -33,10 +33,18 @@ Zone = Annotated[str, Query(max_length=64)]
 Channel = Literal["web", "email", "telegram", "line", "messenger", "instagram", "whatsapp"]
 
 
-def _aware(value: datetime | None) -> datetime | None:
+def _zone(tz: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise InvalidRequest("tz is an IANA time zone, e.g. Asia/Tokyo") from exc
+
+
+def _aware(value: datetime | None, zone: ZoneInfo) -> datetime | None:
+    """A time without an offset is read in the report's time zone."""
     if value is None:
         return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return value.replace(tzinfo=zone) if value.tzinfo is None else value.astimezone(UTC)
 
 
 async def _filter(
@@ -47,9 +55,10 @@ async def _filter(
     team: str | None,
     agent_id: int | None,
     channel: str | None,
+    zone: ZoneInfo,
 ) -> ReportFilter:
-    end_at = _aware(end) or datetime.now(UTC)
-    start_at = _aware(start) or end_at - DEFAULT_PERIOD
+    end_at = _aware(end, zone) or datetime.now(UTC)
+    start_at = _aware(start, zone) or end_at - DEFAULT_PERIOD
     if start_at >= end_at:
         raise InvalidRequest("from must be before to")
     team_id = None
@@ -72,8 +81,9 @@ async def summary(
     team: Label | None = None,
     agent_id: DbId | None = None,
     channel: Channel | None = None,
+    tz: Zone = "UTC",
 ) -> dict[str, Any]:
-    f = await _filter(runtime, start, end, inbox_id, team, agent_id, channel)
+    f = await _filter(runtime, start, end, inbox_id, team, agent_id, channel, _zone(tz))
     return await reports.summary(runtime.db, runtime.rollup, f)
 
 
@@ -88,11 +98,8 @@ async def _series(
     interval: reports.Interval,
     tz: str,
 ) -> list[dict[str, Any]]:
-    f = await _filter(runtime, start, end, inbox_id, team, agent_id, channel)
-    try:
-        zone = ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise InvalidRequest("tz is an IANA time zone, e.g. Asia/Tokyo") from exc
+    zone = _zone(tz)
+    f = await _filter(runtime, start, end, inbox_id, team, agent_id, channel, zone)
     step = timedelta(days=1) if interval == "day" else timedelta(hours=1)
     if (f.end - f.start) / step > MAX_BUCKETS:
         raise InvalidRequest(f"at most {MAX_BUCKETS} rows; choose a shorter period or days")
