@@ -51,10 +51,7 @@ def _conversation_filters(f: ReportFilter) -> list[ColumnElement[bool]]:
     return where
 
 
-async def measurements(
-    session: AsyncSession, f: ReportFilter
-) -> Sequence[tuple[str, datetime, float, float]]:
-    """(kind, ended_at, wall seconds, business seconds) of what ended in the period."""
+def _measurement_filters(f: ReportFilter) -> list[ColumnElement[bool]]:
     m = ReportMeasurement
     where: list[ColumnElement[bool]] = [m.ended_at >= f.start, m.ended_at < f.end]
     if f.inbox_id is not None:
@@ -65,10 +62,82 @@ async def measurements(
         where.append(m.agent_id == f.agent_id)
     if f.team_id is not None:
         where.append(or_(m.team_id == f.team_id, m.agent_id.in_(_team_agents(f.team_id))))
+    return where
+
+
+async def measurements(
+    session: AsyncSession, f: ReportFilter
+) -> Sequence[tuple[str, datetime, float, float]]:
+    """(kind, ended_at, wall seconds, business seconds) of what ended in the period."""
+    m = ReportMeasurement
     rows = await session.execute(
-        select(m.kind, m.ended_at, m.wall_seconds, m.business_seconds).where(and_(*where))
+        select(m.kind, m.ended_at, m.wall_seconds, m.business_seconds).where(
+            and_(*_measurement_filters(f))
+        )
     )
     return [(str(k), at, float(w), float(b)) for k, at, w, b in rows]
+
+
+# Ranks are 0-based; the q-quantile of n sorted values lies between ranks
+# (n - 1) * q rounded down and the one after. As integers (q in tenths), so
+# the database and Python pick the same ranks.
+QUANTILE_TENTHS = (5, 9)
+
+
+async def ranked_values(
+    session: AsyncSession, f: ReportFilter
+) -> tuple[dict[str, int], dict[tuple[str, str, int], float]]:
+    """Per kind, how many measurements, and the values at the ranks the
+    median and p90 need, wall ("w") and business ("b"): the database sorts,
+    and only those few rows come back."""
+    m = ReportMeasurement
+    where = and_(*_measurement_filters(f))
+    counts = {
+        str(kind): int(n)
+        for kind, n in await session.execute(
+            select(m.kind, func.count()).where(where).group_by(m.kind)
+        )
+    }
+    values: dict[tuple[str, str, int], float] = {}
+    if not counts:
+        return counts, values
+    wanted: dict[str, set[int]] = {}
+    for kind, n in counts.items():
+        ranks = wanted.setdefault(kind, set())
+        for tenths in QUANTILE_TENTHS:
+            low = (n - 1) * tenths // 10
+            ranks.update({low, min(low + 1, n - 1)})
+    for series, column in (("w", m.wall_seconds), ("b", m.business_seconds)):
+        ranked = (
+            select(
+                m.kind.label("kind"),
+                column.label("v"),
+                (func.row_number().over(partition_by=m.kind, order_by=column) - 1).label("r"),
+            )
+            .where(where)
+            .subquery()
+        )
+        pick = or_(
+            *(
+                and_(ranked.c.kind == kind, ranked.c.r.in_(sorted(ranks)))
+                for kind, ranks in wanted.items()
+            )
+        )
+        for kind, rank, value in await session.execute(
+            select(ranked.c.kind, ranked.c.r, ranked.c.v).where(pick)
+        ):
+            values[(series, str(kind), int(rank))] = float(value)
+    return counts, values
+
+
+async def opened_count(session: AsyncSession, f: ReportFilter) -> int:
+    c = Conversation
+    result = await session.execute(
+        select(func.count()).where(
+            c.created_at >= f.start, c.created_at < f.end, *_conversation_filters(f)
+        )
+    )
+    return int(result.scalar_one())
 
 
 async def opened(session: AsyncSession, f: ReportFilter) -> list[datetime]:

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -32,13 +31,13 @@ SLA_TARGETS = ("first_response", "next_response", "resolution")
 Interval = Literal["day", "hour"]
 
 
-def percentile(sorted_values: Sequence[float], q: float) -> float | None:
-    if not sorted_values:
+def quantile(n: int, tenths: int, at: Callable[[int], float]) -> float | None:
+    """The quantile (in tenths) of n sorted values, `at(rank)` giving each."""
+    if n == 0:
         return None
-    rank = (len(sorted_values) - 1) * q
-    low = math.floor(rank)
-    high = min(low + 1, len(sorted_values) - 1)
-    value = sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (rank - low)
+    low, rest = divmod((n - 1) * tenths, 10)
+    high = min(low + 1, n - 1)
+    value = at(low) + (at(high) - at(low)) * rest / 10
     return round(value, 3)
 
 
@@ -48,10 +47,25 @@ def timing(wall: list[float], business: list[float]) -> dict[str, Any]:
     business.sort()
     return {
         "count": len(wall),
-        "median": percentile(wall, 0.5),
-        "p90": percentile(wall, 0.9),
-        "business_median": percentile(business, 0.5),
-        "business_p90": percentile(business, 0.9),
+        "median": quantile(len(wall), 5, wall.__getitem__),
+        "p90": quantile(len(wall), 9, wall.__getitem__),
+        "business_median": quantile(len(business), 5, business.__getitem__),
+        "business_p90": quantile(len(business), 9, business.__getitem__),
+    }
+
+
+def ranked_timing(n: int, values: dict[tuple[str, str, int], float], kind: str) -> dict[str, Any]:
+    """`timing` from the few ranked values the database picked (repository.ranked_values)."""
+
+    def series(name: str) -> Callable[[int], float]:
+        return lambda rank: values[(name, kind, rank)]
+
+    return {
+        "count": n,
+        "median": quantile(n, 5, series("w")),
+        "p90": quantile(n, 9, series("w")),
+        "business_median": quantile(n, 5, series("b")),
+        "business_p90": quantile(n, 9, series("b")),
     }
 
 
@@ -83,21 +97,16 @@ def sla_figures(events: Iterable[tuple[datetime, str, str]]) -> dict[str, Any]:
 async def summary(db: Database, rollup: Rollup, f: ReportFilter) -> dict[str, Any]:
     await rollup.fold_all()
     async with db.read() as session:
-        measured = await reports_repo.measurements(session, f)
-        opened = await reports_repo.opened(session, f)
+        measured, ranked = await reports_repo.ranked_values(session, f)
+        opened = await reports_repo.opened_count(session, f)
         counts = await reports_repo.message_counts(session, f)
         ratings = await reports_repo.csat_ratings(session, f)
         events = await reports_repo.sla_events(session, f)
-    wall: dict[str, list[float]] = defaultdict(list)
-    business: dict[str, list[float]] = defaultdict(list)
-    for kind, _, w, b in measured:
-        wall[kind].append(w)
-        business[kind].append(b)
     return {
         "from": f.start.isoformat(),
         "to": f.end.isoformat(),
-        "conversations": {"opened": len(opened), "resolved": len(wall["resolution"])},
-        **{kind: timing(wall[kind], business[kind]) for kind in KINDS},
+        "conversations": {"opened": opened, "resolved": measured.get("resolution", 0)},
+        **{kind: ranked_timing(measured.get(kind, 0), ranked, kind) for kind in KINDS},
         "messages": {
             "in": counts.get("customer", 0),
             "out": counts.get("agent", 0),

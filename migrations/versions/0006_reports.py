@@ -22,6 +22,11 @@ UTC_TIME = app.models.base.UTCDateTime(timezone=True)
 
 def upgrade() -> None:
     op.create_index("ix_conversations_created_at", "conversations", ["created_at"])
+    op.create_index(
+        "ix_messages_report_counts",
+        "messages",
+        ["created_at", "author_kind", "private", "inbox_id"],
+    )
     op.add_column("csat_responses", sa.Column("channel", sa.String(length=20), nullable=True))
     op.add_column("csat_responses", sa.Column("customer_id", sa.Integer(), nullable=True))
     op.create_table(
@@ -144,4 +149,5 @@ def downgrade() -> None:
     with op.batch_alter_table("csat_responses") as batch_op:
         batch_op.drop_column("customer_id")
         batch_op.drop_column("channel")
+    op.drop_index("ix_messages_report_counts", table_name="messages")
     op.drop_index("ix_conversations_created_at", table_name="conversations")
