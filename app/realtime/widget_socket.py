@@ -165,8 +165,8 @@ async def _serve(runtime: Runtime, conn: Connection, chat: _Chat, rate_key: str)
                             seq,
                         )
             elif kind == "csat":
-                # One rating per resolved conversation of this customer's own
-                # (app/reports/csat.py); a second is refused: already_rated.
+                # One rating per resolved conversation of the customer's own;
+                # a second from the widget replaces it (app/reports/csat.py).
                 rating = require_int(frame, "rating", minimum=1)
                 if rating > 5:
                     raise BadFrame("invalid_frame", '"rating" is 1 to 5')

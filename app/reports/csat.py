@@ -1,10 +1,11 @@
 """CSAT: asking for a rating when a conversation is resolved, storing the
 answer, and the optional follow-up.
 
-One rating per conversation: the first answer counts and a second is
-refused (`already_rated`), whichever way it comes (widget frame or link), so
-a link forwarded or clicked again changes nothing. A customer rates only a
-resolved conversation of their own.
+One rating per conversation. In the widget the customer may change their
+mind: a second `csat` frame replaces the rating (the customer's own session
+is the proof it is them). A link works once, and not at all once the
+conversation is rated (`link_used`, 410): a link forwarded or clicked again
+changes nothing. A customer rates only a resolved conversation of their own.
 
 Asking goes on the channel the customer used: the widget gets a
 `csat_request` frame (its prompt); email and the social platforms get a
@@ -82,12 +83,29 @@ async def record_csat(
     rating: int,
     comment: str | None,
     channel: str,
+    *,
+    replace: bool = False,
 ) -> CsatResponse:
-    """Stores the conversation's rating; AlreadyRated if it has one."""
+    """Stores the conversation's rating. One that exists is replaced when
+    `replace`, else AlreadyRated."""
     if not 1 <= rating <= 5:
         raise InvalidRequest("rating is 1 to 5")
     if conversation.status != "resolved":
         raise NotResolved("only a resolved conversation can be rated")
+    if replace:
+        existing = (
+            await session.execute(
+                select(CsatResponse)
+                .where(CsatResponse.conversation_id == conversation.id)
+                .with_for_update()
+            )
+        ).scalar_one_or_none()
+        if existing is not None:
+            existing.rating = rating
+            existing.comment = (comment or "").strip() or None
+            existing.channel = channel
+            existing.created_at = clock.now()
+            return existing
     response = CsatResponse(
         conversation_id=conversation.id,
         rating=rating,
@@ -113,7 +131,8 @@ async def rate_from_widget(
     comment: str | None,
 ) -> int:
     """The widget's `csat` frame: the customer's own conversation in this
-    inbox (the latest one unless named), once it is resolved."""
+    inbox (the latest one unless named), once it is resolved; a second
+    rating replaces the first."""
     async with db.write() as session:
         stmt = select(Conversation).where(
             Conversation.inbox_id == inbox_id, Conversation.customer_id == customer_id
@@ -125,7 +144,7 @@ async def rate_from_widget(
         conversation = (await session.execute(stmt.limit(1))).scalar_one_or_none()
         if conversation is None:
             raise NotFound("there is no such conversation to rate")
-        await record_csat(session, conversation, rating, comment, "web")
+        await record_csat(session, conversation, rating, comment, "web", replace=True)
         return conversation.id
 
 

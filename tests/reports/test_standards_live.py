@@ -127,7 +127,7 @@ async def test_an_sla_clock_survives_a_crash_and_fires_once(start_server: StartS
     assert summary.json()["sla"]["breaches"] == 1
 
 
-async def test_widget_rating_once_for_a_resolved_conversation(api: Api) -> None:
+async def test_widget_rating_for_a_resolved_conversation_of_ones_own(api: Api) -> None:
     inbox = await api.create_inbox()
     agent = await api.create_agent()
     supervisor = await api.create_agent("supervisor")
@@ -148,8 +148,9 @@ async def test_widget_rating_once_for_a_resolved_conversation(api: Api) -> None:
         await widget.send({"type": "csat", "rating": 4, "comment": "quick, thanks"})
         answer = await widget.expect("csat")
         assert answer == {"type": "csat", "conversation_id": conversation_id, "rating": 4}
-        await widget.send({"type": "csat", "rating": 1})
-        assert (await widget.expect("error"))["code"] == "already_rated"
+        # The customer changes their mind: the rating is replaced, not added.
+        await widget.send({"type": "csat", "rating": 3})
+        assert (await widget.expect("csat"))["rating"] == 3
     other = await api.new_session(inbox, name="Someone else")
     async with api.widget(other["session_token"]) as stranger:
         await stranger.send({"type": "csat", "rating": 1, "conversation_id": conversation_id})
@@ -160,7 +161,16 @@ async def test_widget_rating_once_for_a_resolved_conversation(api: Api) -> None:
         headers=api.auth(supervisor["token"]),
     )
     assert r.json()["csat"]["count"] == 1
-    assert r.json()["csat"]["distribution"]["4"] == 1
+    assert r.json()["csat"]["distribution"]["3"] == 1
+    # A link for it is spent: the conversation has its rating.
+    db = server_database(api)
+    try:
+        async with db.write() as session:
+            token = await issue_link(session, conversation_id, "email")
+    finally:
+        await db.dispose()
+    assert (await api.http.get(f"/csat/{token}")).status_code == 410
+    assert (await api.http.post(f"/csat/{token}", data={"rating": "1"})).status_code == 410
 
 
 async def test_a_rating_link_works_once_and_only_for_its_conversation(api: Api) -> None:
