@@ -44,6 +44,10 @@ from app.realtime.events import AgentPresenceChanged
 from app.realtime.hub import Hub
 from app.realtime.sockets import SocketDispatcher
 from app.realtime.widget_socket import widget_socket
+from app.reports import csat, sla
+from app.reports.csat_pages import router as csat_pages_router
+from app.reports.endpoints import router as reports_router
+from app.reports.rollup import Rollup
 from app.responders import planner
 from app.responders.auto_reply import SendAutoReply
 from app.responders.planner import AUTO_REPLY
@@ -132,12 +136,19 @@ def build_runtime(settings: Settings) -> Runtime:
     schedule = AvailabilitySchedule(
         db, hub.dispatch, router, settings.default_expected_reply_seconds
     )
+    # Reports: measurements folded as conversations change; the fold starts
+    # SLA clocks and queues CSAT and the follow-up, all as jobs.
+    rollup = Rollup(db, on_waits=sla.start_clocks, on_resolved=csat.plan_after_resolve)
+    worker.register(sla.SLA_CHECK, sla.SlaCheck(db))
+    worker.register(csat.CSAT_ASK, csat.AskForRating(db, writer, channels, settings.public_url))
+    worker.register(csat.FOLLOW_UP, csat.FollowUp(db, writer, channels))
     bus.subscribe(hub.dispatch)
     bus.subscribe(worker.on_event)
     bus.subscribe(router.on_event)
     intake_cache = IntakeCache()
     bus.subscribe(intake_cache.on_event)
     bus.subscribe(schedule.on_event)
+    bus.subscribe(rollup.on_event)
     return Runtime(
         settings=settings,
         db=db,
@@ -152,6 +163,7 @@ def build_runtime(settings: Settings) -> Runtime:
         scale_out=scale_out,
         intake_cache=intake_cache,
         schedule=schedule,
+        rollup=rollup,
     )
 
 
@@ -172,6 +184,7 @@ def create_app(settings: Settings | None = None) -> SocketDispatcher:
         await runtime.router.start()
         # Widgets hear openings and closings; it asks the router for the queue.
         await runtime.schedule.start()
+        await runtime.rollup.start()
         # The SMTP listener and IMAP readers hand mail to the writer: they
         # start after it and stop before it.
         email = EmailTransport(settings, runtime.db, runtime.writer)
@@ -180,6 +193,7 @@ def create_app(settings: Settings | None = None) -> SocketDispatcher:
             yield
         finally:
             await email.stop()
+            await runtime.rollup.stop()
             await runtime.schedule.stop()
             await runtime.router.stop()
             await runtime.worker.stop()
@@ -213,6 +227,8 @@ def create_app(settings: Settings | None = None) -> SocketDispatcher:
         console_router,
         chat_page_router,
         email_router,
+        reports_router,
+        csat_pages_router,
     ):
         app.include_router(router)
 

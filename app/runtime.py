@@ -18,6 +18,7 @@ from app.kit.ratelimit import RateLimiter
 from app.kit.shared_ratelimit import SharedCounters, SharedRateLimiter
 from app.realtime.bus import EventBus
 from app.realtime.hub import Hub
+from app.reports.rollup import Rollup
 from app.responders.schedule import AvailabilitySchedule
 from app.routing.router import Router
 from app.scaleout import ScaleOut
@@ -70,6 +71,8 @@ class Runtime:
     worker: Worker
     router: Router
     schedule: AvailabilitySchedule
+    # Reports' measurements, folded as conversations change (app/reports/).
+    rollup: Rollup
     intake_cache: IntakeCache = field(default_factory=IntakeCache)
     # Set when MADOGUCHI_REDIS_URL is (app/scaleout.py).
     scale_out: ScaleOut | None = None

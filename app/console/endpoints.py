@@ -24,12 +24,23 @@ HEADERS = {
     # that could outlive a sign-out matters, but fresh assets after an upgrade do.
     "Cache-Control": "no-cache",
 }
-ASSETS = {"console.js": "text/javascript", "console.css": "text/css"}
+ASSETS = {
+    "console.js": "text/javascript",
+    "console.css": "text/css",
+    "reports.js": "text/javascript",
+    "reports.css": "text/css",
+}
 
 
 @router.get("/console")
 async def console() -> FileResponse:
     return FileResponse(STATIC / "index.html", media_type="text/html", headers=HEADERS)
+
+
+@router.get("/console/reports")
+async def reports_page() -> FileResponse:
+    """Service standards for supervisors: figures and charts for a period and inbox."""
+    return FileResponse(STATIC / "reports.html", media_type="text/html", headers=HEADERS)
 
 
 @router.get("/console/{asset}")

@@ -1,5 +1,5 @@
 """A customer's own view of their conversations in one inbox: the history they
-may see, read marks, typing, and their rating. Never anyone else's."""
+may see, read marks and typing. Never anyone else's. (Their rating: app/reports/csat.py.)"""
 
 from __future__ import annotations
 
@@ -12,9 +12,8 @@ from app.conversations import repository as conversations_repo
 from app.conversations.access import scope_of
 from app.conversations.schemas import customer_view, stored_message_out
 from app.db import Database, publish_after_commit
-from app.errors import Conflict, NotFound
-from app.kit.clock import clock
-from app.models import Conversation, CsatResponse
+from app.errors import NotFound
+from app.models import Conversation
 from app.realtime.bus import EventBus
 from app.realtime.events import ConversationRead, Typing
 
@@ -119,35 +118,3 @@ async def typing(
             on=on,
         )
     )
-
-
-class NotResolved(Conflict):
-    code = "not_resolved"
-
-
-async def rate(
-    db: Database, inbox_id: int, customer_id: int, rating: int, comment: str | None
-) -> int:
-    """Records CSAT for the customer's latest conversation once it is resolved.
-    One rating per conversation: a second one (a changed mind) replaces it."""
-    current = await current_conversation(db, inbox_id, customer_id)
-    if current is None:
-        raise NotFound("there is no conversation to rate")
-    conversation_id, status = current
-    if status != "resolved":
-        raise NotResolved("a conversation is rated once it is resolved")
-    async with db.write() as session:
-        existing = await conversations_repo.csat_of(session, conversation_id)
-        if existing is None:
-            session.add(
-                CsatResponse(
-                    conversation_id=conversation_id,
-                    rating=rating,
-                    comment=comment,
-                    created_at=clock.now(),
-                )
-            )
-        else:
-            existing.rating, existing.comment = rating, comment
-            existing.created_at = clock.now()
-    return conversation_id

@@ -13,7 +13,7 @@ from app.inboxes import service as inboxes_service
 from app.inboxes.schemas import BusinessHoursIn, InboxCreate, RespondersIn
 from app.kit.clock import clock
 from app.kit.numbers import DbId
-from app.models import Agent, Inbox
+from app.models import Agent, Conversation, Inbox
 from app.responders import promises
 from app.responders.availability import availability
 from app.routing.config import config_of
@@ -131,7 +131,11 @@ async def get_promises(
     async with runtime.db.read() as session:
         inbox = await inboxes_service.get_inbox(session, inbox_id)
         found = await promises.stats(
-            session, inbox.id, clock.now(), since=_aware(from_), until=_aware(to)
+            session,
+            clock.now(),
+            where=[Conversation.inbox_id == inbox.id],
+            since=_aware(from_),
+            until=_aware(to),
         )
     return {"inbox_id": inbox.id, **found.as_json()}
 

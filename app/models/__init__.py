@@ -9,6 +9,13 @@ from app.models.inbox import Inbox, InboxTeam
 from app.models.job import Job
 from app.models.mail import Attachment, ImapCursor, MailSource
 from app.models.message import CsatResponse, Message
+from app.models.report import (
+    CsatRequest,
+    ReportCursor,
+    ReportMeasurement,
+    ServicePolicy,
+    SlaEvent,
+)
 
 __all__ = [
     "AccessToken",
@@ -17,6 +24,7 @@ __all__ = [
     "Attachment",
     "Base",
     "Conversation",
+    "CsatRequest",
     "CsatResponse",
     "Customer",
     "CustomerErasure",
@@ -29,6 +37,10 @@ __all__ = [
     "MailSource",
     "MergeSuggestion",
     "Message",
+    "ReportCursor",
+    "ReportMeasurement",
+    "ServicePolicy",
+    "SlaEvent",
     "Team",
     "WidgetSession",
 ]

@@ -55,6 +55,10 @@ class CsatResponse(Base):
     conversation_id: Mapped[int] = mapped_column(
         ForeignKey("conversations.id", ondelete="CASCADE"), unique=True
     )
+    # 1 (poor) to 5 (great); one per conversation (app/reports/csat.py).
     rating: Mapped[int]
     comment: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
+    # Where the answer came from: web (the widget), email, line, ... (the link).
+    channel: Mapped[str | None] = mapped_column(String(20))
+    customer_id: Mapped[int | None]

@@ -148,6 +148,26 @@ class CustomersMerged:
     undone: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class SlaAlert:
+    """An SLA clock of the conversation nearly ran out (`warning`) or did
+    (`breach`): agents who serve it see it (app/reports/sla.py)."""
+
+    scope: ConversationScope
+    # first_response | next_response | resolution
+    target: str
+    phase: Literal["warning", "breach"]
+    started_at: str
+    due_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class CsatRequested:
+    """The conversation was resolved: the customer's widget asks for a rating."""
+
+    scope: ConversationScope
+
+
 Event = (
     MessageStored
     | ConversationChanged
@@ -161,4 +181,6 @@ Event = (
     | JobsQueued
     | CloseAgentSockets
     | CustomersMerged
+    | SlaAlert
+    | CsatRequested
 )

@@ -25,6 +25,7 @@ from app.realtime.events import (
     ConversationChanged,
     ConversationRead,
     ConversationScope,
+    CsatRequested,
     Event,
     Frame,
     InboxSettingsChanged,
@@ -32,6 +33,7 @@ from app.realtime.events import (
     MessageDeliveryChanged,
     MessageStored,
     QueueChanged,
+    SlaAlert,
     Typing,
 )
 
@@ -318,6 +320,21 @@ class Hub:
             self._queue_changed(event)
         elif isinstance(event, AvailabilityChanged):
             self._availability_changed(event)
+        elif isinstance(event, SlaAlert):
+            self._to_agents(
+                event.scope,
+                {
+                    "type": "sla.breached" if event.phase == "breach" else "sla.warning",
+                    "conversation_id": event.scope.conversation_id,
+                    "target": event.target,
+                    "started_at": event.started_at,
+                    "due_at": event.due_at,
+                },
+            )
+        elif isinstance(event, CsatRequested):
+            frame = {"type": "csat_request", "conversation_id": event.scope.conversation_id}
+            for conn in self._customer_sockets(event.scope):
+                conn.send(frame)
         elif isinstance(event, AgentPresenceChanged | JobsQueued | InboxSettingsChanged):
             return
 

@@ -30,6 +30,7 @@ from app.realtime.frames import (
     send_error,
 )
 from app.realtime.hub import Connection
+from app.reports import csat
 from app.responders import planner
 from app.responders.availability import availability
 from app.runtime import Runtime
@@ -169,12 +170,19 @@ async def _serve(runtime: Runtime, conn: Connection, chat: _Chat, rate_key: str)
                             seq,
                         )
             elif kind == "csat":
+                # One rating per resolved conversation of the customer's own;
+                # a second from the widget replaces it (app/reports/csat.py).
                 rating = require_int(frame, "rating", minimum=1)
                 if rating > 5:
                     raise BadFrame("invalid_frame", '"rating" is 1 to 5')
                 comment = optional_str(frame, "comment", max_length=4000)
-                conversation_id = await customer_chat.rate(
-                    runtime.db, chat.inbox.id, chat.customer_id, rating, comment
+                conversation_id = await csat.rate_from_widget(
+                    runtime.db,
+                    chat.inbox.id,
+                    chat.customer_id,
+                    optional_int(frame, "conversation_id", minimum=1),
+                    rating,
+                    comment,
                 )
                 conn.send({"type": "csat", "conversation_id": conversation_id, "rating": rating})
             elif kind == "ping":

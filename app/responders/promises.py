@@ -11,10 +11,11 @@ already: it cannot be kept any more.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, case, func, or_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.conversations.writer import WithRows
@@ -83,20 +84,21 @@ class PromiseStats:
 
 async def stats(
     session: AsyncSession,
-    inbox_id: int,
     now: datetime,
+    *,
+    where: Sequence[ColumnElement[bool]] = (),
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> PromiseStats:
-    """The inbox's promises (made in [since, until) by their due time, when
-    given): how many were kept and missed."""
+    """The promises of the conversations `where` selects (an inbox's, a
+    report's), due in [since, until) when given: how many were kept and missed."""
     c = Conversation
     overdue = and_(c.promise_outcome.is_(None), c.promised_reply_by < now)
     query = select(
         func.count(),
         func.count().filter(c.promise_outcome == KEPT),
         func.count().filter(or_(c.promise_outcome == MISSED, overdue)),
-    ).where(c.inbox_id == inbox_id, c.promised_reply_by.is_not(None))
+    ).where(c.promised_reply_by.is_not(None), *where)
     if since is not None:
         query = query.where(c.promised_reply_by >= since)
     if until is not None:

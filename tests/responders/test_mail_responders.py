@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import smtplib
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 
@@ -119,6 +119,24 @@ async def test_an_emailer_gets_a_receipt_with_a_reply_by_time_and_the_promise_is
     }
     # Supervisors and admins see it; an agent does not.
     assert (await _promises(api, inbox, agent["token"])).status_code == 403
+    # The reports tell the same for a period holding both due times.
+    r = await api.http.get(
+        "/api/v1/reports/summary",
+        params={
+            "from": (datetime.now(UTC) - timedelta(days=1)).isoformat(),
+            "to": (datetime.now(UTC) + timedelta(days=1)).isoformat(),
+            "inbox_id": inbox["id"],
+        },
+        headers=api.auth(api.admin_token),
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["promises"] == {
+        "promised": 2,
+        "kept": 1,
+        "missed": 1,
+        "pending": 0,
+        "kept_rate": 0.5,
+    }
 
 
 async def test_automatic_mail_never_triggers_anything(promising_api: Api, sink: Sink) -> None:

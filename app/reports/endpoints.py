@@ -1,0 +1,173 @@
+"""Reports, service policies (SLA, CSAT, follow-up) and a conversation's SLA marks."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+
+from app.agents import repository as agents_repo
+from app.agents.schemas import Label
+from app.auth.dependencies import Admin, CurrentAgent, Supervisor
+from app.conversations import access
+from app.conversations import service as conversations
+from app.errors import InvalidRequest, NotFound
+from app.kit.numbers import DbId
+from app.reports import service as reports
+from app.reports import sla
+from app.reports.repository import ReportFilter
+from app.reports.schemas import ServicePolicyIn
+from app.runtime import Runtime, RuntimeDep
+
+router = APIRouter(prefix="/api/v1", tags=["reports"])
+
+DEFAULT_PERIOD = timedelta(days=7)
+# A series of more rows than this is no chart anyone reads: ask for days.
+MAX_BUCKETS = 24 * 93
+From = Annotated[datetime | None, Query(alias="from")]
+To = Annotated[datetime | None, Query(alias="to")]
+Zone = Annotated[str, Query(max_length=64)]
+Channel = Literal["web", "email", "telegram", "line", "messenger", "instagram", "whatsapp"]
+
+
+def _zone(tz: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise InvalidRequest("tz is an IANA time zone, e.g. Asia/Tokyo") from exc
+
+
+def _aware(value: datetime | None, zone: ZoneInfo) -> datetime | None:
+    """A time without an offset is read in the report's time zone."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=zone) if value.tzinfo is None else value.astimezone(UTC)
+
+
+async def _filter(
+    runtime: Runtime,
+    start: datetime | None,
+    end: datetime | None,
+    inbox_id: int | None,
+    team: str | None,
+    agent_id: int | None,
+    channel: str | None,
+    zone: ZoneInfo,
+) -> ReportFilter:
+    end_at = _aware(end, zone) or datetime.now(UTC)
+    start_at = _aware(start, zone) or end_at - DEFAULT_PERIOD
+    if start_at >= end_at:
+        raise InvalidRequest("from must be before to")
+    team_id = None
+    if team is not None:
+        async with runtime.db.read() as session:
+            found = await agents_repo.existing_teams(session, [team])
+        if not found:
+            raise NotFound("no such team")
+        team_id = found[0].id
+    return ReportFilter(start_at, end_at, inbox_id, team_id, agent_id, channel)
+
+
+@router.get("/reports/summary")
+async def summary(
+    _: Supervisor,
+    runtime: RuntimeDep,
+    start: From = None,
+    end: To = None,
+    inbox_id: DbId | None = None,
+    team: Label | None = None,
+    agent_id: DbId | None = None,
+    channel: Channel | None = None,
+    tz: Zone = "UTC",
+) -> dict[str, Any]:
+    f = await _filter(runtime, start, end, inbox_id, team, agent_id, channel, _zone(tz))
+    return await reports.summary(runtime.db, runtime.rollup, f)
+
+
+async def _series(
+    runtime: Runtime,
+    start: datetime | None,
+    end: datetime | None,
+    inbox_id: int | None,
+    team: str | None,
+    agent_id: int | None,
+    channel: str | None,
+    interval: reports.Interval,
+    tz: str,
+) -> list[dict[str, Any]]:
+    zone = _zone(tz)
+    f = await _filter(runtime, start, end, inbox_id, team, agent_id, channel, zone)
+    step = timedelta(days=1) if interval == "day" else timedelta(hours=1)
+    if (f.end - f.start) / step > MAX_BUCKETS:
+        raise InvalidRequest(f"at most {MAX_BUCKETS} rows; choose a shorter period or days")
+    return await reports.timeseries(runtime.db, runtime.rollup, f, interval, zone)
+
+
+@router.get("/reports/timeseries")
+async def timeseries(
+    _: Supervisor,
+    runtime: RuntimeDep,
+    start: From = None,
+    end: To = None,
+    inbox_id: DbId | None = None,
+    team: Label | None = None,
+    agent_id: DbId | None = None,
+    channel: Channel | None = None,
+    interval: reports.Interval = "day",
+    tz: Zone = "UTC",
+) -> dict[str, Any]:
+    items = await _series(runtime, start, end, inbox_id, team, agent_id, channel, interval, tz)
+    return {"interval": interval, "tz": tz, "items": items}
+
+
+@router.get("/reports/timeseries.csv")
+async def timeseries_csv(
+    _: Supervisor,
+    runtime: RuntimeDep,
+    start: From = None,
+    end: To = None,
+    inbox_id: DbId | None = None,
+    team: Label | None = None,
+    agent_id: DbId | None = None,
+    channel: Channel | None = None,
+    interval: reports.Interval = "day",
+    tz: Zone = "UTC",
+) -> Response:
+    items = await _series(runtime, start, end, inbox_id, team, agent_id, channel, interval, tz)
+    return Response(
+        reports.series_csv(items),
+        media_type="text/csv; charset=utf-8",
+        headers={"content-disposition": 'attachment; filename="madoguchi-report.csv"'},
+    )
+
+
+@router.get("/inboxes/{inbox_id}/service-policy")
+async def get_service_policy(
+    inbox_id: DbId, _: CurrentAgent, runtime: RuntimeDep
+) -> dict[str, Any]:
+    return await sla.get_policy(runtime.db, inbox_id)
+
+
+@router.put("/inboxes/{inbox_id}/service-policy")
+async def set_service_policy(
+    inbox_id: DbId, body: ServicePolicyIn, _: Admin, runtime: RuntimeDep
+) -> dict[str, Any]:
+    return await sla.set_policy(runtime.db, inbox_id, body)
+
+
+@router.get("/conversations/{conversation_id}/sla")
+async def conversation_sla(
+    conversation_id: DbId, agent: CurrentAgent, runtime: RuntimeDep
+) -> dict[str, Any]:
+    async with runtime.db.read() as session:
+        viewer = await access.viewer_of(session, agent)
+        await conversations.visible_conversation(session, viewer, conversation_id)
+        events = await sla.conversation_sla(session, conversation_id)
+    return {
+        "conversation_id": conversation_id,
+        "breached": any(e["phase"] == "breach" for e in events),
+        "items": events,
+    }

@@ -1,0 +1,371 @@
+"""Folding conversations into measurements, once each, as they change.
+
+Reports read durations from `report_measurements`, computed here from what
+the conversations and messages tables say (nothing else is trusted, so a
+history written by any path, or seeded, is measured the same way):
+
+- response: an agent's public reply after a customer message, measured from
+  the first customer message it answers (system messages and private notes
+  are neither questions nor answers); the first such reply of a conversation
+  is also its first_response;
+- resolution: from the conversation's creation to each time it is resolved;
+- queue_wait: from entering routing's queue (`queued_at`) to the assignment
+  that followed it (`assigned_at`).
+
+Each conversation has a cursor (how far it is folded). A fold reads only what
+changed since; measurements and the cursor move in one transaction, and the
+measurement's unique key keeps a duration from being counted twice. Business
+seconds come from the inbox's calendar at fold time. SLA clocks are started
+here too (`Clocks`), in the same transaction as the wait they time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, func, insert, or_, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import Database
+from app.models import Conversation, Inbox, Message, ReportCursor, ReportMeasurement
+from app.realtime.events import ConversationChanged, Event, MessageStored
+from app.reports.business_time import BusinessCalendar, calendars_for
+
+log = logging.getLogger(__name__)
+
+# Conversations folded per transaction: short write locks on SQLite.
+BATCH = 500
+# PostgreSQL: one fold at a time across processes (the cursor moves once).
+_FOLD_LOCK_KEY = 0x5245504F  # "REPO"
+
+
+@dataclass(slots=True)
+class WaitStarted:
+    """A customer began waiting (SLA response clocks) or a conversation opened."""
+
+    conversation_id: int
+    inbox_id: int
+    target: str  # first_response | next_response | resolution
+    started_at: datetime
+
+
+# Called in the fold's transaction with what started waiting, so the SLA
+# clocks are committed with the cursor that saw them start.
+OnWaits = Callable[[AsyncSession, Sequence[WaitStarted]], Awaitable[None]]
+# Called in the fold's transaction with (conversation_id, resolved_at) per new
+# resolution: CSAT and the follow-up are queued from it.
+OnResolved = Callable[[AsyncSession, Sequence[tuple[int, datetime]]], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class _Conv:
+    id: int
+    inbox_id: int
+    channel: str
+    team_id: int | None
+    assignee_id: int | None
+    status: str
+    created_at: datetime
+    resolved_at: datetime | None
+    queued_at: datetime | None
+    assigned_at: datetime | None
+    last_seq: int
+
+
+def _changed() -> list[object]:
+    c, r = Conversation, ReportCursor
+    return [
+        r.conversation_id.is_(None),
+        c.last_seq > r.seq,
+        and_(
+            c.resolved_at.is_not(None),
+            or_(r.resolved_at.is_(None), c.resolved_at != r.resolved_at),
+        ),
+        and_(
+            c.queued_at.is_not(None),
+            c.assigned_at.is_not(None),
+            c.assigned_at >= c.queued_at,
+            or_(r.queued_at.is_(None), c.queued_at != r.queued_at),
+        ),
+    ]
+
+
+class Rollup:
+    """Keeps measurements up to date: `fold_all` before a report, `mark` and a
+    background pass shortly after conversations change."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        on_waits: OnWaits | None = None,
+        on_resolved: OnResolved | None = None,
+        delay_seconds: float = 0.3,
+    ) -> None:
+        self.db = db
+        self.on_waits = on_waits
+        self.on_resolved = on_resolved
+        self.delay_seconds = delay_seconds
+        self._lock = asyncio.Lock()
+        self._dirty: set[int] = set()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    # -- background ----------------------------------------------------------
+
+    def on_event(self, event: Event) -> None:
+        """Bus subscriber: a conversation that changed is folded shortly."""
+        if isinstance(event, MessageStored | ConversationChanged):
+            self.mark(event.scope.conversation_id)
+
+    def mark(self, conversation_id: int) -> None:
+        self._dirty.add(conversation_id)
+        self._wake.set()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="reports-rollup")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    async def _run(self) -> None:
+        try:
+            # What changed while the process was down (or before it existed).
+            await self.fold_all()
+        except Exception:  # noqa: BLE001 - the next pass tries again
+            log.exception("reports: the start-up fold failed")
+        while True:
+            await self._wake.wait()
+            # A short pause gathers a burst of changes into one fold.
+            await asyncio.sleep(self.delay_seconds)
+            self._wake.clear()
+            dirty, self._dirty = self._dirty, set()
+            try:
+                await self.fold(sorted(dirty))
+            except Exception:  # noqa: BLE001 - kept dirty for the next pass
+                log.exception("reports: fold failed")
+                self._dirty |= dirty
+                await asyncio.sleep(1)
+                self._wake.set()
+
+    # -- folding -------------------------------------------------------------
+
+    async def fold_all(self) -> int:
+        """Folds every conversation that changed since its last fold."""
+        total = 0
+        while True:
+            async with self.db.read() as session:
+                ids = list(
+                    (
+                        await session.execute(
+                            select(Conversation.id)
+                            .outerjoin(
+                                ReportCursor, ReportCursor.conversation_id == Conversation.id
+                            )
+                            .where(or_(*_changed()))  # type: ignore[arg-type]
+                            .order_by(Conversation.id)
+                            .limit(BATCH * 10)
+                        )
+                    ).scalars()
+                )
+            if not ids:
+                return total
+            folded = await self.fold(ids)
+            total += folded
+            if folded == 0:
+                return total
+
+    async def fold(self, conversation_ids: Sequence[int]) -> int:
+        """Folds these conversations (those that changed); returns how many."""
+        done = 0
+        async with self._lock:
+            for start in range(0, len(conversation_ids), BATCH):
+                batch = conversation_ids[start : start + BATCH]
+                async with self.db.write() as session:
+                    if not self.db.is_sqlite:
+                        await session.execute(
+                            text("SELECT pg_advisory_xact_lock(:key)"), {"key": _FOLD_LOCK_KEY}
+                        )
+                    done += await self._fold_batch(session, batch)
+        return done
+
+    async def _fold_batch(self, session: AsyncSession, ids: Sequence[int]) -> int:
+        c, r = Conversation, ReportCursor
+        rows = (
+            await session.execute(
+                select(
+                    c.id,
+                    c.inbox_id,
+                    Inbox.channel,
+                    c.team_id,
+                    c.assignee_id,
+                    c.status,
+                    c.created_at,
+                    c.resolved_at,
+                    c.queued_at,
+                    c.assigned_at,
+                    c.last_seq,
+                    r,
+                )
+                .join(Inbox, Inbox.id == c.inbox_id)
+                .outerjoin(r, r.conversation_id == c.id)
+                .where(c.id.in_(ids), or_(*_changed()))  # type: ignore[arg-type]
+            )
+        ).all()
+        if not rows:
+            return 0
+        convs = {row[0]: (_Conv(*row[:11]), row[11]) for row in rows}  # type: ignore[arg-type]
+        calendars = await calendars_for(session, {conv.inbox_id for conv, _ in convs.values()})
+        messages = await self._new_messages(session, convs)
+        measurements: list[dict[str, object]] = []
+        waits: list[WaitStarted] = []
+        resolutions: list[tuple[int, datetime]] = []
+        for conv_id, (conv, cursor) in convs.items():
+            if cursor is None:
+                cursor = ReportCursor(conversation_id=conv_id, seq=0, responded=False)
+                session.add(cursor)
+                if conv.status != "resolved":
+                    waits.append(WaitStarted(conv_id, conv.inbox_id, "resolution", conv.created_at))
+            calendar = calendars[conv.inbox_id]
+            self._fold_messages(
+                conv, cursor, messages.get(conv_id, ()), calendar, measurements, waits
+            )
+            if conv.resolved_at is not None and conv.resolved_at != cursor.resolved_at:
+                measurements.append(
+                    _measure(
+                        conv,
+                        "resolution",
+                        conv.assignee_id,
+                        conv.created_at,
+                        conv.resolved_at,
+                        calendar,
+                    )
+                )
+                cursor.resolved_at = conv.resolved_at
+                resolutions.append((conv_id, conv.resolved_at))
+            if (
+                conv.queued_at is not None
+                and conv.assigned_at is not None
+                and conv.assigned_at >= conv.queued_at
+                and conv.queued_at != cursor.queued_at
+            ):
+                measurements.append(
+                    _measure(
+                        conv,
+                        "queue_wait",
+                        conv.assignee_id,
+                        conv.queued_at,
+                        conv.assigned_at,
+                        calendar,
+                    )
+                )
+                cursor.queued_at = conv.queued_at
+            cursor.seq = max(cursor.seq, conv.last_seq)
+        await session.flush()
+        if measurements:
+            await _insert_new(session, measurements)
+        if waits and self.on_waits is not None:
+            await self.on_waits(session, waits)
+        if resolutions and self.on_resolved is not None:
+            await self.on_resolved(session, resolutions)
+        return len(convs)
+
+    async def _new_messages(
+        self, session: AsyncSession, convs: dict[int, tuple[_Conv, ReportCursor | None]]
+    ) -> dict[int, list[tuple[int, str, int | None, bool, datetime]]]:
+        wanted = [
+            cid for cid, (conv, cur) in convs.items() if conv.last_seq > (cur.seq if cur else 0)
+        ]
+        found: dict[int, list[tuple[int, str, int | None, bool, datetime]]] = {}
+        if not wanted:
+            return found
+        m, r = Message, ReportCursor
+        rows = await session.execute(
+            select(
+                m.conversation_id, m.seq, m.author_kind, m.author_agent_id, m.private, m.created_at
+            )
+            .outerjoin(r, r.conversation_id == m.conversation_id)
+            .where(m.conversation_id.in_(wanted), m.seq > func.coalesce(r.seq, 0))
+            .order_by(m.conversation_id, m.seq)
+        )
+        for cid, seq, kind, agent_id, private, created_at in rows:
+            found.setdefault(cid, []).append((seq, kind, agent_id, private, created_at))
+        return found
+
+    @staticmethod
+    def _fold_messages(
+        conv: _Conv,
+        cursor: ReportCursor,
+        messages: Sequence[tuple[int, str, int | None, bool, datetime]],
+        calendar: BusinessCalendar,
+        measurements: list[dict[str, object]],
+        waits: list[WaitStarted],
+    ) -> None:
+        for seq, kind, agent_id, private, created_at in messages:
+            if seq <= cursor.seq or private:
+                continue
+            if kind == "customer" and cursor.awaiting_since is None:
+                cursor.awaiting_since = created_at
+                target = "next_response" if cursor.responded else "first_response"
+                if conv.status != "resolved":
+                    waits.append(WaitStarted(conv.id, conv.inbox_id, target, created_at))
+            elif kind == "agent" and cursor.awaiting_since is not None:
+                began = cursor.awaiting_since
+                measurements.append(
+                    _measure(conv, "response", agent_id, began, created_at, calendar)
+                )
+                if not cursor.responded:
+                    measurements.append(
+                        _measure(conv, "first_response", agent_id, began, created_at, calendar)
+                    )
+                cursor.responded = True
+                cursor.awaiting_since = None
+
+
+def _measure(
+    conv: _Conv,
+    kind: str,
+    agent_id: int | None,
+    started_at: datetime,
+    ended_at: datetime,
+    calendar: BusinessCalendar,
+) -> dict[str, object]:
+    return {
+        "conversation_id": conv.id,
+        "kind": kind,
+        "inbox_id": conv.inbox_id,
+        "channel": conv.channel,
+        "agent_id": agent_id,
+        "team_id": conv.team_id,
+        "started_at": started_at,
+        "ended_at": ended_at,
+        "wall_seconds": max(0.0, (ended_at - started_at).total_seconds()),
+        "business_seconds": calendar.business_seconds(started_at, ended_at),
+    }
+
+
+async def _insert_new(session: AsyncSession, rows: list[dict[str, object]]) -> None:
+    """Inserts the measurements not already there (the unique key decides)."""
+    keys = {(row["conversation_id"], row["kind"], row["ended_at"]) for row in rows}
+    ids = {key[0] for key in keys}
+    existing = await session.execute(
+        select(
+            ReportMeasurement.conversation_id, ReportMeasurement.kind, ReportMeasurement.ended_at
+        ).where(ReportMeasurement.conversation_id.in_(ids))
+    )
+    have = {tuple(row) for row in existing}
+    fresh = [
+        row for row in rows if (row["conversation_id"], row["kind"], row["ended_at"]) not in have
+    ]
+    if fresh:
+        await session.execute(insert(ReportMeasurement), fresh)
