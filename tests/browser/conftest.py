@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
 from tests.harness import Api
 
@@ -40,6 +40,9 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 WAIT = 15.0
+# Assertions on the page wait as long as actions do: a loaded CI machine is slow,
+# not wrong, and 5 s (Playwright's default) failed there.
+expect.set_options(timeout=WAIT * 1000)
 HERE = Path(__file__).resolve().parent
 
 T = TypeVar("T")
