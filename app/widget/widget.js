@@ -460,6 +460,8 @@
         if (f.conversation_id !== conversationId) { agentRead = 0; readSent = 0; }
         conversationId = f.conversation_id;
       }
+      // The agents' read mark as stored: "Read" survives a reload.
+      if (f.conversation_id === conversationId && f.agent_read_seq > agentRead) { agentRead = f.agent_read_seq; showReadMarks(); }
       if (f.conversation_status) conversationStatus = f.conversation_status;
       showPlace(f);
       showForms();
