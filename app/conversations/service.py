@@ -6,6 +6,7 @@ Who may see what is decided by app/conversations/access.py alone.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -14,6 +15,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agents import repository as agents_repo
+from app.attachments.files import CheckedFile, new_files
+from app.attachments.repository import write_files
 from app.channels.base import reply_window
 from app.channels.registry import ChannelRegistry
 from app.conversations import access
@@ -272,6 +275,7 @@ async def post_agent_message(
     private: bool,
     client_id: str | None,
     follow_up_seconds: float = 0,
+    files: Sequence[CheckedFile] = (),
 ) -> StoredMessage:
     """Stores an agent's reply or note. A reply on a channel with its own send
     goes out through the outbox: its `deliver` job is committed with it. A reply
@@ -283,6 +287,12 @@ async def post_agent_message(
         conversation, inbox, _, _ = await visible_conversation(
             session, viewer, conversation_id, lock=True
         )
+        if files and not private and inbox.channel != "web":
+            # The outbox sends text only: a file it would drop is refused now.
+            raise FilesNotSent(
+                f"files reach customers in the web widget only; on {inbox.channel} send a link,"
+                " or keep the file as a private note"
+            )
         adapter = channels.get(inbox.channel)
         outbound = not private and adapter is not None and adapter.sends
         window = reply_window(adapter) if outbound else None
@@ -295,6 +305,7 @@ async def post_agent_message(
             conversation.assigned_at = conversation.updated_at
             await conversation_changed(session, "assigned", conversation.id)
         team_ids = await inboxes_repo.team_ids(session, inbox.id)
+    stored = new_files(files) if files else None
     return await writer.append(
         NewMessage(
             conversation_id=conversation_id,
@@ -312,8 +323,14 @@ async def post_agent_message(
             if outbound
             else _follow_up(inbox, private, follow_up_seconds),
             inbox_team_ids=team_ids,
+            meta={"attachments": stored.meta} if stored is not None else None,
+            with_rows=functools.partial(write_files, files=stored.rows) if stored else None,
         )
     )
+
+
+class FilesNotSent(InvalidRequest):
+    code = "files_not_sent_on_channel"
 
 
 # The job kind of app/contacts/follow_up.py (named here: contacts imports this module).
