@@ -63,6 +63,7 @@ async def customer_upload(
         "id": stored.id,
         "seq": stored.seq,
         "conversation_id": stored.conversation_id,
+        "body": message["body"],
         "attachments": customer_files(message.get("attachments")),
     }
 
