@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     # Every HTTP request body; the largest legitimate one (a 16,000-character
     # reply, JSON-escaped) is well under 200 KiB.
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # A file a customer or an agent uploads into a chat (the one body allowed
+    # past max_body_bytes); larger is refused with 413.
+    attachment_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     # A widget customer who left gets an agent's unread reply by email after
     # this long (0 turns it off); the signed chat link in redirect answers lives
     # this many hours.

@@ -14,8 +14,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from app.agents.endpoints import router as agents_router
 from app.agents.presence import AgentPresence, Presence
+from app.attachments.endpoints import router as attachments_router
 from app.auth.endpoints import router as auth_router
 from app.auth.widget_endpoints import router as widget_router
+from app.canned.endpoints import router as canned_router
 from app.channels import endpoints as webhooks
 from app.channels.email.endpoints import router as email_router
 from app.channels.email.transport import EmailTransport
@@ -205,7 +207,11 @@ def create_app(settings: Settings | None = None) -> SocketDispatcher:
 
     app = FastAPI(title="Madoguchi", version="0.1.0", lifespan=lifespan)
     install_error_handlers(app)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.max_body_bytes,
+        upload_max_bytes=settings.attachment_max_bytes,
+    )
     # Bearer tokens, never cookies: any page may call the API, none can ride a session.
     app.add_middleware(
         CORSMiddleware,
@@ -229,6 +235,8 @@ def create_app(settings: Settings | None = None) -> SocketDispatcher:
         email_router,
         reports_router,
         csat_pages_router,
+        attachments_router,
+        canned_router,
     ):
         app.include_router(router)
 

@@ -4,6 +4,7 @@ may see, read marks and typing. Never anyone else's. (Their rating: app/reports/
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, update
@@ -20,14 +21,21 @@ from app.realtime.events import ConversationRead, Typing
 HISTORY_PAGE = 200
 
 
-async def current_conversation(
-    db: Database, inbox_id: int, customer_id: int
-) -> tuple[int, str] | None:
-    """(id, status) of the customer's latest chat thread in the inbox."""
+@dataclass(frozen=True, slots=True)
+class CurrentChat:
+    """The customer's latest chat thread in an inbox."""
+
+    id: int
+    status: str
+    # How far agents have read it: the widget's "Read" marks after a reload.
+    agent_read_seq: int
+
+
+async def current_conversation(db: Database, inbox_id: int, customer_id: int) -> CurrentChat | None:
     async with db.read() as session:
         row = (
             await session.execute(
-                select(Conversation.id, Conversation.status)
+                select(Conversation.id, Conversation.status, Conversation.agent_last_read_seq)
                 .where(
                     Conversation.inbox_id == inbox_id,
                     Conversation.customer_id == customer_id,
@@ -37,7 +45,7 @@ async def current_conversation(
                 .limit(1)
             )
         ).first()
-    return None if row is None else (int(row[0]), str(row[1]))
+    return None if row is None else CurrentChat(int(row[0]), str(row[1]), int(row[2] or 0))
 
 
 async def _own(db: Database, inbox_id: int, customer_id: int, conversation_id: int) -> Conversation:

@@ -109,7 +109,26 @@ def customer_view(message: dict[str, Any]) -> dict[str, Any]:
     frame = {"type": "message", **message}
     for key in AGENT_ONLY:
         frame.pop(key, None)
+    files = customer_files(message.get("attachments"))
+    if files:
+        frame["attachments"] = files
     return frame
+
+
+def customer_files(attachments: Any) -> list[dict[str, Any]]:
+    """The files of a message the customer may fetch with their widget session:
+    those stored with us (an `id`), each under the widget's own download path."""
+    return [
+        {
+            "id": a["id"],
+            "filename": a.get("filename"),
+            "content_type": a.get("content_type"),
+            "size": a.get("size"),
+            "url": f"/api/v1/widget/attachments/{a['id']}",
+        }
+        for a in attachments or ()
+        if isinstance(a, dict) and a.get("id")
+    ]
 
 
 def stored_message_out(message: Message, channel: str) -> dict[str, Any]:

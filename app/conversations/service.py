@@ -6,6 +6,7 @@ Who may see what is decided by app/conversations/access.py alone.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -14,6 +15,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agents import repository as agents_repo
+from app.attachments.files import CheckedFile, new_files
+from app.attachments.repository import write_files
 from app.channels.base import reply_window
 from app.channels.registry import ChannelRegistry
 from app.conversations import access
@@ -26,7 +29,14 @@ from app.conversations.schemas import (
     message_out,
     stored_message_out,
 )
-from app.conversations.writer import JobSpec, MessageWriter, NewMessage, OnStored, StoredMessage
+from app.conversations.writer import (
+    JobSpec,
+    MessageWriter,
+    NewMessage,
+    OnStored,
+    StoredMessage,
+    rows_in_order,
+)
 from app.db import Database, publish_after_commit
 from app.errors import Forbidden, InvalidRequest, NotFound
 from app.inboxes import repository as inboxes_repo
@@ -273,6 +283,7 @@ async def post_agent_message(
     private: bool,
     client_id: str | None,
     follow_up_seconds: float = 0,
+    files: Sequence[CheckedFile] = (),
 ) -> StoredMessage:
     """Stores an agent's reply or note. A reply on a channel with its own send
     goes out through the outbox: its `deliver` job is committed with it. A reply
@@ -284,6 +295,12 @@ async def post_agent_message(
         conversation, inbox, _, _ = await visible_conversation(
             session, viewer, conversation_id, lock=True
         )
+        if files and not private and inbox.channel != "web":
+            # The outbox sends text only: a file it would drop is refused now.
+            raise FilesNotSent(
+                f"files reach customers in the web widget only; on {inbox.channel} send a link,"
+                " or keep the file as a private note"
+            )
         adapter = channels.get(inbox.channel)
         outbound = not private and adapter is not None and adapter.sends
         window = reply_window(adapter) if outbound else None
@@ -296,6 +313,7 @@ async def post_agent_message(
             conversation.assigned_at = conversation.updated_at
             await conversation_changed(session, "assigned", conversation.id)
         team_ids = await inboxes_repo.team_ids(session, inbox.id)
+    stored = new_files(files) if files else None
     return await writer.append(
         NewMessage(
             conversation_id=conversation_id,
@@ -313,10 +331,18 @@ async def post_agent_message(
             if outbound
             else _follow_up(inbox, private, follow_up_seconds),
             inbox_team_ids=team_ids,
-            # The first human reply settles the reply time the customer was promised.
-            with_rows=None if private else promises.settle_on_reply(conversation_id),
+            meta={"attachments": stored.meta} if stored is not None else None,
+            with_rows=rows_in_order(
+                # The first human reply settles the reply time the customer was promised.
+                None if private else promises.settle_on_reply(conversation_id),
+                functools.partial(write_files, files=stored.rows) if stored else None,
+            ),
         )
     )
+
+
+class FilesNotSent(InvalidRequest):
+    code = "files_not_sent_on_channel"
 
 
 # The job kind of app/contacts/follow_up.py (named here: contacts imports this module).

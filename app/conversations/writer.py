@@ -74,6 +74,19 @@ class JobSpec:
 WithRows = Callable[[Connection, int], None]
 
 
+def rows_in_order(*writers: WithRows | None) -> WithRows | None:
+    """Several writers of rows for one message, run in order in its commit."""
+    present = [w for w in writers if w is not None]
+    if len(present) <= 1:
+        return present[0] if present else None
+
+    def write(conn: Connection, message_id: int) -> None:
+        for writer in present:
+            writer(conn, message_id)
+
+    return write
+
+
 @dataclass(slots=True)
 class NewMessage:
     inbox_id: int

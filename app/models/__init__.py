@@ -2,6 +2,7 @@
 
 from app.models.agent import AccessToken, Agent, AgentTeam, Team
 from app.models.base import Base
+from app.models.canned_response import CannedResponse
 from app.models.conversation import Conversation
 from app.models.customer import Customer, Identity, WidgetSession
 from app.models.customer_merge import CustomerErasure, CustomerMerge, MergeSuggestion
@@ -23,6 +24,7 @@ __all__ = [
     "AgentTeam",
     "Attachment",
     "Base",
+    "CannedResponse",
     "Conversation",
     "CsatRequest",
     "CsatResponse",

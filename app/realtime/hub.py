@@ -26,6 +26,7 @@ from app.realtime.events import (
     ConversationRead,
     ConversationScope,
     CsatRequested,
+    CustomersMerged,
     Event,
     Frame,
     InboxSettingsChanged,
@@ -48,6 +49,9 @@ MAX_QUEUED_FRAMES = 1000
 PACE_QUEUED_FRAMES = 64
 TRY_AGAIN_LATER = 1013
 SERVICE_RESTART = 1012
+# A private close code: the socket's customer changed (a merge, or its undo).
+# The widget reconnects at once, and its session now resolves to the right customer.
+CUSTOMER_CHANGED = 4001
 
 # Unique across the processes that share one bus: a random part per process.
 _PROCESS = secrets.token_hex(4)
@@ -335,6 +339,8 @@ class Hub:
             frame = {"type": "csat_request", "conversation_id": event.scope.conversation_id}
             for conn in self._customer_sockets(event.scope):
                 conn.send(frame)
+        elif isinstance(event, CustomersMerged):
+            self._customers_merged(event)
         elif isinstance(event, AgentPresenceChanged | JobsQueued | InboxSettingsChanged):
             return
 
@@ -401,6 +407,20 @@ class Hub:
                 "reader": event.reader,
             },
         )
+
+    def _customers_merged(self, event: CustomersMerged) -> None:
+        """A widget socket holds its customer id from the handshake: after a
+        merge (or its undo) it would fan out under the wrong customer. Both
+        sides' sockets close; the widget reconnects and resumes by seq, with
+        its session following the merge (app/auth/widget_sessions.py). An undo
+        closes the kept customer's sockets too: which of them were opened with
+        the other customer's session, the socket does not know."""
+        changed = [event.merged_customer_id]
+        if event.undone:
+            changed.append(event.kept_customer_id)
+        for customer_id in changed:
+            for conn in list(self._customers.get(customer_id, ())):
+                conn.close(CUSTOMER_CHANGED, "customer merged; reconnect and resume")
 
     def _queue_changed(self, event: QueueChanged) -> None:
         """Each waiting customer's place in the queue, to their own sockets of

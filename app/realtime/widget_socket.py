@@ -83,14 +83,17 @@ async def widget_socket(ws: WebSocket, runtime: Runtime, token: str) -> None:
         current = await customer_chat.current_conversation(
             runtime.db, inbox.id, identity.customer_id
         )
-        if current is not None and current[1] != "resolved":
-            chat.conversation_id = current[0]
+        if current is not None and current.status != "resolved":
+            chat.conversation_id = current.id
         status: dict[str, object] = {
             "type": "status",
-            "conversation_id": current[0] if current is not None else None,
-            "conversation_status": current[1] if current is not None else None,
+            "conversation_id": current.id if current is not None else None,
+            "conversation_status": current.status if current is not None else None,
         }
-        place = runtime.router.place_of(current[0]) if current is not None else None
+        if current is not None:
+            # Agents' read mark, so "Read" survives a reload (later ones come as `read`).
+            status["agent_read_seq"] = current.agent_read_seq
+        place = runtime.router.place_of(current.id) if current is not None else None
         if place is not None:
             # Waiting in routing's queue: where, and for about how long.
             status["queue_position"] = place.position
@@ -208,7 +211,7 @@ async def _resume(
         current = await customer_chat.current_conversation(
             runtime.db, chat.inbox.id, chat.customer_id
         )
-        target = current[0] if current is not None else None
+        target = current.id if current is not None else None
     last = after
     if target is not None:
         conn.hold(target)

@@ -36,7 +36,8 @@
       sending: "Sending…", sent: "Sent", read: "Read", failed: "Not sent",
       byEmail: "We'll answer by email", email: "Email", save: "Save", emailSaved: "Thanks, we'll answer at {email}",
       name: "Name", start: "Start chat", prechat: "Tell us who you are (optional)",
-      rate: "How did we do?", comment: "Comment (optional)", thanks: "Thank you for your rating", star: "{n} of 5"
+      rate: "How did we do?", comment: "Comment (optional)", thanks: "Thank you for your rating", star: "{n} of 5",
+      attach: "Attach a file", download: "Download {name}", notSent: "Not sent: {reason}", tooLarge: "the file is too large"
     },
     ja: {
       launcher: "チャット", title: "お問い合わせ", close: "閉じる", message: "メッセージ", send: "送信",
@@ -48,7 +49,8 @@
       sending: "送信中…", sent: "送信済み", read: "既読", failed: "未送信",
       byEmail: "メールでお返事します", email: "メールアドレス", save: "保存", emailSaved: "{email} 宛にお返事します",
       name: "お名前", start: "チャットを始める", prechat: "お名前とメールアドレス（任意）",
-      rate: "対応はいかがでしたか？", comment: "コメント（任意）", thanks: "ご評価ありがとうございました", star: "5段階中{n}"
+      rate: "対応はいかがでしたか？", comment: "コメント（任意）", thanks: "ご評価ありがとうございました", star: "5段階中{n}",
+      attach: "ファイルを添付", download: "{name} をダウンロード", notSent: "未送信: {reason}", tooLarge: "ファイルが大きすぎます"
     }
   };
   var lang = (script.getAttribute("data-lang") || navigator.language || "en").toLowerCase().slice(0, 2);
@@ -104,6 +106,10 @@
     "input,textarea{font-size:16px;border:1px solid #cfd6e0;border-radius:8px;padding:8px;background:#fff;color:#1d2433}",
     ".composer{display:flex;gap:6px;border-top:1px solid #e3e8ee;padding:8px;background:#fff}",
     ".composer input{flex:1;min-width:0}",
+    ".clip{border:1px solid #cfd6e0;border-radius:8px;background:#fff;padding:6px 10px;cursor:pointer;font-size:16px;line-height:1}",
+    ".files{display:flex;flex-direction:column;gap:4px;margin-top:4px}",
+    ".file{border:1px solid #cfd6e0;border-radius:8px;background:#fff;color:#1f3a5f;padding:4px 8px;cursor:pointer;text-align:left;overflow-wrap:anywhere;font-size:13px}",
+    ".sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}",
     ".btn{border:0;border-radius:8px;padding:8px 12px;background:#1f3a5f;color:#fff;cursor:pointer;font-weight:600}",
     ".stars{display:flex;gap:4px}.stars button{flex:1;border:1px solid #cfd6e0;border-radius:8px;background:#fff;padding:6px 0;cursor:pointer}",
     ".stars button[aria-pressed=true]{background:#f4b400;border-color:#f4b400}",
@@ -160,7 +166,11 @@
   var form = el("form", "composer"); form.className = "composer";
   var input = el("input", "input", {"aria-label": t("message"), placeholder: t("message"), autocomplete: "off", maxlength: "16000"});
   var sendButton = el("button", null, {type: "submit"}); sendButton.className = "btn"; sendButton.textContent = t("send");
-  form.append(input, sendButton);
+  var fileInput = el("input", "file-input", {type: "file", tabindex: "-1", "aria-hidden": "true"}); fileInput.className = "sr";
+  var clip = el("button", "attach", {type: "button", "aria-label": t("attach"), title: t("attach")});
+  clip.className = "clip"; clip.textContent = "📎";
+  clip.onclick = function () { fileInput.click(); };
+  form.append(clip, fileInput, input, sendButton);
   panel.append(header, connection, log, typingLine, csatThanks, csat, emailForm, prechatForm, form);
 
   var button = el("button", "launcher", {type: "button", "aria-expanded": "false"});
@@ -244,6 +254,44 @@
     if (kind === "customer") { var mark = el("div", "mark"); mark.className = "mark"; row.append(mark); }
     return row;
   }
+  function size(bytes) {
+    if (bytes == null) return "";
+    if (bytes < 1024) return bytes + " B";
+    if (bytes < 1048576) return Math.round(bytes / 1024) + " KB";
+    return (bytes / 1048576).toFixed(1) + " MB";
+  }
+  // The message's files as buttons: each is fetched with the session token
+  // and saved (a link could not carry the token, and never opens as a page).
+  function addFiles(row, files) {
+    if (!files || !files.length || row.querySelector(".files")) return;
+    var box = el("div", "files"); box.className = "files";
+    files.forEach(function (f) {
+      var b = el("button", "file", {type: "button", "aria-label": t("download", {name: f.filename || "file"})});
+      b.className = "file";
+      b.textContent = "⬇ " + (f.filename || "file") + (f.size ? " (" + size(f.size) + ")" : "");
+      b.onclick = function () { download(f); };
+      box.append(b);
+    });
+    var mark = row.querySelector(".mark");
+    row.insertBefore(box, mark);
+  }
+  // An upload's line, once stored: the text the server keeps for it, and its file.
+  function fileStored(row, m) {
+    if (m.body) row.querySelector(".bubble").textContent = m.body;
+    addFiles(row, m.attachments);
+  }
+  function download(f) {
+    fetch(base + f.url, {headers: {authorization: "Bearer " + saved.token}})
+      .then(function (r) { if (!r.ok) throw new Error(String(r.status)); return r.blob(); })
+      .then(function (blob) {
+        var href = URL.createObjectURL(blob);
+        var a = document.createElement("a");
+        a.href = href; a.download = f.filename || "file";
+        shadow.append(a); a.click(); a.remove();
+        setTimeout(function () { URL.revokeObjectURL(href); }, 60000);
+      })
+      .catch(function () { /* the button stays; a retry may work */ });
+  }
   function setMark(row, state) {
     row.setAttribute("data-state", state);
     var mark = row.querySelector(".mark");
@@ -261,8 +309,13 @@
     if (seen[f.id]) return;
     seen[f.id] = true;
     var mine = f.client_id && pending[f.client_id];
-    if (mine) { markStored(f.client_id, f.id, f.seq); return; }
+    if (mine) {
+      if (mine.file) fileStored(mine.line, f);
+      markStored(f.client_id, f.id, f.seq);
+      return;
+    }
     var row = line(f.author.kind, f.author.name, f.body, f.created_at);
+    addFiles(row, f.attachments);
     row.setAttribute("data-id", String(f.id));
     row.setAttribute("data-seq", String(f.seq));
     if (f.author.kind === "customer") setMark(row, "stored");
@@ -395,7 +448,10 @@
     state.held.sort(function (a, b) { return a.conversation_id - b.conversation_id || a.seq - b.seq; });
     state.held.forEach(show);
     state.held = [];
-    Object.keys(pending).forEach(function (id) { sendFrame({type: "message", client_id: id, body: pending[id].body}); });
+    Object.keys(pending).forEach(function (id) {
+      // A file goes by HTTP, not on the socket: its own request retries it.
+      if (!pending[id].file) sendFrame({type: "message", client_id: id, body: pending[id].body});
+    });
     markRead();
   }
   function unavailable() {
@@ -460,6 +516,8 @@
         if (f.conversation_id !== conversationId) { agentRead = 0; readSent = 0; }
         conversationId = f.conversation_id;
       }
+      // The agents' read mark as stored: "Read" survives a reload.
+      if (f.conversation_id === conversationId && f.agent_read_seq > agentRead) { agentRead = f.agent_read_seq; showReadMarks(); }
       if (f.conversation_status) conversationStatus = f.conversation_status;
       showPlace(f);
       showForms();
@@ -540,6 +598,53 @@
     if (live) sendFrame({type: "message", client_id: id, body: body});
     input.value = "";
   };
+  fileInput.onchange = function () {
+    var file = fileInput.files && fileInput.files[0];
+    fileInput.value = "";
+    if (!file || !saved.token) return;
+    var id = uuid();
+    var row = line("customer", null, "[" + file.name + "]", null);
+    setMark(row, "sending");
+    log.append(row);
+    scroll();
+    pending[id] = {file: true, body: file.name, line: row};
+    upload(id, file, 0);
+  };
+  function upload(id, file, tries) {
+    var query = "?filename=" + encodeURIComponent(file.name) + "&client_id=" + encodeURIComponent(id);
+    fetch(base + "/api/v1/widget/attachments" + query, {method: "POST", body: file,
+      headers: {authorization: "Bearer " + saved.token, "content-type": file.type || "application/octet-stream"}})
+      .then(function (r) {
+        if (r.ok) return r.json();
+        return r.json().catch(function () { return {}; }).then(function (j) {
+          var err = new Error(r.status === 413 ? t("tooLarge") : (j.detail || String(r.status)));
+          // Refused for what it is (size, kind): resending changes nothing.
+          err.final = r.status >= 400 && r.status < 500 && r.status !== 429 && r.status !== 401;
+          throw err;
+        });
+      })
+      .then(function (ack) {
+        var p = pending[id];
+        if (p) fileStored(p.line, ack);
+        seen[ack.id] = true;
+        if (ack.conversation_id && ack.conversation_id !== conversationId) {
+          conversationId = ack.conversation_id; conversationStatus = "open"; showForms();
+        }
+        if (ack.conversation_id && ack.seq > (lastSeq[ack.conversation_id] || 0)) lastSeq[ack.conversation_id] = ack.seq;
+        markStored(id, ack.id, ack.seq);
+      })
+      .catch(function (err) {
+        var p = pending[id];
+        if (!p) return;
+        if (err.final || tries >= 5) {
+          delete pending[id];
+          setMark(p.line, "failed");
+          p.line.querySelector(".mark").textContent = t("notSent", {reason: err.message});
+          return;
+        }
+        setTimeout(function () { upload(id, file, tries + 1); }, 1000 * Math.pow(2, tries));
+      });
+  }
   prechatForm.onsubmit = function (e) {
     e.preventDefault();
     saved.started = true;

@@ -5,12 +5,12 @@ rule first: an agent who may not see the conversation gets 404."""
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Path
 from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.attachments.downloads import DOWNLOAD_HEADERS, disposition, file_response
 from app.auth.dependencies import CurrentAgent
 from app.channels.email import repository as mail_repo
 from app.channels.email.quoting import split_quoted
@@ -27,23 +27,6 @@ router = APIRouter(prefix="/api/v1", tags=["email"])
 # Attachment ids are 32 hex digits; anything longer is nobody's.
 AttachmentId = Annotated[str, Path(min_length=1, max_length=64)]
 
-# Types a browser shows without running anything; every other file is served
-# as bytes to save. Never text/html, SVG or XML, which run script inline.
-_SHOWN_AS_IS = {
-    "application/pdf",
-    "image/png",
-    "image/jpeg",
-    "image/gif",
-    "image/webp",
-    "text/plain",
-    "text/csv",
-}
-_DOWNLOAD_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": "default-src 'none'; sandbox",
-    "Cache-Control": "private, no-store",
-}
-
 
 async def _visible_message(session: AsyncSession, agent: Agent, message_id: int) -> Message:
     message = await conversations_repo.message(session, message_id)
@@ -55,13 +38,6 @@ async def _visible_message(session: AsyncSession, agent: Agent, message_id: int)
     except NotFound as exc:
         raise NotFound("no such message") from exc
     return message
-
-
-def _disposition(filename: str) -> str:
-    fallback = "".join(
-        c if c.isascii() and c.isprintable() and c not in '"\\;' else "_" for c in filename
-    )
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 @router.get("/attachments/{attachment_id}")
@@ -76,15 +52,7 @@ async def download_attachment(
             await _visible_message(session, agent, found.message_id)
         except NotFound as exc:
             raise NotFound("no such attachment") from exc
-    content_type = found.content_type if found.content_type in _SHOWN_AS_IS else None
-    media_type = content_type or "application/octet-stream"
-    if media_type.startswith("text/"):
-        media_type += "; charset=utf-8"
-    return Response(
-        found.content,
-        media_type=media_type,
-        headers={"Content-Disposition": _disposition(found.filename), **_DOWNLOAD_HEADERS},
-    )
+    return file_response(found)
 
 
 @router.get("/messages/{message_id}/email")
@@ -124,7 +92,7 @@ async def raw_mail(message_id: DbId, agent: CurrentAgent, runtime: RuntimeDep) -
         source.raw,
         media_type="application/octet-stream",
         headers={
-            "Content-Disposition": _disposition(f"message-{message_id}.eml"),
-            **_DOWNLOAD_HEADERS,
+            "Content-Disposition": disposition(f"message-{message_id}.eml"),
+            **DOWNLOAD_HEADERS,
         },
     )

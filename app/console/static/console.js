@@ -18,6 +18,8 @@
   let lastSeq = 0, readSent = 0;
   let outbox = [];          // [{client_id, conversation_id, body, private}]
   let listTimer = null, typingTimer = null, typingSentAt = 0;
+  let canned = [];          // canned responses this agent may use
+  let inboxes = [];         // every inbox, for filters and "another channel"
   const shown = new Set();  // message ids in the open conversation
 
   // -- storage ------------------------------------------------------------------
@@ -36,9 +38,16 @@
   async function api(path, options) {
     const opts = options || {};
     const headers = {authorization: "Bearer " + (auth && auth.token)};
-    if (opts.body !== undefined) headers["content-type"] = "application/json";
-    const r = await fetch(path, {method: opts.method || "GET", headers: headers,
-      body: opts.body !== undefined ? JSON.stringify(opts.body) : undefined});
+    let body;
+    if (opts.file !== undefined) {
+      // A file goes as it is, its type in Content-Type (the server checks the bytes).
+      headers["content-type"] = opts.file.type || "application/octet-stream";
+      body = opts.file;
+    } else if (opts.body !== undefined) {
+      headers["content-type"] = "application/json";
+      body = JSON.stringify(opts.body);
+    }
+    const r = await fetch(path, {method: opts.method || "GET", headers: headers, body: body});
     if (r.status === 401) { signedOut("Your session has ended; sign in again."); throw new ApiError(401, "signed out"); }
     if (!r.ok) {
       let detail = String(r.status);
@@ -46,6 +55,35 @@
       throw new ApiError(r.status, detail);
     }
     return r.status === 204 ? null : r.json();
+  }
+  // A file behind the token: fetched with it and saved, never opened as a page.
+  async function download(url, filename) {
+    const r = await fetch(url, {headers: {authorization: "Bearer " + (auth && auth.token)}});
+    if (!r.ok) { $("action-error").textContent = "The file could not be downloaded (" + r.status + ")."; return; }
+    const href = URL.createObjectURL(await r.blob());
+    const a = document.createElement("a");
+    a.href = href; a.download = filename || "file";
+    document.body.append(a); a.click(); a.remove();
+    setTimeout(() => URL.revokeObjectURL(href), 60000);
+  }
+  function size(bytes) {
+    if (bytes == null) return "";
+    if (bytes < 1024) return bytes + " B";
+    if (bytes < 1024 * 1024) return Math.round(bytes / 1024) + " KB";
+    return (bytes / 1024 / 1024).toFixed(1) + " MB";
+  }
+  function filesOf(m) {
+    const files = (m.attachments || []).filter((a) => a.url);
+    if (!files.length) return null;
+    const box = node("div", "files");
+    for (const a of files) {
+      const b = node("button", "file", "⬇ " + (a.filename || "file") + (a.size ? " (" + size(a.size) + ")" : ""));
+      b.type = "button";
+      b.setAttribute("aria-label", "Download " + (a.filename || "file"));
+      b.addEventListener("click", () => download(a.url, a.filename));
+      box.append(b);
+    }
+    return box;
   }
 
   // -- small DOM helpers ------------------------------------------------------------
@@ -106,6 +144,8 @@
     loadInboxes();
     loadAgents();
     loadList();
+    loadCanned();
+    $("canned-shared-label").hidden = auth.agent.role !== "admin";
   }
   function signedOut(message) {
     auth = null;
@@ -198,7 +238,21 @@
         break;
     }
   }
+  let audio = null;
+  function chime() {
+    // A short tone, made here: no sound file to fetch, nothing for the CSP to allow.
+    try {
+      audio = audio || new AudioContext();
+      const osc = audio.createOscillator(), gain = audio.createGain();
+      osc.frequency.value = 880;
+      gain.gain.setValueAtTime(0.15, audio.currentTime);
+      gain.gain.exponentialRampToValueAtTime(0.001, audio.currentTime + 0.4);
+      osc.connect(gain); gain.connect(audio.destination);
+      osc.start(); osc.stop(audio.currentTime + 0.4);
+    } catch (e) { /* no audio */ }
+  }
   function notify(conversation) {
+    chime();
     if (!window.Notification || Notification.permission !== "granted" || document.hasFocus()) return;
     try { new Notification("New conversation", {body: customerName(conversation), tag: "conv-" + conversation.id}); } catch (e) { /* unsupported */ }
   }
@@ -300,6 +354,8 @@
   async function loadInboxes() {
     let page;
     try { page = await api("/api/v1/inboxes"); } catch (e) { return; }
+    inboxes = page.items;
+    if (current) fillOtherInboxes(current);
     const select = $("f-inbox");
     const chosen = select.value;
     select.replaceChildren(new Option("All inboxes", ""), ...page.items.map((i) => new Option(i.name + " (" + i.channel + ")", String(i.id))));
@@ -342,6 +398,8 @@
       if (entry.conversation_id === id && !rowOf(entry.client_id)) pendingRow(entry, socketReady ? "sending" : "queued");
     }
     loadCustomer(conversation.customer_id);
+    loadTimeline(conversation);
+    fillOtherInboxes(conversation);
     markRead();
     $("body").focus();
   }
@@ -387,6 +445,8 @@
     meta.append(node("time", "time", when(m.created_at)));
     meta.append(node("span", "state"));
     li.append(meta, node("div", "text", m.body));
+    const files = filesOf(m);
+    if (files) li.append(files);
     return li;
   }
   function firstPending() {
@@ -484,6 +544,8 @@
     typingSentAt = 0;
   });
   $("body").addEventListener("keydown", (e) => {
+    // With the canned picker open, Enter picks a response (below), it does not send.
+    if (!$("canned-picker").hidden) return;
     if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); $("reply").requestSubmit(); }
   });
   $("body").addEventListener("input", () => {
@@ -519,6 +581,183 @@
       $("transfer-note").value = ""; $("transfer-team").value = ""; $("transfer-agent").value = "";
       fetchMessages().catch(() => {});
     }
+  });
+
+  // -- files ------------------------------------------------------------------------------
+  $("attach").addEventListener("change", async () => {
+    const file = $("attach").files[0];
+    $("attach").value = "";
+    if (!current || !file) return;
+    $("action-error").textContent = "";
+    const query = new URLSearchParams({filename: file.name, client_id: uuid()});
+    if ($("private").checked) query.set("private", "true");
+    try {
+      const m = await api("/api/v1/conversations/" + current.id + "/attachments?" + query, {method: "POST", file: file});
+      if (current && m.conversation_id === current.id) showMessage(m);
+      $("private").checked = false;
+      scheduleList();
+    } catch (e) { $("action-error").textContent = "File not sent: " + e.message; }
+  });
+
+  // -- canned responses -------------------------------------------------------------------
+  async function loadCanned() {
+    let page;
+    try { page = await api("/api/v1/canned-responses"); } catch (e) { return; }
+    // An agent's own shadows a shared one of the same shortcut (own come first).
+    const seen = new Set();
+    canned = page.items.filter((c) => !seen.has(c.shortcut) && seen.add(c.shortcut));
+    $("canned-list").replaceChildren(...page.items.map((c) => {
+      const li = node("li");
+      li.append(node("span", "", "/" + c.shortcut + (c.shared ? " (shared)" : "")));
+      if (!c.shared || auth.agent.role === "admin") {
+        const del = node("button", "", "Delete");
+        del.type = "button";
+        del.setAttribute("aria-label", "Delete /" + c.shortcut);
+        del.addEventListener("click", async () => {
+          try { await api("/api/v1/canned-responses/" + c.id, {method: "DELETE"}); } catch (e) { $("canned-error").textContent = e.message; }
+          loadCanned();
+        });
+        li.append(del);
+      }
+      return li;
+    }));
+  }
+  $("canned-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    $("canned-error").textContent = "";
+    try {
+      await api("/api/v1/canned-responses", {method: "POST", body: {shortcut: $("canned-shortcut").value.trim(),
+        body: $("canned-body").value, shared: $("canned-shared").checked}});
+    } catch (err) { $("canned-error").textContent = err.message; return; }
+    $("canned-shortcut").value = ""; $("canned-body").value = ""; $("canned-shared").checked = false;
+    loadCanned();
+  });
+  // The "/word" just before the caret, if the agent is typing a shortcut.
+  function shortcutAtCaret() {
+    const box = $("body");
+    const before = box.value.slice(0, box.selectionStart);
+    const match = /(^|\s)\/([\w-]*)$/.exec(before);
+    return match ? {word: match[2].toLowerCase(), start: before.length - match[2].length - 1} : null;
+  }
+  let pickerIndex = 0, pickerStart = -1;
+  function pickerItems() { return Array.from($("canned-picker").children); }
+  function closePicker() { $("canned-picker").hidden = true; pickerStart = -1; $("body").removeAttribute("aria-activedescendant"); }
+  function updatePicker() {
+    const at = shortcutAtCaret();
+    const found = at ? canned.filter((c) => c.shortcut.startsWith(at.word)) : [];
+    if (!found.length) { closePicker(); return; }
+    pickerStart = at.start;
+    pickerIndex = Math.min(pickerIndex, found.length - 1);
+    $("canned-picker").replaceChildren(...found.map((c, i) => {
+      const li = node("li", "", "/" + c.shortcut + " — " + (c.title || c.body));
+      li.id = "canned-option-" + i;
+      li.setAttribute("role", "option");
+      li.dataset.id = c.id;
+      li.addEventListener("mousedown", (e) => { e.preventDefault(); insertCanned(c); });
+      return li;
+    }));
+    $("canned-picker").hidden = false;
+    selectOption(pickerIndex);
+  }
+  function selectOption(i) {
+    const items = pickerItems();
+    pickerIndex = (i + items.length) % items.length;
+    items.forEach((li, n) => li.setAttribute("aria-selected", String(n === pickerIndex)));
+    $("body").setAttribute("aria-activedescendant", items[pickerIndex].id);
+    items[pickerIndex].scrollIntoView({block: "nearest"});
+  }
+  function insertCanned(c) {
+    const box = $("body");
+    const name = current && current.customer ? current.customer.name || "" : "";
+    const text = c.body.replace(/\{customer_name\}/g, name).replace(/\{agent_name\}/g, auth.agent.name);
+    const end = box.selectionStart;
+    box.value = box.value.slice(0, pickerStart) + text + box.value.slice(end);
+    const caret = pickerStart + text.length;
+    box.setSelectionRange(caret, caret);
+    closePicker();
+    box.focus();
+  }
+  $("body").addEventListener("input", () => { pickerIndex = 0; updatePicker(); });
+  $("body").addEventListener("blur", closePicker);
+  // Registered before the send-on-Enter handler: with the picker open, Enter picks.
+  $("body").addEventListener("keydown", (e) => {
+    if ($("canned-picker").hidden) return;
+    if (e.key === "ArrowDown" || e.key === "ArrowUp") { e.preventDefault(); selectOption(pickerIndex + (e.key === "ArrowDown" ? 1 : -1)); }
+    else if (e.key === "Enter" || e.key === "Tab") {
+      e.preventDefault();
+      const id = Number(pickerItems()[pickerIndex].dataset.id);
+      insertCanned(canned.find((c) => c.id === id));
+    } else if (e.key === "Escape") { e.preventDefault(); closePicker(); }
+  });
+
+  // -- escalating ---------------------------------------------------------------------------
+  $("escalate-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const body = {to: $("escalate-to").value};
+    if (body.to === "team") {
+      if ($("escalate-team").value.trim()) body.team = $("escalate-team").value.trim();
+      if ($("escalate-skill").value.trim()) body.skill = $("escalate-skill").value.trim();
+    }
+    if ($("escalate-note").value.trim()) body.note = $("escalate-note").value.trim();
+    await act("/escalate", body);
+    if (!$("action-error").textContent) {
+      $("escalate").open = false;
+      $("escalate-note").value = ""; $("escalate-team").value = ""; $("escalate-skill").value = "";
+      fetchMessages().catch(() => {});
+    }
+  });
+
+  // -- the customer across channels ---------------------------------------------------------
+  async function loadTimeline(conversation) {
+    const items = [];
+    let cursor = null;
+    try {
+      // A few pages at most: the panel is a summary, the conversations hold the rest.
+      for (let i = 0; i < 5; i++) {
+        const page = await api("/api/v1/customers/" + conversation.customer_id + "/timeline?limit=200" + (cursor ? "&cursor=" + cursor : ""));
+        items.push(...page.items);
+        cursor = page.next_cursor;
+        if (!cursor) break;
+      }
+    } catch (e) { return; }
+    if (!current || current.id !== conversation.id) return;
+    $("timeline").replaceChildren(...items.map((m) => {
+      const li = node("li", m.conversation_id === conversation.id ? "here" : "");
+      const meta = node("div", "meta");
+      const who = m.author.kind === "customer" ? "Customer" : m.author.kind === "system" ? "Automatic" : (m.author.name || "Agent");
+      meta.append(badge(m.channel), node("span", "", who), node("time", "", when(m.sent_at || m.created_at)));
+      if (m.private) meta.append(badge("note"));
+      if (m.conversation_id !== conversation.id) {
+        const open = node("button", "", "#" + m.conversation_id);
+        open.type = "button";
+        open.setAttribute("aria-label", "Open conversation " + m.conversation_id);
+        open.addEventListener("click", () => openConversation(m.conversation_id));
+        meta.append(open);
+      }
+      li.append(meta, node("div", "text", m.body));
+      return li;
+    }));
+  }
+  function fillOtherInboxes(conversation) {
+    const others = inboxes.filter((i) => i.id !== conversation.inbox_id && i.mode !== "redirect");
+    $("other-inbox").replaceChildren(...others.map((i) => new Option(i.name + " (" + i.channel + ")", String(i.id))));
+    $("other-channel").hidden = others.length === 0;
+    $("other-error").textContent = "";
+  }
+  $("other-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    if (!current) return;
+    $("other-error").textContent = "";
+    const body = {inbox_id: Number($("other-inbox").value), body: $("other-body").value};
+    if ($("other-subject").value.trim()) body.subject = $("other-subject").value.trim();
+    let answer;
+    try {
+      answer = await api("/api/v1/customers/" + current.customer_id + "/conversations", {method: "POST", body: body});
+    } catch (err) { $("other-error").textContent = err.message; return; }
+    $("other-body").value = ""; $("other-subject").value = "";
+    $("other-channel").open = false;
+    scheduleList();
+    openConversation(answer.conversation.id);
   });
 
   // -- start ------------------------------------------------------------------------------

@@ -1,0 +1,84 @@
+"""Uploads and downloads of chat files. The file is the raw request body (its
+type in Content-Type, its name in `?filename=`), so the widget posts a File
+as it is; every download is a file to save, never a page of our origin."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import Response
+
+from app.attachments import service as attachments
+from app.attachments.downloads import file_response
+from app.attachments.files import CheckedFile, PayloadTooLarge, check_file
+from app.auth.dependencies import CurrentAgent, WidgetSession
+from app.conversations import service as conversations
+from app.kit.numbers import DbId
+from app.kit.text import Storable
+from app.runtime import Runtime, RuntimeDep
+
+router = APIRouter(prefix="/api/v1", tags=["attachments"])
+
+Filename = Annotated[str, Query(min_length=1, max_length=1000), Storable]
+ClientId = Annotated[str, Query(min_length=1, max_length=100), Storable]
+AttachmentId = Annotated[str, Path(min_length=1, max_length=64)]
+
+
+async def _upload(request: Request, runtime: Runtime, filename: str) -> CheckedFile:
+    limit = runtime.settings.attachment_max_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"the file is larger than {limit} bytes")
+    content = await request.body()
+    return check_file(content, filename, request.headers.get("content-type"), limit)
+
+
+@router.post("/widget/attachments", status_code=201)
+async def upload_customer_file(
+    request: Request,
+    customer: WidgetSession,
+    runtime: RuntimeDep,
+    filename: Filename,
+    client_id: ClientId,
+) -> dict[str, Any]:
+    """The customer's file, as a message of theirs in the current chat."""
+    runtime.limits.widget_messages.hit(f"session:{customer.session_id}")
+    file = await _upload(request, runtime, filename)
+    return await attachments.customer_upload(
+        runtime, customer, request.headers.get("origin"), file, client_id
+    )
+
+
+@router.get("/widget/attachments/{attachment_id}")
+async def download_customer_file(
+    attachment_id: AttachmentId, customer: WidgetSession, runtime: RuntimeDep
+) -> Response:
+    return file_response(await attachments.customer_download(runtime, customer, attachment_id))
+
+
+@router.post("/conversations/{conversation_id}/attachments", status_code=201)
+async def upload_agent_file(
+    conversation_id: DbId,
+    request: Request,
+    agent: CurrentAgent,
+    runtime: RuntimeDep,
+    filename: Filename,
+    client_id: ClientId | None = None,
+    private: bool = False,
+) -> dict[str, Any]:
+    """An agent's file: to the customer in the widget, or kept as a private note."""
+    file = await _upload(request, runtime, filename)
+    stored = await conversations.post_agent_message(
+        runtime.db,
+        runtime.writer,
+        runtime.channels,
+        agent,
+        conversation_id,
+        body=file.label,
+        private=private,
+        client_id=client_id,
+        follow_up_seconds=runtime.settings.widget_email_follow_up_seconds,
+        files=(file,),
+    )
+    return await attachments.agent_answer(runtime, stored)
