@@ -67,3 +67,26 @@ async def test_a_supervisor_sees_the_seeded_week(context: BrowserContext, api: A
     await expect(page.locator("#chart-sla rect")).to_have_count(14)
     await expect(page.locator("#inbox")).to_have_value(str(seeded.tokyo_inbox_id))
     assert errors == []
+
+
+async def test_the_console_leads_supervisors_to_the_reports_signed_in(
+    context: BrowserContext, api: Api
+) -> None:
+    supervisor = await api.create_agent("supervisor")
+    agent = await api.create_agent("agent")
+    page = await context.new_page()
+    await page.goto(f"{api.server.url}/console")
+    await page.get_by_label("Email").fill(agent["email"])
+    await page.get_by_label("Password").fill("agent-password")
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.locator("#app")).to_be_visible()
+    await expect(page.get_by_role("link", name="Reports")).to_be_hidden()
+    await page.get_by_role("button", name="Sign out").click()
+
+    await page.get_by_label("Email").fill(supervisor["email"])
+    await page.get_by_label("Password").fill("agent-password")
+    await page.get_by_role("button", name="Sign in").click()
+    await page.get_by_role("link", name="Reports").click()
+    # The console's sign-in holds on the reports page: no second password.
+    await expect(page.locator("body[data-loaded='1']")).to_have_count(1)
+    await expect(page.locator("#login")).to_be_hidden()

@@ -146,6 +146,8 @@
     loadList();
     loadCanned();
     $("canned-shared-label").hidden = auth.agent.role !== "admin";
+    // The reports page is for supervisors and admins (the API says so too).
+    $("reports-link").hidden = auth.agent.role === "agent";
   }
   function signedOut(message) {
     auth = null;
