@@ -29,8 +29,7 @@ from app.channels.base import reply_window
 from app.channels.registry import ChannelRegistry
 from app.conversations import access
 from app.conversations import repository as conversations_repo
-from app.conversations.outbox import DELIVER
-from app.conversations.writer import JobSpec, MessageWriter, NewMessage
+from app.conversations.writer import MessageWriter
 from app.db import Database, publish_after_commit
 from app.errors import AppError, Conflict, InvalidRequest, NotFound
 from app.inboxes import repository as inboxes_repo
@@ -46,6 +45,7 @@ from app.models import (
     ServicePolicy,
 )
 from app.realtime.events import CsatRequested
+from app.responders.system_message import system_message
 from app.worker.runner import enqueue
 
 log = logging.getLogger(__name__)
@@ -227,14 +227,28 @@ async def plan_after_resolve(
     recent = [(cid, at) for cid, at in resolutions if now - at <= ASK_WITHIN]
     if not recent:
         return
+    # Only what a person worked on: a redirect inbox's conversations are kept
+    # resolved from the start, and a chat nobody answered has nothing to rate.
+    answered = exists().where(
+        Message.conversation_id == Conversation.id,
+        Message.author_kind == "agent",
+        Message.private.is_(False),
+    )
     rows = await session.execute(
         select(Conversation.id, ServicePolicy)
+        .join(Inbox, Inbox.id == Conversation.inbox_id)
         .outerjoin(ServicePolicy, ServicePolicy.inbox_id == Conversation.inbox_id)
-        .where(Conversation.id.in_([cid for cid, _ in recent]))
+        .where(
+            Conversation.id.in_([cid for cid, _ in recent]),
+            Inbox.mode == "live",
+            answered,
+        )
     )
     policies = {int(cid): policy for cid, policy in rows}
     for cid, at in recent:
-        policy = policies.get(cid)
+        if cid not in policies:
+            continue
+        policy = policies[cid]
         payload = {"conversation_id": cid, "resolved_at": at.isoformat()}
         if policy is None or policy.csat_enabled:
             await _enqueue_once(session, CSAT_ASK, payload, at, f"csat:{cid}:{at.isoformat()}")
@@ -260,8 +274,7 @@ class _ChannelMessage:
 
     async def send(self, conversation: Conversation, inbox: Inbox, body: str, key: str) -> bool:
         adapter = self.channels.get(inbox.channel)
-        outbound = adapter is not None and adapter.sends
-        window = reply_window(adapter) if outbound else None
+        window = reply_window(adapter) if adapter is not None and adapter.sends else None
         async with self.db.read() as session:
             team_ids = await inboxes_repo.team_ids(session, inbox.id)
             if window is not None:
@@ -272,17 +285,13 @@ class _ChannelMessage:
                     log.info("conversation %s: outside the reply window", conversation.id)
                     return False
         await self.writer.append(
-            NewMessage(
-                conversation_id=conversation.id,
-                inbox_id=inbox.id,
-                channel=inbox.channel,
-                author_kind="system",
-                author_name=inbox.name,
+            system_message(
+                self.channels,
+                inbox,
+                conversation.id,
                 body=body,
                 external_id=f"auto:{key}",
-                delivery_status="pending" if outbound else None,
-                jobs=(JobSpec(DELIVER, dedupe_key="deliver:{message_id}"),) if outbound else (),
-                inbox_team_ids=team_ids,
+                team_ids=team_ids,
             )
         )
         return True
