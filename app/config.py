@@ -50,8 +50,9 @@ class Settings(BaseSettings):
     rate_widget_signals: int = Field(default=120, ge=0)
 
     presence_grace_seconds: float = Field(default=30, ge=0)
-    # With Redis: how often a process says its agents are still here. A dead
-    # process's agents go offline a grace period and two heartbeats later.
+    # With Redis: how often a process says it and its agents are still here.
+    # A dead process's agents go offline a grace period and two heartbeats
+    # later; the other processes resync their sockets four to six beats later.
     presence_heartbeat_seconds: float = Field(default=5, gt=0)
     ws_max_frame_bytes: int = Field(default=64 * 1024, ge=1024)
     ws_compression: bool = False

@@ -13,6 +13,10 @@ delivers every message once, in order. It also tells the other processes,
 whose sockets missed what this one could not publish meanwhile. Until then
 `degraded` is true and /healthz says so; the process keeps serving and
 storing, and its own sockets still get its own events.
+
+A process killed before publishing what it committed is noticed by the
+others through its liveness key (app/realtime/peers.py), and they resync the
+same way; one that stops cleanly says so on the channel after its last event.
 """
 
 from __future__ import annotations
@@ -64,10 +68,12 @@ class RedisBus:
         self.redis = connect(url)
         self._handlers: list[Handler] = []
         self._resync_handlers: list[Callable[[], None]] = []
+        self._left_handlers: list[Callable[[str], None]] = []
         self._outbox: collections.deque[bytes] = collections.deque()
         self._wake = asyncio.Event()
         self._broken = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._sending = 0
         # Degraded from the start until the first subscription stands.
         self._degraded_since: float | None = time.monotonic()
         self._connected_once = False
@@ -85,6 +91,15 @@ class RedisBus:
         """Called when events may have been missed: the link came back, or
         another process says its own did."""
         self._resync_handlers.append(handler)
+
+    def on_peer_left(self, handler: Callable[[str], None]) -> None:
+        """Called with a process's origin when it says it stopped cleanly."""
+        self._left_handlers.append(handler)
+
+    def resync(self) -> None:
+        """Events may have been missed (another process died before publishing
+        what it had committed): this process's sockets reconnect and resume."""
+        self._resync()
 
     async def publish(self, event: Event) -> None:
         for handler in self._handlers:
@@ -106,6 +121,15 @@ class RedisBus:
             if not self.degraded:
                 break
             await asyncio.sleep(0.05)
+
+    async def leave(self, timeout: float = 2.0) -> None:
+        """Stopping cleanly: publish every queued event, then say we left, in
+        order, so that the others don't take our going for a death."""
+        self._send({"o": self.origin, "left": True})
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while (self._outbox or self._sending) and not self.degraded and loop.time() < deadline:
+            await asyncio.sleep(0.01)
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -136,6 +160,7 @@ class RedisBus:
             while self._outbox:
                 count = min(BATCH, len(self._outbox))
                 batch = [self._outbox.popleft() for _ in range(count)]
+                self._sending = count
                 try:
                     async with self.redis.pipeline(transaction=False) as pipe:
                         for raw in batch:
@@ -146,6 +171,8 @@ class RedisBus:
                     self.dropped += count + len(self._outbox)
                     self._outbox.clear()
                     self._lost(f"publish failed: {exc}")
+                finally:
+                    self._sending = 0
 
     # -- receiving ------------------------------------------------------------
 
@@ -182,6 +209,10 @@ class RedisBus:
             if envelope.get("resync"):
                 log.info("another process lost Redis for a while: resyncing sockets")
                 self._resync()
+                return
+            if envelope.get("left"):
+                for on_left in self._left_handlers:
+                    on_left(str(envelope["o"]))
                 return
             event = decode_event(envelope["e"])
         except (BadWireEvent, KeyError) as exc:

@@ -35,6 +35,7 @@ async def test_kill_9_mid_burst_loses_no_acked_message(cluster: Cluster) -> None
     session = await a.new_session(inbox, name="Burst")
     token = session["session_token"]
     acked: dict[str, tuple[int, int]] = {}
+    conversation_id: int | None = None
     async with b.agent_socket(agent["token"]) as console:
         await console.expect("hello")
         ws = await websockets.connect(f"{a.server.ws_url}/ws/widget?token={token}")
@@ -45,15 +46,39 @@ async def test_kill_9_mid_burst_loses_no_acked_message(cluster: Cluster) -> None
                 frame = json.loads(raw)
                 if frame["type"] == "ack":
                     acked[frame["client_id"]] = (frame["id"], frame["seq"])
+                    conversation_id = frame["conversation_id"]
                     if len(acked) == MESSAGES // 3:
                         a.server.kill()  # SIGKILL, mid-burst
         except websockets.ConnectionClosed:
             pass
         assert MESSAGES // 3 <= len(acked) < MESSAGES
+        assert conversation_id is not None
+
+        # A may have died between committing messages and publishing them:
+        # B sees A's liveness key expire without A having left cleanly, and
+        # tells its sockets to reconnect and catch up (1012).
+        assert await _closed_code(console) == 1012
+
+    # B's agent saw each message at most once live, until the 1012.
+    live = [f["message"] for f in console.seen if f.get("type") == "message.created"]
+    assert len({m["id"] for m in live}) == len(live)
+    contiguous = 0
+    for seq in sorted(m["seq"] for m in live):
+        if seq != contiguous + 1:
+            break
+        contiguous = seq
+    # The console reconnects and fetches what it missed after the last seq it
+    # saw in order; from then on it hears the rest live.
+    async with b.agent_socket(agent["token"]) as console:
+        await console.expect("hello")
+        caught_up = [
+            m for m in await b.messages(conversation_id, agent["token"]) if m["seq"] > contiguous
+        ]
+        agent_view = [m["id"] for m in live if m["seq"] <= contiguous]
+        agent_view += [m["id"] for m in caught_up]
 
         # The widget reconnects to B, resumes and sends again what was not acked.
         widget, replayed = await _resume(b, token, 0)
-        conversation_id = replayed[0]["conversation_id"] if replayed else None
         for frame in replayed:
             if frame.get("client_id") in acked:
                 assert (frame["id"], frame["seq"]) == acked[frame["client_id"]]
@@ -65,31 +90,41 @@ async def test_kill_9_mid_burst_loses_no_acked_message(cluster: Cluster) -> None
             if frame["type"] == "ack":
                 earlier = acked.setdefault(frame["client_id"], (frame["id"], frame["seq"]))
                 assert earlier == (frame["id"], frame["seq"])
-                conversation_id = frame["conversation_id"]
         await widget.ws.close()
-        assert conversation_id is not None
 
-        stored = await b.messages(conversation_id)
-        assert [m["seq"] for m in stored] == list(range(1, MESSAGES + 1))
-        assert sorted(m["client_id"] for m in stored) == sorted(f"m-{i}" for i in range(MESSAGES))
-        assert {m["client_id"]: (m["id"], m["seq"]) for m in stored} == acked
+        while len(agent_view) < MESSAGES:
+            frame = await console.next()
+            if frame.get("type") == "message.created":
+                agent_view.append(frame["message"]["id"])
+        # Nothing more comes: a second copy of any message would show here.
+        late = await console.quiet(0.5)
+        agent_view += [f["message"]["id"] for f in late if f.get("type") == "message.created"]
 
-        # B's agent: each message at most once live; with the console's catch-up
-        # after the last seq it saw in order, each exactly once.
-        await console.quiet(1.0)
-        live = [f["message"] for f in console.seen if f.get("type") == "message.created"]
-        assert len({m["id"] for m in live}) == len(live)
-        seen_seqs = sorted(m["seq"] for m in live)
-        contiguous = 0
-        for seq in seen_seqs:
-            if seq != contiguous + 1:
-                break
-            contiguous = seq
-        caught_up = [m for m in stored if m["seq"] > contiguous]
-        view = {m["id"] for m in live if m["seq"] <= contiguous} | {m["id"] for m in caught_up}
-        assert view == {m["id"] for m in stored}
-        # What A committed but had not yet published when it died is the catch-up's.
-        assert live
+    stored = await b.messages(conversation_id)
+    assert [m["seq"] for m in stored] == list(range(1, MESSAGES + 1))
+    assert sorted(m["client_id"] for m in stored) == sorted(f"m-{i}" for i in range(MESSAGES))
+    assert {m["client_id"]: (m["id"], m["seq"]) for m in stored} == acked
+    # B's agent has every acked message exactly once.
+    assert sorted(agent_view) == sorted(m["id"] for m in stored)
+
+
+async def test_a_process_that_stops_cleanly_makes_nobody_reconnect(cluster: Cluster) -> None:
+    a, b = await cluster.start(2)
+    inbox = await a.create_inbox()
+    agent = await a.create_agent(capacity=5)
+    session = await a.new_session(inbox, name="Goodbye")
+    async with b.agent_socket(agent["token"]) as console:
+        await console.expect("hello")
+        async with a.widget(session["session_token"]) as widget:
+            await widget.expect("status")
+            await widget.send({"type": "message", "client_id": "last", "body": "last words"})
+            ack = await widget.expect("ack")
+        await asyncio.to_thread(a.server.stop)  # SIGTERM: a clean shutdown
+        # What A published before it left reaches B; A's liveness key going
+        # is no death, so B's sockets stay open past when a death would show.
+        await console.expect_for("message.created", ack["conversation_id"])
+        await console.quiet(4.0)
+        assert console.ws.close_code is None
 
 
 async def test_redis_restart_mid_chat_loses_nothing_and_resumes_once(cluster: Cluster) -> None:
@@ -150,10 +185,11 @@ async def test_redis_restart_mid_chat_loses_nothing_and_resumes_once(cluster: Cl
     assert [m["body"] for m in stored] == ["before", "during", "reply during"]
 
 
-async def _closed_code(widget: Socket) -> int | None:
+async def _closed_code(socket: Socket) -> int | None:
+    """Reads on until the server closes the socket: its close code."""
     try:
         while True:
-            await widget.next(timeout=15)
+            await socket.next(timeout=15)
     except websockets.ConnectionClosed as exc:
         return exc.rcvd.code if exc.rcvd is not None else None
 
