@@ -137,6 +137,13 @@ async def test_widget_rating_for_a_resolved_conversation_of_ones_own(api: Api) -
         conversation_id = (await widget.expect("ack"))["conversation_id"]
         await widget.send({"type": "csat", "rating": 5})
         assert (await widget.expect("error"))["code"] == "not_resolved"
+        # Only what a person answered is rated.
+        r = await api.http.post(
+            f"/api/v1/conversations/{conversation_id}/messages",
+            json={"body": "Hello Taro, all sorted."},
+            headers=api.auth(agent["token"]),
+        )
+        assert r.status_code == 201, r.text
         r = await api.http.post(
             f"/api/v1/conversations/{conversation_id}/resolve", headers=api.auth(agent["token"])
         )
