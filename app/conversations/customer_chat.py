@@ -4,21 +4,79 @@ may see, read marks, typing, and their rating. Never anyone else's."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, update
 
+from app.auth.widget_sessions import WidgetIdentity, authenticate_session
+from app.contacts import repository as customers_repo
 from app.conversations import repository as conversations_repo
 from app.conversations.access import scope_of
 from app.conversations.schemas import customer_view, stored_message_out
 from app.db import Database, publish_after_commit
-from app.errors import Conflict, NotFound
+from app.errors import Conflict, NotAuthenticated, NotFound
+from app.inboxes import repository as inboxes_repo
 from app.kit.clock import clock
-from app.models import Conversation, CsatResponse
+from app.kit.crypto import token_digest
+from app.models import Conversation, CsatResponse, Inbox
 from app.realtime.bus import EventBus
 from app.realtime.events import ConversationRead, Typing
 
 HISTORY_PAGE = 200
+
+
+@dataclass(frozen=True, slots=True)
+class ChatOpening:
+    """What a widget socket needs as it opens."""
+
+    identity: WidgetIdentity
+    inbox: Inbox
+    inbox_team_ids: tuple[int, ...]
+    customer_name: str | None
+    # False: the customer the session's merges lead to is gone.
+    customer_found: bool
+    # (id, status) of the customer's latest chat thread in the inbox.
+    current: tuple[int, str] | None
+
+
+async def open_chat(db: Database, token: str) -> ChatOpening:
+    """Authenticates a widget socket's token and reads what the socket starts
+    with, in one query (a reconnect storm opens thousands a second). Only a
+    session whose customer was merged into another takes the longer way, which
+    follows the merges. Raises NotAuthenticated."""
+    digest = token_digest(token)
+    async with db.read() as session:
+        found = await conversations_repo.socket_opening(session, digest)
+        if found is None:
+            raise NotAuthenticated("invalid widget session token")
+        widget_session, customer, inbox, teams, current_id, current_status = found
+        if customer.merged_into_id is None:
+            return ChatOpening(
+                identity=WidgetIdentity(
+                    session_id=widget_session.id,
+                    inbox_id=widget_session.inbox_id,
+                    customer_id=customer.id,
+                    digest=digest,
+                    verified_external_id=widget_session.verified_external_id,
+                ),
+                inbox=inbox,
+                inbox_team_ids=tuple(sorted(int(t) for t in teams.split(","))) if teams else (),
+                customer_name=customer.name,
+                customer_found=True,
+                current=None if current_id is None else (current_id, str(current_status)),
+            )
+        identity = await authenticate_session(session, token)
+        merged_into = await customers_repo.get(session, identity.customer_id)
+        team_ids = await inboxes_repo.team_ids(session, inbox.id)
+    return ChatOpening(
+        identity=identity,
+        inbox=inbox,
+        inbox_team_ids=team_ids,
+        customer_name=merged_into.name if merged_into is not None else None,
+        customer_found=merged_into is not None,
+        current=await current_conversation(db, inbox.id, identity.customer_id),
+    )
 
 
 async def current_conversation(

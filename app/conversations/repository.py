@@ -5,11 +5,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, or_, select, update
+from sqlalchemy import ColumnElement, Select, String, cast, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from app.models import Agent, Conversation, CsatResponse, Customer, Inbox, Message
+from app.models import (
+    Agent,
+    Conversation,
+    CsatResponse,
+    Customer,
+    Inbox,
+    InboxTeam,
+    Message,
+    WidgetSession,
+)
 
 ConversationRow = tuple[Conversation, Inbox, Customer, Agent | None]
 
@@ -212,3 +221,40 @@ async def csat_of(session: AsyncSession, conversation_id: int) -> CsatResponse |
             select(CsatResponse).where(CsatResponse.conversation_id == conversation_id)
         )
     ).scalar_one_or_none()
+
+
+SocketOpening = tuple[WidgetSession, Customer, Inbox, str | None, int | None, str | None]
+
+
+async def socket_opening(session: AsyncSession, digest: str) -> SocketOpening | None:
+    """A widget socket's session, its customer and inbox, the inbox's teams (as
+    "1,2"), and the customer's latest chat thread (id, status), in one query:
+    a reconnect storm opens thousands of these a second."""
+    latest = (
+        select(Conversation.id)
+        .where(
+            Conversation.inbox_id == WidgetSession.inbox_id,
+            Conversation.customer_id == WidgetSession.customer_id,
+            Conversation.thread_key == "",
+        )
+        .order_by(Conversation.id.desc())
+        .limit(1)
+        .correlate(WidgetSession)
+        .scalar_subquery()
+    )
+    teams = (
+        select(func.aggregate_strings(cast(InboxTeam.team_id, String), ","))
+        .where(InboxTeam.inbox_id == WidgetSession.inbox_id)
+        .correlate(WidgetSession)
+        .scalar_subquery()
+    )
+    row = (
+        await session.execute(
+            select(WidgetSession, Customer, Inbox, teams, Conversation.id, Conversation.status)
+            .join(Customer, Customer.id == WidgetSession.customer_id)
+            .join(Inbox, Inbox.id == WidgetSession.inbox_id)
+            .outerjoin(Conversation, Conversation.id == latest)
+            .where(WidgetSession.digest == digest)
+        )
+    ).first()
+    return None if row is None else (row[0], row[1], row[2], row[3], row[4], row[5])

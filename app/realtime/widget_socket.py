@@ -8,15 +8,12 @@ from dataclasses import dataclass
 
 from starlette.websockets import WebSocket
 
-from app.auth.widget_sessions import authenticate_session
 from app.channels.base import InboundMessage, Sender
 from app.channels.web.adapter import WebConfig
-from app.contacts import repository as customers_repo
 from app.conversations import customer_chat, intake
 from app.conversations.intake import InboxFacts
 from app.conversations.writer import StoredMessage
 from app.errors import AppError, NotAuthenticated, RateLimited
-from app.inboxes import repository as inboxes_repo
 from app.kit.clock import clock
 from app.realtime.frames import (
     BadFrame,
@@ -53,19 +50,17 @@ class _Chat:
 async def widget_socket(ws: WebSocket, runtime: Runtime, token: str) -> None:
     """WS /ws/widget"""
     try:
-        async with runtime.db.read() as session:
-            identity = await authenticate_session(session, token)
-            inbox = await inboxes_repo.get(session, identity.inbox_id)
-            customer = await customers_repo.get(session, identity.customer_id)
-            facts = await intake.inbox_facts(session, inbox) if inbox is not None else None
+        opening = await customer_chat.open_chat(runtime.db, token)
     except NotAuthenticated:
         # Closing before accept answers the handshake with 403: no data flows.
         await ws.close(POLICY_VIOLATION, "invalid session token")
         return
-    if inbox is None or customer is None or facts is None:
+    identity, inbox, current = opening.identity, opening.inbox, opening.current
+    if not opening.customer_found:
         await ws.close(POLICY_VIOLATION, "session no longer valid")
         return
-    if not WebConfig.model_validate(inbox.config).allows_origin(ws.headers.get("origin")):
+    web = WebConfig.model_validate(inbox.config)
+    if not web.allows_origin(ws.headers.get("origin")):
         await ws.close(POLICY_VIOLATION, "origin not allowed")
         return
 
@@ -73,15 +68,16 @@ async def widget_socket(ws: WebSocket, runtime: Runtime, token: str) -> None:
     # The responders decide on each message without a database read.
     planner.responder_settings.prime(inbox.id, inbox.business_hours, inbox.responders)
     conn = runtime.hub.connect(ws, customer_id=identity.customer_id, inbox_id=inbox.id)
-    chat = _Chat(facts, identity.customer_id, customer.name)
+    chat = _Chat(
+        intake.facts_of(inbox, opening.inbox_team_ids, web),
+        identity.customer_id,
+        opening.customer_name,
+    )
     try:
         now = await availability(
             inbox, clock.now(), runtime.router, runtime.settings.default_expected_reply_seconds
         )
         conn.send({"type": "availability", **now.as_json()})
-        current = await customer_chat.current_conversation(
-            runtime.db, inbox.id, identity.customer_id
-        )
         if current is not None and current[1] != "resolved":
             chat.conversation_id = current[0]
         status: dict[str, object] = {
