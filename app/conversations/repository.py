@@ -5,7 +5,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, String, cast, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    bindparam,
+    cast,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -226,10 +236,7 @@ async def csat_of(session: AsyncSession, conversation_id: int) -> CsatResponse |
 SocketOpening = tuple[WidgetSession, Customer, Inbox, str | None, int | None, str | None]
 
 
-async def socket_opening(session: AsyncSession, digest: str) -> SocketOpening | None:
-    """A widget socket's session, its customer and inbox, the inbox's teams (as
-    "1,2"), and the customer's latest chat thread (id, status), in one query:
-    a reconnect storm opens thousands of these a second."""
+def _socket_opening() -> Select[WidgetSession, Customer, Inbox, str | None, int, str]:
     latest = (
         select(Conversation.id)
         .where(
@@ -248,13 +255,22 @@ async def socket_opening(session: AsyncSession, digest: str) -> SocketOpening | 
         .correlate(WidgetSession)
         .scalar_subquery()
     )
-    row = (
-        await session.execute(
-            select(WidgetSession, Customer, Inbox, teams, Conversation.id, Conversation.status)
-            .join(Customer, Customer.id == WidgetSession.customer_id)
-            .join(Inbox, Inbox.id == WidgetSession.inbox_id)
-            .outerjoin(Conversation, Conversation.id == latest)
-            .where(WidgetSession.digest == digest)
-        )
-    ).first()
+    return (
+        select(WidgetSession, Customer, Inbox, teams, Conversation.id, Conversation.status)
+        .join(Customer, Customer.id == WidgetSession.customer_id)
+        .join(Inbox, Inbox.id == WidgetSession.inbox_id)
+        .outerjoin(Conversation, Conversation.id == latest)
+        .where(WidgetSession.digest == bindparam("digest"))
+    )
+
+
+# Built once: constructing it anew cost about as much as running it.
+_SOCKET_OPENING = _socket_opening()
+
+
+async def socket_opening(session: AsyncSession, digest: str) -> SocketOpening | None:
+    """A widget socket's session, its customer and inbox, the inbox's teams (as
+    "1,2"), and the customer's latest chat thread (id, status), in one query:
+    a reconnect storm opens thousands of these a second."""
+    row = (await session.execute(_SOCKET_OPENING, {"digest": digest})).first()
     return None if row is None else (row[0], row[1], row[2], row[3], row[4], row[5])
