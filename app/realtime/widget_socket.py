@@ -49,20 +49,36 @@ class _Chat:
 
 async def widget_socket(ws: WebSocket, runtime: Runtime, token: str) -> None:
     """WS /ws/widget"""
+    opened = await _open(ws, runtime, token)
+    if opened is None:
+        return
+    conn, chat, rate_key = opened
+    try:
+        await _serve(runtime, conn, chat, rate_key)
+    finally:
+        runtime.hub.remove(conn)
+
+
+async def _open(
+    ws: WebSocket, runtime: Runtime, token: str
+) -> tuple[Connection, _Chat, str] | None:
+    """Authenticates, accepts and greets the socket (`availability`, `status`).
+    Returns plain values only: the rows read here are let go before the socket
+    idles, since thousands of idle sockets would each keep a copy."""
     try:
         opening = await customer_chat.open_chat(runtime.db, token)
     except NotAuthenticated:
         # Closing before accept answers the handshake with 403: no data flows.
         await ws.close(POLICY_VIOLATION, "invalid session token")
-        return
+        return None
     identity, inbox, current = opening.identity, opening.inbox, opening.current
     if not opening.customer_found:
         await ws.close(POLICY_VIOLATION, "session no longer valid")
-        return
+        return None
     web = WebConfig.model_validate(inbox.config)
     if not web.allows_origin(ws.headers.get("origin")):
         await ws.close(POLICY_VIOLATION, "origin not allowed")
-        return
+        return None
 
     await ws.accept()
     # The responders decide on each message without a database read.
@@ -91,14 +107,16 @@ async def widget_socket(ws: WebSocket, runtime: Runtime, token: str) -> None:
             status["queue_position"] = place.position
             status["expected_wait_seconds"] = place.expected_wait_seconds
         conn.send(status)
-        await _serve(runtime, conn, chat, f"session:{identity.session_id}")
-    finally:
+    except BaseException:
         runtime.hub.remove(conn)
+        raise
+    return conn, chat, f"session:{identity.session_id}"
 
 
 async def _serve(runtime: Runtime, conn: Connection, chat: _Chat, rate_key: str) -> None:
     max_chars = runtime.settings.max_message_chars
-    pending: set[asyncio.Task[None]] = set()
+    # Messages being stored; an idle socket holds no set.
+    pending: set[asyncio.Task[None]] | None = None
     while True:
         try:
             frame = await receive_frame(conn.ws)
@@ -127,6 +145,8 @@ async def _serve(runtime: Runtime, conn: Connection, chat: _Chat, rate_key: str)
                 # Stored in the background so a burst is pipelined into one
                 # group commit; the writer keeps this socket's order.
                 task = asyncio.create_task(_store(runtime, chat, conn, client_id, body))
+                if pending is None:
+                    pending = set()
                 pending.add(task)
                 task.add_done_callback(pending.discard)
             elif kind == "resume":
