@@ -66,15 +66,23 @@ async def inbox_facts(session: AsyncSession, inbox: Inbox) -> InboxFacts:
     return facts_of(inbox, await inboxes_repo.team_ids(session, inbox.id))
 
 
+# Equal facts are one object: the idle sockets of an inbox share it.
+_shared_facts: dict[InboxFacts, InboxFacts] = {}
+SHARED_FACTS_ENTRIES = 10_000
+
+
 def facts_of(inbox: Inbox, team_ids: tuple[int, ...], web: WebConfig | None = None) -> InboxFacts:
     """`web`: the web inbox's config, when the caller has validated it already."""
-    return InboxFacts(
+    facts = InboxFacts(
         id=inbox.id,
         channel=inbox.channel,
         mode=inbox.mode,
         team_ids=team_ids,
         identity_namespace=identity_namespace(inbox, web),
     )
+    if len(_shared_facts) >= SHARED_FACTS_ENTRIES:
+        _shared_facts.clear()
+    return _shared_facts.setdefault(facts, facts)
 
 
 def identity_namespace(inbox: Inbox, web: WebConfig | None = None) -> str:
