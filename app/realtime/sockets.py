@@ -54,6 +54,6 @@ class SocketDispatcher:
 def _token(scope: Scope) -> str:
     """The `token` query parameter, read without `WebSocket.query_params`,
     which would keep a parsed copy of the query on every idle socket."""
-    query = scope.get("query_string", b"").decode("latin-1")
+    query: str = scope.get("query_string", b"").decode("latin-1")
     # The last one wins, as in Starlette's QueryParams.
     return dict(parse_qsl(query, keep_blank_values=True)).get("token", "")

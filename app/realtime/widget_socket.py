@@ -21,7 +21,7 @@ from app.realtime.frames import (
     error_frame,
     optional_int,
     optional_str,
-    receive_frame,
+    parse_frame,
     require_int,
     require_str,
     send_error,
@@ -119,7 +119,7 @@ async def _serve(runtime: Runtime, conn: Connection, chat: _Chat, rate_key: str)
     pending: set[asyncio.Task[None]] | None = None
     while True:
         try:
-            frame = await receive_frame(conn.ws)
+            frame = parse_frame(await conn.ws.receive())
         except Disconnected:
             return
         except BadFrame as exc:
