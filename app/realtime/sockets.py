@@ -57,3 +57,12 @@ def _token(scope: Scope) -> str:
     query: str = scope.get("query_string", b"").decode("latin-1")
     # The last one wins, as in Starlette's QueryParams.
     return dict(parse_qsl(query, keep_blank_values=True)).get("token", "")
+
+
+def origin_of(ws: WebSocket) -> str | None:
+    """The handshake's Origin header, read without `WebSocket.headers`, which
+    would keep a parsed copy of the headers on every idle socket."""
+    for name, value in ws.scope["headers"]:
+        if name == b"origin":
+            return str(value.decode("latin-1"))
+    return None

@@ -27,6 +27,7 @@ from app.realtime.frames import (
     send_error,
 )
 from app.realtime.hub import Connection
+from app.realtime.sockets import origin_of
 from app.responders import planner
 from app.responders.availability import availability
 from app.runtime import Runtime
@@ -76,7 +77,7 @@ async def _open(
         await ws.close(POLICY_VIOLATION, "session no longer valid")
         return None
     web = WebConfig.model_validate(inbox.config)
-    if not web.allows_origin(ws.headers.get("origin")):
+    if not web.allows_origin(origin_of(ws)):
         await ws.close(POLICY_VIOLATION, "origin not allowed")
         return None
 
