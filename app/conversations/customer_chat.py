@@ -42,30 +42,42 @@ class ChatOpening:
 
 async def open_chat(db: Database, token: str) -> ChatOpening:
     """Authenticates a widget socket's token and reads what the socket starts
-    with, in one query (a reconnect storm opens thousands a second). Only a
-    session whose customer was merged into another takes the longer way, which
-    follows the merges. Raises NotAuthenticated."""
+    with, in one query and one thread hop (a reconnect storm opens thousands
+    a second). Only a session whose customer was merged into another takes the
+    longer way, which follows the merges. Raises NotAuthenticated."""
     digest = token_digest(token)
+    row = await db.read_sync(lambda conn: conversations_repo.socket_opening(conn, digest))
+    if row is None:
+        raise NotAuthenticated("invalid widget session token")
+    # A plain copy of what the socket uses; never attached to a session.
+    inbox = Inbox(
+        id=row.inbox_id,
+        channel=row.channel,
+        mode=row.mode,
+        config=row.config,
+        business_hours=row.business_hours,
+        responders=row.responders,
+    )
+    if row.merged_into_id is None:
+        return ChatOpening(
+            identity=WidgetIdentity(
+                session_id=row.session_id,
+                inbox_id=row.inbox_id,
+                customer_id=row.customer_id,
+                digest=digest,
+                verified_external_id=row.verified_external_id,
+            ),
+            inbox=inbox,
+            inbox_team_ids=tuple(sorted(int(t) for t in row.team_ids.split(",")))
+            if row.team_ids
+            else (),
+            customer_name=row.customer_name,
+            customer_found=True,
+            current=None
+            if row.conversation_id is None
+            else (row.conversation_id, str(row.conversation_status)),
+        )
     async with db.read() as session:
-        found = await conversations_repo.socket_opening(session, digest)
-        if found is None:
-            raise NotAuthenticated("invalid widget session token")
-        widget_session, customer, inbox, teams, current_id, current_status = found
-        if customer.merged_into_id is None:
-            return ChatOpening(
-                identity=WidgetIdentity(
-                    session_id=widget_session.id,
-                    inbox_id=widget_session.inbox_id,
-                    customer_id=customer.id,
-                    digest=digest,
-                    verified_external_id=widget_session.verified_external_id,
-                ),
-                inbox=inbox,
-                inbox_team_ids=tuple(sorted(int(t) for t in teams.split(","))) if teams else (),
-                customer_name=customer.name,
-                customer_found=True,
-                current=None if current_id is None else (current_id, str(current_status)),
-            )
         identity = await authenticate_session(session, token)
         merged_into = await customers_repo.get(session, identity.customer_id)
         team_ids = await inboxes_repo.team_ids(session, inbox.id)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Connection,
+    Row,
     Select,
     String,
     bindparam,
@@ -233,10 +236,7 @@ async def csat_of(session: AsyncSession, conversation_id: int) -> CsatResponse |
     ).scalar_one_or_none()
 
 
-SocketOpening = tuple[WidgetSession, Customer, Inbox, str | None, int | None, str | None]
-
-
-def _socket_opening() -> Select[WidgetSession, Customer, Inbox, str | None, int, str]:
+def _socket_opening() -> Select[Any]:
     latest = (
         select(Conversation.id)
         .where(
@@ -256,7 +256,22 @@ def _socket_opening() -> Select[WidgetSession, Customer, Inbox, str | None, int,
         .scalar_subquery()
     )
     return (
-        select(WidgetSession, Customer, Inbox, teams, Conversation.id, Conversation.status)
+        select(
+            WidgetSession.id.label("session_id"),
+            WidgetSession.inbox_id,
+            WidgetSession.customer_id,
+            WidgetSession.verified_external_id,
+            Customer.merged_into_id,
+            Customer.name.label("customer_name"),
+            Inbox.channel,
+            Inbox.mode,
+            Inbox.config,
+            Inbox.business_hours,
+            Inbox.responders,
+            teams.label("team_ids"),
+            Conversation.id.label("conversation_id"),
+            Conversation.status.label("conversation_status"),
+        )
         .join(Customer, Customer.id == WidgetSession.customer_id)
         .join(Inbox, Inbox.id == WidgetSession.inbox_id)
         .outerjoin(Conversation, Conversation.id == latest)
@@ -268,9 +283,9 @@ def _socket_opening() -> Select[WidgetSession, Customer, Inbox, str | None, int,
 _SOCKET_OPENING = _socket_opening()
 
 
-async def socket_opening(session: AsyncSession, digest: str) -> SocketOpening | None:
+def socket_opening(conn: Connection, digest: str) -> Row[Any] | None:
     """A widget socket's session, its customer and inbox, the inbox's teams (as
-    "1,2"), and the customer's latest chat thread (id, status), in one query:
-    a reconnect storm opens thousands of these a second."""
-    row = (await session.execute(_SOCKET_OPENING, {"digest": digest})).first()
-    return None if row is None else (row[0], row[1], row[2], row[3], row[4], row[5])
+    "1,2"), and the customer's latest chat thread, in one query on a plain
+    connection (`Database.read_sync`): a reconnect storm opens thousands of
+    these a second."""
+    return conn.execute(_SOCKET_OPENING, {"digest": digest}).first()
