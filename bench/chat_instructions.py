@@ -150,6 +150,7 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
         "valgrind",
         "--tool=callgrind",
         "--instr-atstart=no",
+        *(["--separate-threads=yes"] if args.threads else []),
         f"--callgrind-out-file={out_dir}/cg.%p",
         python,
         "-m",
@@ -240,6 +241,9 @@ def main() -> None:
     parser.add_argument("--server-core", type=int, default=0)
     parser.add_argument("--json-out", default="")
     parser.add_argument("--keep-data", action="store_true")
+    parser.add_argument(
+        "--threads", action="store_true", help="one dump per thread (kept with --keep-data)"
+    )
     args = parser.parse_args()
     if shutil.which("callgrind_control") is None:
         raise SystemExit("needs valgrind (callgrind_control not on PATH)")
