@@ -3,11 +3,12 @@ may see, read marks, typing, and their rating. Never anyone else's."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from app.auth.widget_sessions import WidgetIdentity, authenticate_session
 from app.contacts import repository as customers_repo
@@ -95,20 +96,9 @@ async def current_conversation(
     db: Database, inbox_id: int, customer_id: int
 ) -> tuple[int, str] | None:
     """(id, status) of the customer's latest chat thread in the inbox."""
-    async with db.read() as session:
-        row = (
-            await session.execute(
-                select(Conversation.id, Conversation.status)
-                .where(
-                    Conversation.inbox_id == inbox_id,
-                    Conversation.customer_id == customer_id,
-                    Conversation.thread_key == "",
-                )
-                .order_by(Conversation.id.desc())
-                .limit(1)
-            )
-        ).first()
-    return None if row is None else (int(row[0]), str(row[1]))
+    return await db.read_sync(
+        lambda conn: conversations_repo.latest_chat_thread(conn, inbox_id, customer_id)
+    )
 
 
 async def _own(db: Database, inbox_id: int, customer_id: int, conversation_id: int) -> Conversation:
@@ -127,14 +117,22 @@ async def history_pages(
     db: Database, inbox_id: int, customer_id: int, conversation_id: int, after_seq: int
 ) -> AsyncIterator[list[dict[str, Any]]]:
     """Every message after `after_seq` the customer may see, as `message` frames,
-    a page at a time: each page is read in a short transaction of its own, so a
+    a page at a time: each page is read in a short transaction of its own (one
+    thread hop on SQLite: a reconnect storm resumes thousands at once), so a
     slow socket holds neither memory nor the database."""
-    conversation = await _own(db, inbox_id, customer_id, conversation_id)
     while True:
-        async with db.read() as session:
-            rows = await conversations_repo.messages_after(
-                session, conversation.id, after_seq, HISTORY_PAGE, include_private=False
+        rows = await db.read_sync(
+            functools.partial(
+                conversations_repo.customer_history_page,
+                inbox_id=inbox_id,
+                customer_id=customer_id,
+                conversation_id=conversation_id,
+                after_seq=after_seq,
+                limit=HISTORY_PAGE,
             )
+        )
+        if rows is None:
+            raise NotFound("no such conversation")
         if rows:
             yield [customer_view(stored_message_out(m, "web")) for m in rows]
             after_seq = rows[-1].seq

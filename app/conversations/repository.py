@@ -20,7 +20,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import Session, aliased
 
 from app.models import (
     Agent,
@@ -97,6 +97,17 @@ async def list_page(
     return [(r[0], r[1], r[2], r[3]) for r in await session.execute(stmt)]
 
 
+def _messages_after(
+    conversation_id: int, after_seq: int, limit: int, include_private: bool
+) -> Select[Message]:
+    stmt = select(Message).where(
+        Message.conversation_id == conversation_id, Message.seq > after_seq
+    )
+    if not include_private:
+        stmt = stmt.where(Message.private.is_(False))
+    return stmt.order_by(Message.seq).limit(limit)
+
+
 async def messages_after(
     session: AsyncSession,
     conversation_id: int,
@@ -105,13 +116,46 @@ async def messages_after(
     *,
     include_private: bool,
 ) -> Sequence[Message]:
-    stmt = select(Message).where(
-        Message.conversation_id == conversation_id, Message.seq > after_seq
-    )
-    if not include_private:
-        stmt = stmt.where(Message.private.is_(False))
-    stmt = stmt.order_by(Message.seq).limit(limit)
+    stmt = _messages_after(conversation_id, after_seq, limit, include_private)
     return (await session.execute(stmt)).scalars().all()
+
+
+def customer_history_page(
+    conn: Connection,
+    inbox_id: int,
+    customer_id: int,
+    conversation_id: int,
+    after_seq: int,
+    limit: int,
+) -> Sequence[Message] | None:
+    """A page of what the customer may see of their conversation after
+    `after_seq`, on a plain connection (`Database.read_sync`); None when the
+    conversation is not this customer's in this inbox."""
+    with Session(bind=conn) as session:
+        conversation = session.get(Conversation, conversation_id)
+        if (
+            conversation is None
+            or conversation.customer_id != customer_id
+            or conversation.inbox_id != inbox_id
+        ):
+            return None
+        stmt = _messages_after(conversation_id, after_seq, limit, False)
+        return session.execute(stmt).scalars().all()
+
+
+def latest_chat_thread(conn: Connection, inbox_id: int, customer_id: int) -> tuple[int, str] | None:
+    """(id, status) of the customer's latest chat thread in the inbox."""
+    row = conn.execute(
+        select(Conversation.id, Conversation.status)
+        .where(
+            Conversation.inbox_id == inbox_id,
+            Conversation.customer_id == customer_id,
+            Conversation.thread_key == "",
+        )
+        .order_by(Conversation.id.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else (int(row[0]), str(row[1]))
 
 
 async def message(session: AsyncSession, message_id: int) -> Message | None:
