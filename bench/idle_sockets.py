@@ -62,9 +62,16 @@ class IdleResult:
 
 
 async def open_idle(
-    port: int, tokens: list[str], concurrency: int, errors: dict[str, int], budget: float
+    port: int,
+    tokens: list[str],
+    concurrency: int,
+    errors: dict[str, int],
+    budget: float,
+    resume: bool = False,
 ) -> list[ClientConnection]:
-    """Open one widget socket per token; keep those that got both greeting frames.
+    """Open one widget socket per token; keep those that got both greeting frames
+    (and, with `resume`, the `resumed` frame after a `resume` from seq 0, as a
+    reconnecting widget sends).
 
     Handshakes not started within `budget` seconds are skipped (counted as failed).
     """
@@ -91,6 +98,10 @@ async def open_idle(
                     )
                     for _ in range(2):  # availability, status
                         await ws.recv()
+                    if resume:
+                        await ws.send('{"type": "resume", "after_seq": 0}')
+                        while '"resumed"' not in str(await ws.recv()):
+                            pass
                     return ws
             except Exception as exc:  # noqa: BLE001 - counted and reported
                 key = type(exc).__name__ + ": " + str(exc)[:80]
@@ -128,7 +139,14 @@ async def measure(
     profiler = None
     if args.profile and name == "madoguchi":
         profiler = harness.start_profiler(server.pid, 20, Path(args.profile))
-    sockets = await open_idle(server.port, tokens, args.concurrency, errors, args.open_budget)
+    sockets = await open_idle(
+        server.port,
+        tokens,
+        args.concurrency,
+        errors,
+        args.open_budget,
+        resume=args.resume and name == "madoguchi",
+    )
     open_s = time.monotonic() - t0
     open_cpu = harness.cpu_seconds(server.pid) - cpu0
     try:
@@ -290,6 +308,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="madoguchi: sockets sharing one widget session (tabs)",
     )
     parser.add_argument("--concurrency", type=int, default=100, help="handshakes in flight")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="madoguchi: each socket also resumes (seq 0) before it counts as open",
+    )
     parser.add_argument(
         "--open-budget",
         type=float,

@@ -3,18 +3,23 @@ may see, read marks and typing. Never anyone else's. (Their rating: app/reports/
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 
+from app.auth.widget_sessions import WidgetIdentity, authenticate_session
+from app.contacts import repository as customers_repo
 from app.conversations import repository as conversations_repo
 from app.conversations.access import scope_of
 from app.conversations.schemas import customer_view, stored_message_out
 from app.db import Database, publish_after_commit
-from app.errors import NotFound
-from app.models import Conversation
+from app.errors import NotAuthenticated, NotFound
+from app.inboxes import repository as inboxes_repo
+from app.kit.crypto import token_digest
+from app.models import Conversation, Inbox
 from app.realtime.bus import EventBus
 from app.realtime.events import ConversationRead, Typing
 
@@ -31,21 +36,79 @@ class CurrentChat:
     agent_read_seq: int
 
 
-async def current_conversation(db: Database, inbox_id: int, customer_id: int) -> CurrentChat | None:
+@dataclass(frozen=True, slots=True)
+class ChatOpening:
+    """What a widget socket needs as it opens."""
+
+    identity: WidgetIdentity
+    inbox: Inbox
+    inbox_team_ids: tuple[int, ...]
+    customer_name: str | None
+    # False: the customer the session's merges lead to is gone.
+    customer_found: bool
+    # The customer's latest chat thread in the inbox.
+    current: CurrentChat | None
+
+
+async def open_chat(db: Database, token: str) -> ChatOpening:
+    """Authenticates a widget socket's token and reads what the socket starts
+    with, in one query and one thread hop (a reconnect storm opens thousands
+    a second). Only a session whose customer was merged into another takes the
+    longer way, which follows the merges. Raises NotAuthenticated."""
+    digest = token_digest(token)
+    row = await db.read_sync(lambda conn: conversations_repo.socket_opening(conn, digest))
+    if row is None:
+        raise NotAuthenticated("invalid widget session token")
+    # A plain copy of what the socket uses; never attached to a session.
+    inbox = Inbox(
+        id=row.inbox_id,
+        channel=row.channel,
+        mode=row.mode,
+        config=row.config,
+        business_hours=row.business_hours,
+        responders=row.responders,
+    )
+    if row.merged_into_id is None:
+        return ChatOpening(
+            identity=WidgetIdentity(
+                session_id=row.session_id,
+                inbox_id=row.inbox_id,
+                customer_id=row.customer_id,
+                digest=digest,
+                verified_external_id=row.verified_external_id,
+            ),
+            inbox=inbox,
+            inbox_team_ids=tuple(sorted(int(t) for t in row.team_ids.split(",")))
+            if row.team_ids
+            else (),
+            customer_name=row.customer_name,
+            customer_found=True,
+            current=None
+            if row.conversation_id is None
+            else CurrentChat(
+                row.conversation_id, str(row.conversation_status), int(row.agent_read_seq or 0)
+            ),
+        )
     async with db.read() as session:
-        row = (
-            await session.execute(
-                select(Conversation.id, Conversation.status, Conversation.agent_last_read_seq)
-                .where(
-                    Conversation.inbox_id == inbox_id,
-                    Conversation.customer_id == customer_id,
-                    Conversation.thread_key == "",
-                )
-                .order_by(Conversation.id.desc())
-                .limit(1)
-            )
-        ).first()
-    return None if row is None else CurrentChat(int(row[0]), str(row[1]), int(row[2] or 0))
+        identity = await authenticate_session(session, token)
+        merged_into = await customers_repo.get(session, identity.customer_id)
+        team_ids = await inboxes_repo.team_ids(session, inbox.id)
+    return ChatOpening(
+        identity=identity,
+        inbox=inbox,
+        inbox_team_ids=team_ids,
+        customer_name=merged_into.name if merged_into is not None else None,
+        customer_found=merged_into is not None,
+        current=await current_conversation(db, inbox.id, identity.customer_id),
+    )
+
+
+async def current_conversation(db: Database, inbox_id: int, customer_id: int) -> CurrentChat | None:
+    """The customer's latest chat thread in the inbox."""
+    row = await db.read_sync(
+        lambda conn: conversations_repo.latest_chat_thread(conn, inbox_id, customer_id)
+    )
+    return None if row is None else CurrentChat(*row)
 
 
 async def _own(db: Database, inbox_id: int, customer_id: int, conversation_id: int) -> Conversation:
@@ -64,14 +127,22 @@ async def history_pages(
     db: Database, inbox_id: int, customer_id: int, conversation_id: int, after_seq: int
 ) -> AsyncIterator[list[dict[str, Any]]]:
     """Every message after `after_seq` the customer may see, as `message` frames,
-    a page at a time: each page is read in a short transaction of its own, so a
+    a page at a time: each page is read in a short transaction of its own (one
+    thread hop on SQLite: a reconnect storm resumes thousands at once), so a
     slow socket holds neither memory nor the database."""
-    conversation = await _own(db, inbox_id, customer_id, conversation_id)
     while True:
-        async with db.read() as session:
-            rows = await conversations_repo.messages_after(
-                session, conversation.id, after_seq, HISTORY_PAGE, include_private=False
+        rows = await db.read_sync(
+            functools.partial(
+                conversations_repo.customer_history_page,
+                inbox_id=inbox_id,
+                customer_id=customer_id,
+                conversation_id=conversation_id,
+                after_seq=after_seq,
+                limit=HISTORY_PAGE,
             )
+        )
+        if rows is None:
+            raise NotFound("no such conversation")
         if rows:
             yield [customer_view(stored_message_out(m, "web")) for m in rows]
             after_seq = rows[-1].seq

@@ -63,20 +63,33 @@ class InboxFacts:
 
 
 async def inbox_facts(session: AsyncSession, inbox: Inbox) -> InboxFacts:
-    return InboxFacts(
+    return facts_of(inbox, await inboxes_repo.team_ids(session, inbox.id))
+
+
+# Equal facts are one object: the idle sockets of an inbox share it.
+_shared_facts: dict[InboxFacts, InboxFacts] = {}
+SHARED_FACTS_ENTRIES = 10_000
+
+
+def facts_of(inbox: Inbox, team_ids: tuple[int, ...], web: WebConfig | None = None) -> InboxFacts:
+    """`web`: the web inbox's config, when the caller has validated it already."""
+    facts = InboxFacts(
         id=inbox.id,
         channel=inbox.channel,
         mode=inbox.mode,
-        team_ids=await inboxes_repo.team_ids(session, inbox.id),
-        identity_namespace=identity_namespace(inbox),
+        team_ids=team_ids,
+        identity_namespace=identity_namespace(inbox, web),
     )
+    if len(_shared_facts) >= SHARED_FACTS_ENTRIES:
+        _shared_facts.clear()
+    return _shared_facts.setdefault(facts, facts)
 
 
-def identity_namespace(inbox: Inbox) -> str:
+def identity_namespace(inbox: Inbox, web: WebConfig | None = None) -> str:
     """A site's own user ids are scoped to its inbox (or the namespace an admin
     shares between inboxes); platform ids and addresses are global."""
     if inbox.channel == "web":
-        return WebConfig.model_validate(inbox.config).namespace(inbox.id)
+        return (web or WebConfig.model_validate(inbox.config)).namespace(inbox.id)
     return ""
 
 

@@ -4,12 +4,34 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    Select,
+    String,
+    bindparam,
+    cast,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import Session, aliased
 
-from app.models import Agent, Conversation, CsatResponse, Customer, Inbox, Message
+from app.models import (
+    Agent,
+    Conversation,
+    CsatResponse,
+    Customer,
+    Inbox,
+    InboxTeam,
+    Message,
+    WidgetSession,
+)
 
 ConversationRow = tuple[Conversation, Inbox, Customer, Agent | None]
 
@@ -75,6 +97,17 @@ async def list_page(
     return [(r[0], r[1], r[2], r[3]) for r in await session.execute(stmt)]
 
 
+def _messages_after(
+    conversation_id: int, after_seq: int, limit: int, include_private: bool
+) -> Select[Message]:
+    stmt = select(Message).where(
+        Message.conversation_id == conversation_id, Message.seq > after_seq
+    )
+    if not include_private:
+        stmt = stmt.where(Message.private.is_(False))
+    return stmt.order_by(Message.seq).limit(limit)
+
+
 async def messages_after(
     session: AsyncSession,
     conversation_id: int,
@@ -83,13 +116,48 @@ async def messages_after(
     *,
     include_private: bool,
 ) -> Sequence[Message]:
-    stmt = select(Message).where(
-        Message.conversation_id == conversation_id, Message.seq > after_seq
-    )
-    if not include_private:
-        stmt = stmt.where(Message.private.is_(False))
-    stmt = stmt.order_by(Message.seq).limit(limit)
+    stmt = _messages_after(conversation_id, after_seq, limit, include_private)
     return (await session.execute(stmt)).scalars().all()
+
+
+def customer_history_page(
+    conn: Connection,
+    inbox_id: int,
+    customer_id: int,
+    conversation_id: int,
+    after_seq: int,
+    limit: int,
+) -> Sequence[Message] | None:
+    """A page of what the customer may see of their conversation after
+    `after_seq`, on a plain connection (`Database.read_sync`); None when the
+    conversation is not this customer's in this inbox."""
+    with Session(bind=conn) as session:
+        conversation = session.get(Conversation, conversation_id)
+        if (
+            conversation is None
+            or conversation.customer_id != customer_id
+            or conversation.inbox_id != inbox_id
+        ):
+            return None
+        stmt = _messages_after(conversation_id, after_seq, limit, False)
+        return session.execute(stmt).scalars().all()
+
+
+def latest_chat_thread(
+    conn: Connection, inbox_id: int, customer_id: int
+) -> tuple[int, str, int] | None:
+    """(id, status, agents' read mark) of the customer's latest chat thread in the inbox."""
+    row = conn.execute(
+        select(Conversation.id, Conversation.status, Conversation.agent_last_read_seq)
+        .where(
+            Conversation.inbox_id == inbox_id,
+            Conversation.customer_id == customer_id,
+            Conversation.thread_key == "",
+        )
+        .order_by(Conversation.id.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else (int(row[0]), str(row[1]), int(row[2] or 0))
 
 
 async def message(session: AsyncSession, message_id: int) -> Message | None:
@@ -212,3 +280,59 @@ async def csat_of(session: AsyncSession, conversation_id: int) -> CsatResponse |
             select(CsatResponse).where(CsatResponse.conversation_id == conversation_id)
         )
     ).scalar_one_or_none()
+
+
+def _socket_opening() -> Select[Any]:
+    latest = (
+        select(Conversation.id)
+        .where(
+            Conversation.inbox_id == WidgetSession.inbox_id,
+            Conversation.customer_id == WidgetSession.customer_id,
+            Conversation.thread_key == "",
+        )
+        .order_by(Conversation.id.desc())
+        .limit(1)
+        .correlate(WidgetSession)
+        .scalar_subquery()
+    )
+    teams = (
+        select(func.aggregate_strings(cast(InboxTeam.team_id, String), ","))
+        .where(InboxTeam.inbox_id == WidgetSession.inbox_id)
+        .correlate(WidgetSession)
+        .scalar_subquery()
+    )
+    return (
+        select(
+            WidgetSession.id.label("session_id"),
+            WidgetSession.inbox_id,
+            WidgetSession.customer_id,
+            WidgetSession.verified_external_id,
+            Customer.merged_into_id,
+            Customer.name.label("customer_name"),
+            Inbox.channel,
+            Inbox.mode,
+            Inbox.config,
+            Inbox.business_hours,
+            Inbox.responders,
+            teams.label("team_ids"),
+            Conversation.id.label("conversation_id"),
+            Conversation.status.label("conversation_status"),
+            Conversation.agent_last_read_seq.label("agent_read_seq"),
+        )
+        .join(Customer, Customer.id == WidgetSession.customer_id)
+        .join(Inbox, Inbox.id == WidgetSession.inbox_id)
+        .outerjoin(Conversation, Conversation.id == latest)
+        .where(WidgetSession.digest == bindparam("digest"))
+    )
+
+
+# Built once: constructing it anew cost about as much as running it.
+_SOCKET_OPENING = _socket_opening()
+
+
+def socket_opening(conn: Connection, digest: str) -> Row[Any] | None:
+    """A widget socket's session, its customer and inbox, the inbox's teams (as
+    "1,2"), and the customer's latest chat thread, in one query on a plain
+    connection (`Database.read_sync`): a reconnect storm opens thousands of
+    these a second."""
+    return conn.execute(_SOCKET_OPENING, {"digest": digest}).first()

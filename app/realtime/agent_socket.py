@@ -21,7 +21,7 @@ from app.realtime.frames import (
     BadFrame,
     Disconnected,
     error_frame,
-    receive_frame,
+    parse_frame,
     require_int,
     require_str,
     send_error,
@@ -85,7 +85,7 @@ async def _serve(runtime: Runtime, conn: Connection, agent: Agent, viewer: acces
     max_chars = runtime.settings.max_message_chars
     while True:
         try:
-            frame = await receive_frame(conn.ws)
+            frame = parse_frame(await conn.ws.receive())
         except Disconnected:
             return
         except BadFrame as exc:

@@ -224,7 +224,9 @@ class Hub:
         self.presence = presence
         self.max_queued_frames = max_queued_frames
         self._agents: dict[int, set[Connection]] = {}
-        self._customers: dict[int, set[Connection]] = {}
+        # A list, not a set: a customer has a socket or two, and an empty set
+        # alone is 216 bytes on each of thousands of idle widget sockets.
+        self._customers: dict[int, list[Connection]] = {}
         self._watchers: dict[int, set[Connection]] = {}
 
     # -- registry --------------------------------------------------------
@@ -254,14 +256,18 @@ class Hub:
         if conn.agent_id is not None:
             self._agents.setdefault(conn.agent_id, set()).add(conn)
         if conn.customer_id is not None:
-            self._customers.setdefault(conn.customer_id, set()).add(conn)
+            self._customers.setdefault(conn.customer_id, []).append(conn)
 
     def remove(self, conn: Connection) -> None:
-        for index, key in ((self._agents, conn.agent_id), (self._customers, conn.customer_id)):
-            if key is not None and key in index:
-                index[key].discard(conn)
-                if not index[key]:
-                    del index[key]
+        agent_id, customer_id = conn.agent_id, conn.customer_id
+        if agent_id is not None and agent_id in self._agents:
+            self._agents[agent_id].discard(conn)
+            if not self._agents[agent_id]:
+                del self._agents[agent_id]
+        if customer_id is not None and conn in self._customers.get(customer_id, ()):
+            self._customers[customer_id].remove(conn)
+            if not self._customers[customer_id]:
+                del self._customers[customer_id]
         for conversation_id in list(conn.watching or ()):
             self.unwatch(conn, conversation_id)
 

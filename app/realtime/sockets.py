@@ -12,6 +12,7 @@ Everything that is not one of these paths goes to FastAPI unchanged.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
@@ -40,7 +41,7 @@ class SocketDispatcher:
             handler = self.routes.get(scope["path"])
             if handler is not None:
                 ws = WebSocket(scope, receive, send)
-                await handler(ws, self.runtime(), ws.query_params.get("token", ""))
+                await handler(ws, self.runtime(), _token(scope))
                 return
         elif scope["type"] == "http":
             for prefix, http_handler in self.http_prefixes:
@@ -48,3 +49,20 @@ class SocketDispatcher:
                     await http_handler(scope, receive, send, self.runtime())
                     return
         await self.app(scope, receive, send)
+
+
+def _token(scope: Scope) -> str:
+    """The `token` query parameter, read without `WebSocket.query_params`,
+    which would keep a parsed copy of the query on every idle socket."""
+    query: str = scope.get("query_string", b"").decode("latin-1")
+    # The last one wins, as in Starlette's QueryParams.
+    return dict(parse_qsl(query, keep_blank_values=True)).get("token", "")
+
+
+def origin_of(ws: WebSocket) -> str | None:
+    """The handshake's Origin header, read without `WebSocket.headers`, which
+    would keep a parsed copy of the headers on every idle socket."""
+    for name, value in ws.scope["headers"]:
+        if name == b"origin":
+            return str(value.decode("latin-1"))
+    return None

@@ -8,15 +8,12 @@ from dataclasses import dataclass
 
 from starlette.websockets import WebSocket
 
-from app.auth.widget_sessions import authenticate_session
 from app.channels.base import InboundMessage, Sender
 from app.channels.web.adapter import WebConfig
-from app.contacts import repository as customers_repo
 from app.conversations import customer_chat, intake
 from app.conversations.intake import InboxFacts
 from app.conversations.writer import StoredMessage
 from app.errors import AppError, NotAuthenticated, RateLimited
-from app.inboxes import repository as inboxes_repo
 from app.kit.clock import clock
 from app.realtime.frames import (
     BadFrame,
@@ -24,12 +21,13 @@ from app.realtime.frames import (
     error_frame,
     optional_int,
     optional_str,
-    receive_frame,
+    parse_frame,
     require_int,
     require_str,
     send_error,
 )
 from app.realtime.hub import Connection
+from app.realtime.sockets import origin_of
 from app.reports import csat
 from app.responders import planner
 from app.responders.availability import availability
@@ -53,36 +51,51 @@ class _Chat:
 
 async def widget_socket(ws: WebSocket, runtime: Runtime, token: str) -> None:
     """WS /ws/widget"""
+    opened = await _open(ws, runtime, token)
+    if opened is None:
+        return
+    conn, chat, rate_key = opened
     try:
-        async with runtime.db.read() as session:
-            identity = await authenticate_session(session, token)
-            inbox = await inboxes_repo.get(session, identity.inbox_id)
-            customer = await customers_repo.get(session, identity.customer_id)
-            facts = await intake.inbox_facts(session, inbox) if inbox is not None else None
+        await _serve(runtime, conn, chat, rate_key)
+    finally:
+        runtime.hub.remove(conn)
+
+
+async def _open(
+    ws: WebSocket, runtime: Runtime, token: str
+) -> tuple[Connection, _Chat, str] | None:
+    """Authenticates, accepts and greets the socket (`availability`, `status`).
+    Returns plain values only: the rows read here are let go before the socket
+    idles, since thousands of idle sockets would each keep a copy."""
+    try:
+        opening = await customer_chat.open_chat(runtime.db, token)
     except NotAuthenticated:
         # Closing before accept answers the handshake with 403: no data flows.
         await ws.close(POLICY_VIOLATION, "invalid session token")
-        return
-    if inbox is None or customer is None or facts is None:
+        return None
+    identity, inbox, current = opening.identity, opening.inbox, opening.current
+    if not opening.customer_found:
         await ws.close(POLICY_VIOLATION, "session no longer valid")
-        return
-    if not WebConfig.model_validate(inbox.config).allows_origin(ws.headers.get("origin")):
+        return None
+    web = WebConfig.model_validate(inbox.config)
+    if not web.allows_origin(origin_of(ws)):
         await ws.close(POLICY_VIOLATION, "origin not allowed")
-        return
+        return None
 
     await ws.accept()
     # The responders decide on each message without a database read.
     planner.responder_settings.prime(inbox.id, inbox.business_hours, inbox.responders)
     conn = runtime.hub.connect(ws, customer_id=identity.customer_id, inbox_id=inbox.id)
-    chat = _Chat(facts, identity.customer_id, customer.name)
+    chat = _Chat(
+        intake.facts_of(inbox, opening.inbox_team_ids, web),
+        identity.customer_id,
+        opening.customer_name,
+    )
     try:
         now = await availability(
             inbox, clock.now(), runtime.router, runtime.settings.default_expected_reply_seconds
         )
         conn.send({"type": "availability", **now.as_json()})
-        current = await customer_chat.current_conversation(
-            runtime.db, inbox.id, identity.customer_id
-        )
         if current is not None and current.status != "resolved":
             chat.conversation_id = current.id
         status: dict[str, object] = {
@@ -99,17 +112,19 @@ async def widget_socket(ws: WebSocket, runtime: Runtime, token: str) -> None:
             status["queue_position"] = place.position
             status["expected_wait_seconds"] = place.expected_wait_seconds
         conn.send(status)
-        await _serve(runtime, conn, chat, f"session:{identity.session_id}")
-    finally:
+    except BaseException:
         runtime.hub.remove(conn)
+        raise
+    return conn, chat, f"session:{identity.session_id}"
 
 
 async def _serve(runtime: Runtime, conn: Connection, chat: _Chat, rate_key: str) -> None:
     max_chars = runtime.settings.max_message_chars
-    pending: set[asyncio.Task[None]] = set()
+    # Messages being stored; an idle socket holds no set.
+    pending: set[asyncio.Task[None]] | None = None
     while True:
         try:
-            frame = await receive_frame(conn.ws)
+            frame = parse_frame(await conn.ws.receive())
         except Disconnected:
             return
         except BadFrame as exc:
@@ -135,6 +150,8 @@ async def _serve(runtime: Runtime, conn: Connection, chat: _Chat, rate_key: str)
                 # Stored in the background so a burst is pipelined into one
                 # group commit; the writer keeps this socket's order.
                 task = asyncio.create_task(_store(runtime, chat, conn, client_id, body))
+                if pending is None:
+                    pending = set()
                 pending.add(task)
                 task.add_done_callback(pending.discard)
             elif kind == "resume":

@@ -46,14 +46,25 @@ class InboxResponders:
     templates: dict[str, Any]
     # Seconds within which a conversation gets at most one reply of a kind.
     window_seconds: int
+    # The responders that answer at all: decided when the settings are read,
+    # not on every message.
+    enabled: frozenset[Responder] = frozenset()
 
     def on(self, responder: Responder) -> bool:
-        if responder.value in self.templates:
-            value = self.templates[responder.value]
-            return isinstance(value, str) and bool(value.strip())
-        # A greeting by default only where the admin set up business hours: an
-        # around-the-clock inbox is a plain chat unless a greeting is written.
-        return responder is not Responder.GREETING or self.hours is not None
+        return responder in self.enabled
+
+
+def _answers(responder: Responder, hours: BusinessHours | None, templates: dict[str, Any]) -> bool:
+    if responder.value in templates:
+        value = templates[responder.value]
+        return isinstance(value, str) and bool(value.strip())
+    # A greeting by default only where the admin set up business hours: an
+    # around-the-clock inbox is a plain chat unless a greeting is written.
+    return responder is not Responder.GREETING or hours is not None
+
+
+# What a chat message may get; an inbox with neither needs no clock read.
+CHAT_RESPONDERS = frozenset({Responder.GREETING, Responder.AWAY})
 
 
 class ResponderSettings:
@@ -77,10 +88,13 @@ class ResponderSettings:
         business_hours: Mapping[str, Any] | None,
         responders: Mapping[str, Any] | None,
     ) -> InboxResponders:
+        hours = calendar.from_json(business_hours)
+        templates = dict(responders or {})
         found = InboxResponders(
-            hours=calendar.from_json(business_hours),
-            templates=dict(responders or {}),
+            hours=hours,
+            templates=templates,
             window_seconds=self.window_seconds,
+            enabled=frozenset(r for r in Responder if _answers(r, hours, templates)),
         )
         if len(self._entries) >= SETTINGS_CACHE_ENTRIES and inbox_id not in self._entries:
             self._entries.pop(next(iter(self._entries)))
@@ -140,6 +154,8 @@ def plan(
         return ()
     if channel in ASYNC_CHANNELS:
         responder = Responder.ACKNOWLEDGEMENT
+    elif not settings.enabled & CHAT_RESPONDERS:
+        return ()
     elif calendar.is_open(settings.hours, now):
         responder = Responder.GREETING
     else:

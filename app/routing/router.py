@@ -175,8 +175,10 @@ class Router:
         waiting = sum(1 for place in self._places.values() if place[0] == inbox_id)
         inbox = self._inboxes.get(inbox_id)
         serving = [c for c in self._online if inbox is not None and _serves(c, inbox)]
-        async with self.db.read() as session:
-            handling = await self._handling_seconds(session, inbox_id)
+        handling = self._cached_handling(inbox_id)
+        if handling is None:  # read once a minute; every widget socket opening asks
+            async with self.db.read() as session:
+                handling = await self._handling_seconds(session, inbox_id)
         return QueueNow(
             waiting=waiting,
             slots=sum(c.capacity for c in serving),
@@ -325,12 +327,16 @@ class Router:
             self._slots_key = key
         return self._slots_cache
 
+    def _cached_handling(self, inbox_id: int) -> float | None:
+        cached = self._handling.get(inbox_id)
+        return cached[1] if cached is not None and cached[0] > time.monotonic() else None
+
     async def _handling_seconds(self, session: AsyncSession, inbox_id: int) -> float:
         """The median time from assignment to resolve in the inbox, lately."""
-        cached = self._handling.get(inbox_id)
+        cached = self._cached_handling(inbox_id)
+        if cached is not None:
+            return cached
         now = time.monotonic()
-        if cached is not None and cached[0] > now:
-            return cached[1]
         samples = await routing_repo.handling_seconds(
             session, inbox_id, clock.now() - HANDLING_WINDOW, limit=500
         )
