@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from app.agents import repository as agents_repo
@@ -47,16 +48,27 @@ def _aware(value: datetime | None, zone: ZoneInfo) -> datetime | None:
     return value.replace(tzinfo=zone) if value.tzinfo is None else value.astimezone(UTC)
 
 
-async def _filter(
-    runtime: Runtime,
-    start: datetime | None,
-    end: datetime | None,
-    inbox_id: int | None,
-    team: str | None,
-    agent_id: int | None,
-    channel: str | None,
-    zone: ZoneInfo,
-) -> ReportFilter:
+@dataclass(frozen=True, slots=True)
+class ReportQuery:
+    """What every report reads from its query string: the period and filters,
+    and the time zone its days and naive times are in."""
+
+    filter: ReportFilter
+    tz: str
+    zone: ZoneInfo
+
+
+async def report_query(
+    runtime: RuntimeDep,
+    start: From = None,
+    end: To = None,
+    inbox_id: DbId | None = None,
+    team: Label | None = None,
+    agent_id: DbId | None = None,
+    channel: Channel | None = None,
+    tz: Zone = "UTC",
+) -> ReportQuery:
+    zone = _zone(tz)
     end_at = _aware(end, zone) or datetime.now(UTC)
     start_at = _aware(start, zone) or end_at - DEFAULT_PERIOD
     if start_at >= end_at:
@@ -68,75 +80,48 @@ async def _filter(
         if not found:
             raise NotFound("no such team")
         team_id = found[0].id
-    return ReportFilter(start_at, end_at, inbox_id, team_id, agent_id, channel)
+    return ReportQuery(
+        ReportFilter(start_at, end_at, inbox_id, team_id, agent_id, channel), tz, zone
+    )
+
+
+ReportQueryDep = Annotated[ReportQuery, Depends(report_query)]
 
 
 @router.get("/reports/summary")
-async def summary(
-    _: Supervisor,
-    runtime: RuntimeDep,
-    start: From = None,
-    end: To = None,
-    inbox_id: DbId | None = None,
-    team: Label | None = None,
-    agent_id: DbId | None = None,
-    channel: Channel | None = None,
-    tz: Zone = "UTC",
-) -> dict[str, Any]:
-    f = await _filter(runtime, start, end, inbox_id, team, agent_id, channel, _zone(tz))
-    return await reports.summary(runtime.db, runtime.rollup, f)
+async def summary(_: Supervisor, query: ReportQueryDep, runtime: RuntimeDep) -> dict[str, Any]:
+    return await reports.summary(runtime.db, runtime.rollup, query.filter)
 
 
 async def _series(
-    runtime: Runtime,
-    start: datetime | None,
-    end: datetime | None,
-    inbox_id: int | None,
-    team: str | None,
-    agent_id: int | None,
-    channel: str | None,
-    interval: reports.Interval,
-    tz: str,
+    runtime: Runtime, query: ReportQuery, interval: reports.Interval
 ) -> list[dict[str, Any]]:
-    zone = _zone(tz)
-    f = await _filter(runtime, start, end, inbox_id, team, agent_id, channel, zone)
+    f = query.filter
     step = timedelta(days=1) if interval == "day" else timedelta(hours=1)
     if (f.end - f.start) / step > MAX_BUCKETS:
         raise InvalidRequest(f"at most {MAX_BUCKETS} rows; choose a shorter period or days")
-    return await reports.timeseries(runtime.db, runtime.rollup, f, interval, zone)
+    return await reports.timeseries(runtime.db, runtime.rollup, f, interval, query.zone)
 
 
 @router.get("/reports/timeseries")
 async def timeseries(
     _: Supervisor,
+    query: ReportQueryDep,
     runtime: RuntimeDep,
-    start: From = None,
-    end: To = None,
-    inbox_id: DbId | None = None,
-    team: Label | None = None,
-    agent_id: DbId | None = None,
-    channel: Channel | None = None,
     interval: reports.Interval = "day",
-    tz: Zone = "UTC",
 ) -> dict[str, Any]:
-    items = await _series(runtime, start, end, inbox_id, team, agent_id, channel, interval, tz)
-    return {"interval": interval, "tz": tz, "items": items}
+    items = await _series(runtime, query, interval)
+    return {"interval": interval, "tz": query.tz, "items": items}
 
 
 @router.get("/reports/timeseries.csv")
 async def timeseries_csv(
     _: Supervisor,
+    query: ReportQueryDep,
     runtime: RuntimeDep,
-    start: From = None,
-    end: To = None,
-    inbox_id: DbId | None = None,
-    team: Label | None = None,
-    agent_id: DbId | None = None,
-    channel: Channel | None = None,
     interval: reports.Interval = "day",
-    tz: Zone = "UTC",
 ) -> Response:
-    items = await _series(runtime, start, end, inbox_id, team, agent_id, channel, interval, tz)
+    items = await _series(runtime, query, interval)
     return Response(
         reports.series_csv(items),
         media_type="text/csv; charset=utf-8",
