@@ -31,6 +31,7 @@ def _serve(args: argparse.Namespace) -> int:
     from app.kit.logs import configure_logging
     from app.main import create_app
     from app.migrate import upgrade_to_head
+    from app.realtime.ws_protocol import DirectSendProtocol
 
     settings = _settings(args)
     if args.workers > 1:
@@ -52,7 +53,8 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         log_config=None,
         access_log=settings.access_log,
-        ws="websockets-sansio",
+        # uvicorn's sans-I/O protocol, plus a direct send for the hub.
+        ws=DirectSendProtocol,
         ws_max_size=settings.ws_max_frame_bytes,
         ws_per_message_deflate=settings.ws_compression,
         # Idle widgets are the common case: ping rarely, drop dead peers.

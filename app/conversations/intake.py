@@ -111,6 +111,35 @@ async def receive(
     already (a widget session); otherwise the sender's identity decides.
     `extra_meta` adds to the message's meta (an email's flags); `with_rows`
     writes rows of the channel's own in the message's commit."""
+    message = await prepare(
+        db,
+        inbox,
+        inbound,
+        customer_id=customer_id,
+        client_id=client_id,
+        origin_connection=origin_connection,
+        jobs=jobs,
+        extra_meta=extra_meta,
+        with_rows=with_rows,
+    )
+    return await writer.append(message)
+
+
+async def prepare(
+    db: Database,
+    inbox: InboxFacts,
+    inbound: InboundMessage,
+    *,
+    customer_id: int | None = None,
+    client_id: str | None = None,
+    origin_connection: str | None = None,
+    jobs: Sequence[JobSpec] = (),
+    extra_meta: Mapping[str, Any] | None = None,
+    with_rows: WithRows | None = None,
+) -> NewMessage:
+    """The message `receive` gives the writer: its customer found, its
+    automatic answers planned. A caller that pipelines (the widget socket)
+    queues it itself with `MessageWriter.enqueue`."""
     if customer_id is None:
         async with db.write() as session:
             customer = await contacts.customer_for_sender(
@@ -128,33 +157,31 @@ async def receive(
         settings = await planner.responder_settings.of(db, inbox.id)  # in memory, primed
         if settings is not None:
             jobs += planner.plan(inbox.channel, settings, inbound, clock.now())
-    return await writer.append(
-        NewMessage(
-            inbox_id=inbox.id,
-            channel=inbox.channel,
-            author_kind="customer",
-            author_name=make_storable(inbound.sender.name) if inbound.sender.name else None,
-            # Channels deliver what people and machines wrote, NUL bytes and all.
-            body=make_storable(inbound.text),
-            thread=ThreadRef(
-                customer_id=customer_id,
-                thread_key=inbound.thread_key,
-                in_reply_to=tuple(inbound.in_reply_to),
-                subject=inbound.subject,
-                unattended=redirecting,
-            ),
-            client_id=client_id,
-            external_id=inbound.external_id,
-            meta=_meta(inbound, inbox)
-            if not extra_meta
-            else {**(_meta(inbound, inbox) or {}), **extra_meta},
-            automatic=inbound.automatic,
-            jobs=jobs,
-            inbox_team_ids=inbox.team_ids,
-            origin_connection=origin_connection,
-            sent_at=inbound.sent_at,
-            with_rows=with_rows,
-        )
+    return NewMessage(
+        inbox_id=inbox.id,
+        channel=inbox.channel,
+        author_kind="customer",
+        author_name=make_storable(inbound.sender.name) if inbound.sender.name else None,
+        # Channels deliver what people and machines wrote, NUL bytes and all.
+        body=make_storable(inbound.text),
+        thread=ThreadRef(
+            customer_id=customer_id,
+            thread_key=inbound.thread_key,
+            in_reply_to=tuple(inbound.in_reply_to),
+            subject=inbound.subject,
+            unattended=redirecting,
+        ),
+        client_id=client_id,
+        external_id=inbound.external_id,
+        meta=_meta(inbound, inbox)
+        if not extra_meta
+        else {**(_meta(inbound, inbox) or {}), **extra_meta},
+        automatic=inbound.automatic,
+        jobs=jobs,
+        inbox_team_ids=inbox.team_ids,
+        origin_connection=origin_connection,
+        sent_at=inbound.sent_at,
+        with_rows=with_rows,
     )
 
 

@@ -171,11 +171,21 @@ class MessageWriter:
 
     async def append(self, message: NewMessage) -> StoredMessage:
         """Stores the message (or finds it stored before) and returns it after commit."""
+        return await (await self.enqueue(message))
+
+    async def enqueue(self, message: NewMessage) -> asyncio.Future[StoredMessage]:
+        """Queues the message (waiting only while the queue is full) and returns
+        the future of its commit: a socket pipelines a burst without a task per
+        message, in the order it queued them."""
         if (message.conversation_id is None) == (message.thread is None):
             raise ValueError("a new message names its conversation or its thread, not both")
         future: asyncio.Future[StoredMessage] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Pending(message, future))
-        return await future
+        pending = _Pending(message, future)
+        try:
+            self._queue.put_nowait(pending)
+        except asyncio.QueueFull:
+            await self._queue.put(pending)
+        return future
 
     async def _run(self) -> None:
         while True:

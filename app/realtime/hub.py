@@ -37,6 +37,7 @@ from app.realtime.events import (
     SlaAlert,
     Typing,
 )
+from app.realtime.ws_protocol import direct_sender
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,7 @@ class Connection:
         "watching",
         "ws",
         "_closing",
+        "_direct",
         "_drained",
         "_draining",
         "_held",
@@ -116,6 +118,7 @@ class Connection:
         self._closing = False
         self._drained: asyncio.Event | None = None
         self._held: dict[int, list[tuple[int, str]]] | None = None
+        self._direct = direct_sender(getattr(ws, "scope", None))
 
     @property
     def agent_id(self) -> int | None:
@@ -126,6 +129,10 @@ class Connection:
 
     def send_text(self, text: str) -> None:
         if self._closing:
+            return
+        # Nothing queued ahead of it: written at once where the server can
+        # (app/realtime/ws_protocol.py), with no task or ASGI layers.
+        if not self._draining and self._direct is not None and self._direct(text):
             return
         if self._queue is None:
             self._queue = collections.deque()

@@ -121,7 +121,7 @@ async def _open(
 async def _serve(runtime: Runtime, conn: Connection, chat: _Chat, rate_key: str) -> None:
     max_chars = runtime.settings.max_message_chars
     # Messages being stored; an idle socket holds no set.
-    pending: set[asyncio.Task[None]] | None = None
+    pending: set[asyncio.Future[StoredMessage]] | None = None
     while True:
         try:
             frame = parse_frame(await conn.ws.receive())
@@ -147,13 +147,15 @@ async def _serve(runtime: Runtime, conn: Connection, chat: _Chat, rate_key: str)
                         )
                     )
                     continue
-                # Stored in the background so a burst is pipelined into one
-                # group commit; the writer keeps this socket's order.
-                task = asyncio.create_task(_store(runtime, chat, conn, client_id, body))
-                if pending is None:
-                    pending = set()
-                pending.add(task)
-                task.add_done_callback(pending.discard)
+                # Queued here, in this socket's order, and acked when its group
+                # commit lands: a burst is pipelined into one commit, and a full
+                # writer queue stops this socket's reads (backpressure).
+                stored = await _queue_message(runtime, chat, conn, client_id, body)
+                if stored is not None:
+                    if pending is None:
+                        pending = set()
+                    pending.add(stored)
+                    stored.add_done_callback(pending.discard)
             elif kind == "resume":
                 after = optional_int(frame, "after_seq") or 0
                 conversation_id = optional_int(frame, "conversation_id", minimum=1)
@@ -247,13 +249,14 @@ async def _resume(
         conn.release(target, last)
 
 
-async def _store(
+async def _queue_message(
     runtime: Runtime, chat: _Chat, conn: Connection, client_id: str, body: str
-) -> None:
+) -> asyncio.Future[StoredMessage] | None:
+    """Queues the customer's message for the writer; its ack (or error) goes
+    out from the commit's callback. None when it could not be queued."""
     try:
-        stored: StoredMessage = await intake.receive(
+        message = await intake.prepare(
             runtime.db,
-            runtime.writer,
             chat.inbox,
             InboundMessage(
                 # client_id is the customer's idempotency key, scoped to them.
@@ -266,17 +269,32 @@ async def _store(
             client_id=client_id,
             origin_connection=conn.id,
         )
+        stored = await runtime.writer.enqueue(message)
     except AppError as exc:
         conn.send(error_frame(exc.code, exc.detail, client_id=client_id))
+        return None
+    stored.add_done_callback(lambda done: _acknowledge(chat, conn, client_id, done))
+    return stored
+
+
+def _acknowledge(
+    chat: _Chat, conn: Connection, client_id: str, done: asyncio.Future[StoredMessage]
+) -> None:
+    if done.cancelled():  # the writer stopped (shutdown): the client resends
         return
-    except Exception:
-        log.exception("customer message not stored")
+    exc = done.exception()
+    if isinstance(exc, AppError):
+        conn.send(error_frame(exc.code, exc.detail, client_id=client_id))
+        return
+    if exc is not None:
+        log.error("customer message not stored", exc_info=exc)
         conn.send(
             error_frame(
                 "not_stored", "the message was not stored; send it again", client_id=client_id
             )
         )
         return
+    stored = done.result()
     chat.conversation_id = stored.conversation_id
     conn.send(
         {

@@ -39,6 +39,12 @@ log = logging.getLogger(__name__)
 
 # Conversations folded per transaction: short write locks on SQLite.
 BATCH = 500
+# A message that can change no measurement (a customer's follow-up while
+# they already wait, a note, a system message) moves only the cursor: its
+# conversation is folded with others this often, not each time.
+SWEEP_SECONDS = 10.0
+# Conversations whose waiting state this process remembers from the events.
+AWAITING_ENTRIES = 100_000
 # PostgreSQL: one fold at a time across processes (the cursor moves once).
 _FOLD_LOCK_KEY = 0x5245504F  # "REPO"
 
@@ -112,15 +118,39 @@ class Rollup:
         self.delay_seconds = delay_seconds
         self._lock = asyncio.Lock()
         self._dirty: set[int] = set()
+        # Behind only by messages that measure nothing: folded by the sweep.
+        self._lagging: set[int] = set()
+        # What the events say: is the customer waiting for an answer?
+        self._awaiting: dict[int, bool] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     # -- background ----------------------------------------------------------
 
     def on_event(self, event: Event) -> None:
-        """Bus subscriber: a conversation that changed is folded shortly."""
-        if isinstance(event, MessageStored | ConversationChanged):
+        """Bus subscriber: a conversation that changed is folded shortly, unless
+        the change can measure nothing and start no clock (every customer
+        message of a busy chat would otherwise cost a fold); then the sweep
+        moves its cursor. Reports fold everything first, so they are exact
+        either way."""
+        if isinstance(event, ConversationChanged):
+            self._awaiting.pop(event.scope.conversation_id, None)
             self.mark(event.scope.conversation_id)
+        elif isinstance(event, MessageStored):
+            conversation_id = event.scope.conversation_id
+            author = event.message["author"]["kind"]
+            if event.message["private"] or author == "system":
+                self._lagging.add(conversation_id)
+                return
+            customer = author == "customer"
+            if customer and self._awaiting.get(conversation_id):
+                # Already waiting since an earlier message: nothing starts.
+                self._lagging.add(conversation_id)
+                return
+            if len(self._awaiting) >= AWAITING_ENTRIES:
+                self._awaiting.clear()
+            self._awaiting[conversation_id] = customer
+            self.mark(conversation_id)
 
     def mark(self, conversation_id: int) -> None:
         self._dirty.add(conversation_id)
@@ -144,12 +174,23 @@ class Rollup:
             await self.fold_all()
         except Exception:  # noqa: BLE001 - the next pass tries again
             log.exception("reports: the start-up fold failed")
+        loop = asyncio.get_running_loop()
+        sweep_at = loop.time() + SWEEP_SECONDS
         while True:
-            await self._wake.wait()
-            # A short pause gathers a burst of changes into one fold.
-            await asyncio.sleep(self.delay_seconds)
+            try:
+                await asyncio.wait_for(self._wake.wait(), max(0.0, sweep_at - loop.time()))
+                # A short pause gathers a burst of changes into one fold.
+                await asyncio.sleep(self.delay_seconds)
+            except TimeoutError:
+                pass
             self._wake.clear()
             dirty, self._dirty = self._dirty, set()
+            if loop.time() >= sweep_at:
+                dirty |= self._lagging
+                self._lagging = set()
+                sweep_at = loop.time() + SWEEP_SECONDS
+            if not dirty:
+                continue
             try:
                 await self.fold(sorted(dirty))
             except Exception:  # noqa: BLE001 - kept dirty for the next pass
