@@ -324,6 +324,10 @@ class Rollup:
     async def _new_messages(
         self, session: AsyncSession, convs: dict[int, tuple[_Conv, ReportCursor | None]]
     ) -> dict[int, list[tuple[int, str, int | None, bool, datetime]]]:
+        """The public customer and agent messages past each cursor where the
+        author's side changes: the rest (a customer's follow-ups, an agent's
+        second reply) can neither start a wait nor answer one, and a busy chat
+        has thousands of them between two folds."""
         wanted = [
             cid for cid, (conv, cur) in convs.items() if conv.last_seq > (cur.seq if cur else 0)
         ]
@@ -331,13 +335,38 @@ class Rollup:
         if not wanted:
             return found
         m, r = Message, ReportCursor
-        rows = await session.execute(
+        sides = (
             select(
-                m.conversation_id, m.seq, m.author_kind, m.author_agent_id, m.private, m.created_at
+                m.conversation_id,
+                m.seq,
+                m.author_kind,
+                m.author_agent_id,
+                m.private,
+                m.created_at,
+                func.lag(m.author_kind)
+                .over(partition_by=m.conversation_id, order_by=m.seq)
+                .label("previous"),
             )
             .outerjoin(r, r.conversation_id == m.conversation_id)
-            .where(m.conversation_id.in_(wanted), m.seq > func.coalesce(r.seq, 0))
-            .order_by(m.conversation_id, m.seq)
+            .where(
+                m.conversation_id.in_(wanted),
+                m.seq > func.coalesce(r.seq, 0),
+                m.private.is_(False),
+                m.author_kind.in_(("customer", "agent")),
+            )
+            .subquery()
+        )
+        rows = await session.execute(
+            select(
+                sides.c.conversation_id,
+                sides.c.seq,
+                sides.c.author_kind,
+                sides.c.author_agent_id,
+                sides.c.private,
+                sides.c.created_at,
+            )
+            .where(or_(sides.c.previous.is_(None), sides.c.previous != sides.c.author_kind))
+            .order_by(sides.c.conversation_id, sides.c.seq)
         )
         for cid, seq, kind, agent_id, private, created_at in rows:
             found.setdefault(cid, []).append((seq, kind, agent_id, private, created_at))
