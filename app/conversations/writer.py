@@ -34,6 +34,9 @@ from app.kit.clock import clock
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 512
+# Batches up to this size are cheaper than the hop to SQLite's writer thread
+# (Database.write_batch's `small`).
+SMALL_BATCH = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,7 +239,9 @@ class MessageWriter:
 
     async def _commit(self, batch: list[_Pending]) -> list[StoredMessage | BaseException]:
         messages = [item.message for item in batch]
-        return await self._db.write_batch(lambda conn: _store_batch(conn, messages))
+        return await self._db.write_batch(
+            lambda conn: _store_batch(conn, messages), small=len(messages) <= SMALL_BATCH
+        )
 
 
 def _resolve_threads(
