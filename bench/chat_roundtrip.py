@@ -21,7 +21,8 @@ core 1 (`--loadgen-core`). Rate limits and the access log are off.
     python bench/chat_roundtrip.py --processes 1,2,4 --baseline none \
         --pg-url postgresql+asyncpg://USER@127.0.0.1:5432/postgres --redis-url redis://127.0.0.1:6379/0
 
-`--processes`: after one process on SQLite, `serve --workers N` on
+`--database-url`: the same phases with the one pinned process on
+PostgreSQL. `--processes`: after one process on SQLite, `serve --workers N` on
 PostgreSQL + Redis for each N (a fresh database each), phase (a) only, not
 pinned (the N processes need the cores).
 """
@@ -541,8 +542,13 @@ async def amain(args: argparse.Namespace) -> int:
         f"  body={args.body_size} B  warm={args.warm}s  measured={args.duration}s"
         f"  drain={args.drain}s"
     )
+    storage = (
+        "PostgreSQL (a fresh database on --database-url)"
+        if args.database_url
+        else f"SQLite WAL, synchronous={args.sync}"
+    )
     print(
-        f"madoguchi: SQLite WAL, synchronous={args.sync}, rate limits off, access log off,"
+        f"madoguchi: {storage}, rate limits off, access log off,"
         f" responders off where PUT responders works;"
         f" command: {' '.join(harness.madoguchi_command())};"
         f" code {harness.code_version()}"
@@ -556,7 +562,14 @@ async def amain(args: argparse.Namespace) -> int:
     if not args.skip_server:
         data_dir = harness.new_data_dir("madoguchi-bench-")
         port = harness.free_port()
-        server = harness.start_madoguchi(port, args.server_core, data_dir, args.sync)
+        main_env = (
+            {"MADOGUCHI_DATABASE_URL": await fresh_database(args.database_url)}
+            if args.database_url
+            else None
+        )
+        server = harness.start_madoguchi(
+            port, args.server_core, data_dir, args.sync, extra_env=main_env
+        )
         api = harness.Api(port)
         gen: LoadGen | None = None
         try:
@@ -771,6 +784,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=lambda text: [int(v) for v in text.split(",") if v],
         default=[],
         help="also serve --workers N on PostgreSQL + Redis for each N, e.g. 1,2,4",
+    )
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="the pinned single process on this PostgreSQL server (a fresh database)"
+        " instead of SQLite, e.g. postgresql+asyncpg://USER@127.0.0.1:5432/postgres",
     )
     parser.add_argument("--pg-url", default=None, help="PostgreSQL server for --processes")
     parser.add_argument("--redis-url", default=None, help="Redis for --processes")

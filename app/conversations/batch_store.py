@@ -102,15 +102,26 @@ class Found:
 
 def find_stored(conn: Connection, inbox_id: int, external_ids: Sequence[str]) -> dict[str, Found]:
     """Messages of this inbox already stored under these idempotency keys."""
-    p = _Params(conn)
-    inbox = p(inbox_id)
-    keys = ", ".join(p(k) for k in external_ids)
-    rows = _rows(
-        conn,
-        "SELECT id, seq, conversation_id, external_id FROM messages"  # noqa: S608 - placeholders only
-        f" WHERE inbox_id = {inbox} AND external_id IN ({keys})",
-        tuple(p.values),
-    )
+    if conn.dialect.name == "postgresql":
+        # One array parameter: the same statement for every batch size, so
+        # the driver's prepared statement is reused (an IN list of 128 keys
+        # was a new statement to parse and plan each time, ~6 ms).
+        rows = _rows(
+            conn,
+            "SELECT id, seq, conversation_id, external_id FROM messages"
+            " WHERE inbox_id = $1 AND external_id = ANY($2::varchar[])",
+            (inbox_id, list(external_ids)),
+        )
+    else:
+        p = _Params(conn)
+        inbox = p(inbox_id)
+        keys = ", ".join(p(k) for k in external_ids)
+        rows = _rows(
+            conn,
+            "SELECT id, seq, conversation_id, external_id FROM messages"  # noqa: S608 - placeholders only
+            f" WHERE inbox_id = {inbox} AND external_id IN ({keys})",
+            tuple(p.values),
+        )
     return {row[3]: Found(row[0], row[1], row[2]) for row in rows}
 
 
@@ -178,17 +189,52 @@ INSERT_COLUMNS = (
 )
 
 
-def insert_messages(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-    """One executemany: rows are tuples in INSERT_COLUMNS order, `meta` as JSON text."""
+# PostgreSQL: each column as one array, the rows unnested in one statement.
+_ARRAY_TYPES = (
+    "int[]",
+    "int[]",
+    "int[]",
+    "varchar[]",
+    "int[]",
+    "varchar[]",
+    "text[]",
+    "bool[]",
+    "varchar[]",
+    "varchar[]",
+    "text[]",
+    "varchar[]",
+    "timestamptz[]",
+    "timestamptz[]",
+)
+_PG_INSERT = (
+    f"INSERT INTO messages ({', '.join(INSERT_COLUMNS)})"  # noqa: S608 - fixed columns
+    f" SELECT {', '.join('v.meta::json' if c == 'meta' else f'v.{c}' for c in INSERT_COLUMNS)}"
+    " FROM unnest("
+    + ", ".join(f"${n}::{t}" for n, t in enumerate(_ARRAY_TYPES, start=1))
+    + f") AS v({', '.join(INSERT_COLUMNS)})"
+    " RETURNING id, conversation_id, seq"
+)
+
+
+def insert_messages(
+    conn: Connection, rows: Sequence[tuple[Any, ...]], ranges: Iterable[tuple[int, int, int]]
+) -> dict[tuple[int, int], int]:
+    """Inserts the rows (tuples in INSERT_COLUMNS order, `meta` as JSON text)
+    and returns their ids by (conversation_id, seq); `ranges` are the seqs
+    inserted, as for `ids_by_seq`. PostgreSQL: one statement over arrays,
+    returning the ids (executemany ran the insert once per row, ~36 µs each
+    server side, and the ids took another round trip). SQLite: executemany,
+    then `ids_by_seq`."""
     if conn.dialect.name == "postgresql":
-        marks = ", ".join(f"${n}" for n in range(1, len(INSERT_COLUMNS) + 1))
-    else:
-        marks = ", ".join("?" for _ in INSERT_COLUMNS)
+        columns = tuple(list(column) for column in zip(*rows, strict=True))
+        return {(row[1], row[2]): row[0] for row in _rows(conn, _PG_INSERT, columns)}
+    marks = ", ".join("?" for _ in INSERT_COLUMNS)
     _run_many(
         conn,
         f"INSERT INTO messages ({', '.join(INSERT_COLUMNS)}) VALUES ({marks})",  # noqa: S608 - fixed columns
         rows,
     )
+    return ids_by_seq(conn, ranges)
 
 
 def ids_by_seq(

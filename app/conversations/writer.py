@@ -351,8 +351,7 @@ def _store_batch(conn: Connection, batch: list[NewMessage]) -> list[StoredMessag
                 reopened=first and thread is not None and thread.reopened,
             )
     if rows:
-        batch_store.insert_messages(conn, rows)
-        ids = batch_store.ids_by_seq(conn, ranges)
+        ids = batch_store.insert_messages(conn, rows, ranges)
         jobs: list[tuple[Any, ...]] = []
         for outcome in outcomes:
             if isinstance(outcome, StoredMessage) and not outcome.duplicate:
