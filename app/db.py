@@ -58,7 +58,7 @@ class Database:
         self._sync_engine: Engine | None = None
         self._sync_thread: ThreadPoolExecutor | None = None
         self._read_engine: Engine | None = None
-        self._read_thread: ThreadPoolExecutor | None = None
+        self._reader: Connection | None = None
         self._writer: Connection | None = None
         # Small batches commit on the event loop only where a commit does not
         # fsync (WAL with synchronous OFF or NORMAL).
@@ -79,8 +79,8 @@ class Database:
             _configure_sqlite(self._sync_engine, settings.sqlite_synchronous)
             self._sync_thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
             self._checkpoint_thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-checkpoint")
-            # Likewise hot reads (a widget socket opening): one hop, one thread,
-            # its own connection, reading beside the writer (WAL).
+            # Hot reads (a widget socket opening) on a plain connection of
+            # their own, reading beside the writer (WAL): see read_sync.
             self._read_engine = create_engine(
                 url.replace("sqlite+aiosqlite", "sqlite"),
                 connect_args={"timeout": 30, "check_same_thread": False},
@@ -88,7 +88,6 @@ class Database:
                 max_overflow=0,
             )
             _configure_sqlite(self._read_engine, settings.sqlite_synchronous)
-            self._read_thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-reader")
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         self._lock: contextlib.AbstractAsyncContextManager[Any] = (
             asyncio.Lock() if self.is_sqlite else _NoLock()
@@ -178,21 +177,30 @@ class Database:
         _driver_sql(self._checkpointer, "PRAGMA wal_checkpoint(PASSIVE)")
 
     async def read_sync(self, work: Callable[[Connection], T]) -> T:
-        """Runs `work` (reads only) on a synchronous connection: on SQLite in
-        a reader thread of its own, one thread hop for the whole of it, where
-        an `AsyncSession` through aiosqlite takes a hop per step (a widget
-        socket's opening took eighteen); on PostgreSQL through the async
-        engine's greenlet bridge."""
-        if self._read_engine is not None and self._read_thread is not None:
-            engine = self._read_engine
-
-            def run() -> T:
-                with engine.connect() as connection:
-                    return work(connection)
-
-            return await asyncio.get_running_loop().run_in_executor(self._read_thread, run)
+        """Runs `work` (reads only) on a synchronous connection: on SQLite
+        right here, on a connection of its own kept open (an `AsyncSession`
+        through aiosqlite takes a thread hop per step: a widget socket's
+        opening took eighteen; a reader thread still cost a hop and a GIL
+        hand-over per statement, a quarter of a reconnect storm's time); on
+        PostgreSQL through the async engine's greenlet bridge. WAL readers
+        never wait for the writer, and a read never fsyncs."""
+        if self._read_engine is not None:
+            reader = self._reader_connection()
+            try:
+                return work(reader)
+            finally:
+                # Ends the read transaction, so checkpoints can pass it.
+                reader.rollback()
         async with self.engine.connect() as connection:
             return await connection.run_sync(work)
+
+    def _reader_connection(self) -> Connection:
+        assert self._read_engine is not None
+        if self._reader is None or self._reader.invalidated or self._reader.closed:
+            if self._reader is not None:
+                self._reader.close()
+            self._reader = self._read_engine.connect()
+        return self._reader
 
     async def dispose(self) -> None:
         loop = asyncio.get_running_loop()
@@ -203,11 +211,14 @@ class Database:
             if connection is not None and thread is not None:
                 await loop.run_in_executor(thread, connection.close)
         self._writer = self._checkpointer = None
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
         await self.engine.dispose()
         for engine in (self._sync_engine, self._read_engine):
             if engine is not None:
                 engine.dispose()
-        for thread in (self._sync_thread, self._read_thread, self._checkpoint_thread):
+        for thread in (self._sync_thread, self._checkpoint_thread):
             if thread is not None:
                 thread.shutdown(wait=True)
 

@@ -143,19 +143,26 @@ def customer_history_page(
         return session.execute(stmt).scalars().all()
 
 
+# Built once, like _SOCKET_OPENING: every widget's `resume` runs it, and
+# building it (and its cache key) anew cost more than running it.
+_LATEST_CHAT_THREAD = (
+    select(Conversation.id, Conversation.status, Conversation.agent_last_read_seq)
+    .where(
+        Conversation.inbox_id == bindparam("inbox_id"),
+        Conversation.customer_id == bindparam("customer_id"),
+        Conversation.thread_key == "",
+    )
+    .order_by(Conversation.id.desc())
+    .limit(1)
+)
+
+
 def latest_chat_thread(
     conn: Connection, inbox_id: int, customer_id: int
 ) -> tuple[int, str, int] | None:
     """(id, status, agents' read mark) of the customer's latest chat thread in the inbox."""
     row = conn.execute(
-        select(Conversation.id, Conversation.status, Conversation.agent_last_read_seq)
-        .where(
-            Conversation.inbox_id == inbox_id,
-            Conversation.customer_id == customer_id,
-            Conversation.thread_key == "",
-        )
-        .order_by(Conversation.id.desc())
-        .limit(1)
+        _LATEST_CHAT_THREAD, {"inbox_id": inbox_id, "customer_id": customer_id}
     ).first()
     return None if row is None else (int(row[0]), str(row[1]), int(row[2] or 0))
 
