@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
@@ -32,7 +32,7 @@ T = TypeVar("T")
 # How often the WAL is checkpointed while the message writer writes: often
 # enough that each checkpoint is small (SQLite's own default, every 1 000
 # pages, comes every few dozen small commits).
-CHECKPOINT_SECONDS = 0.25
+CHECKPOINT_SECONDS = 0.1
 
 
 class _NoLock(contextlib.AbstractAsyncContextManager[None]):
@@ -64,21 +64,16 @@ class Database:
         # fsync (WAL with synchronous OFF or NORMAL).
         self._commit_inline = settings.sqlite_synchronous in ("OFF", "NORMAL")
         self._checkpoint_due = 0.0
-        self._checkpointer: Connection | None = None
-        self._checkpointing: Future[None] | None = None
-        self._checkpoint_thread: ThreadPoolExecutor | None = None
         if self.is_sqlite:
             _configure_sqlite(self.engine.sync_engine, settings.sqlite_synchronous)
-            # Two connections: the writer's and the checkpointer's.
             self._sync_engine = create_engine(
                 url.replace("sqlite+aiosqlite", "sqlite"),
                 connect_args={"timeout": 30, "check_same_thread": False},
-                pool_size=2,
+                pool_size=1,
                 max_overflow=0,
             )
             _configure_sqlite(self._sync_engine, settings.sqlite_synchronous)
             self._sync_thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
-            self._checkpoint_thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-checkpoint")
             # Hot reads (a widget socket opening) on a plain connection of
             # their own, reading beside the writer (WAL): see read_sync.
             self._read_engine = create_engine(
@@ -124,8 +119,8 @@ class Database:
         message or two). On SQLite without an fsync per commit it then runs
         right here: the thread hop and its context switches cost more than
         such a batch (measured: ~0.14 M instructions of a message's 1.2 M, and
-        the switches on top). The WAL's checkpoints, which do fsync, run in a
-        thread of their own beside the writer (`_checkpoint_soon`).
+        the switches on top). The WAL's checkpoints, which do fsync, stay in
+        the writer's thread (`_checkpoint`).
         """
         if self._sync_engine is not None and self._sync_thread is not None:
 
@@ -140,7 +135,9 @@ class Database:
                     result = run()
                 else:
                     result = await loop.run_in_executor(self._sync_thread, run)
-                self._checkpoint_soon(loop.time())
+                if loop.time() >= self._checkpoint_due:
+                    self._checkpoint_due = loop.time() + CHECKPOINT_SECONDS
+                    await loop.run_in_executor(self._sync_thread, self._checkpoint)
                 return result
         async with self.engine.begin() as connection:
             return await connection.run_sync(work)
@@ -148,7 +145,7 @@ class Database:
     def _writer_connection(self) -> Connection:
         """The writer's connection, kept open between batches (a pool checkout
         and return per batch cost more than a small batch's SQL). It never
-        checkpoints on commit: `_checkpoint` does, beside it."""
+        checkpoints on commit: `_checkpoint` does, in the writer's thread."""
         assert self._sync_engine is not None
         if self._writer is None or self._writer.invalidated or self._writer.closed:
             if self._writer is not None:
@@ -157,24 +154,13 @@ class Database:
             _driver_sql(self._writer, "PRAGMA wal_autocheckpoint=0")
         return self._writer
 
-    def _checkpoint_soon(self, now: float) -> None:
-        """Starts a checkpoint in a thread of its own, beside the writer (a
-        checkpoint's fsync would otherwise hold up the writer, or the loop)."""
-        if now < self._checkpoint_due or not (
-            self._checkpointing is None or self._checkpointing.done()
-        ):
-            return
-        self._checkpoint_due = now + CHECKPOINT_SECONDS
-        assert self._checkpoint_thread is not None
-        self._checkpointing = self._checkpoint_thread.submit(self._checkpoint)
-
     def _checkpoint(self) -> None:
-        """Copies the WAL's committed pages into the database file without
-        waiting for readers or the writer (PASSIVE), on a connection of its own."""
-        assert self._sync_engine is not None
-        if self._checkpointer is None:
-            self._checkpointer = self._sync_engine.connect()
-        _driver_sql(self._checkpointer, "PRAGMA wal_checkpoint(PASSIVE)")
+        """Copies the WAL's pages into the database file, as SQLite's own
+        auto-checkpoint would after a commit: under the write lock, so no
+        commit comes between and the next transaction starts the WAL over (a
+        checkpoint beside a writer that keeps committing never completes, and
+        the WAL grew without bound). The loop serves sockets meanwhile."""
+        _driver_sql(self._writer_connection(), "PRAGMA wal_checkpoint(PASSIVE)")
 
     async def read_sync(self, work: Callable[[Connection], T]) -> T:
         """Runs `work` (reads only) on a synchronous connection: on SQLite
@@ -204,13 +190,9 @@ class Database:
 
     async def dispose(self) -> None:
         loop = asyncio.get_running_loop()
-        for connection, thread in (
-            (self._writer, self._sync_thread),
-            (self._checkpointer, self._checkpoint_thread),
-        ):
-            if connection is not None and thread is not None:
-                await loop.run_in_executor(thread, connection.close)
-        self._writer = self._checkpointer = None
+        if self._writer is not None and self._sync_thread is not None:
+            await loop.run_in_executor(self._sync_thread, self._writer.close)
+        self._writer = None
         if self._reader is not None:
             self._reader.close()
             self._reader = None
@@ -218,7 +200,7 @@ class Database:
         for engine in (self._sync_engine, self._read_engine):
             if engine is not None:
                 engine.dispose()
-        for thread in (self._sync_thread, self._checkpoint_thread):
+        for thread in (self._sync_thread,):
             if thread is not None:
                 thread.shutdown(wait=True)
 
