@@ -200,9 +200,8 @@ class Database:
         for engine in (self._sync_engine, self._read_engine):
             if engine is not None:
                 engine.dispose()
-        for thread in (self._sync_thread,):
-            if thread is not None:
-                thread.shutdown(wait=True)
+        if self._sync_thread is not None:
+            self._sync_thread.shutdown(wait=True)
 
 
 def _configure_sqlite(engine: Engine, synchronous: str) -> None:

@@ -273,6 +273,10 @@ async def _queue_message(
     except AppError as exc:
         conn.send(error_frame(exc.code, exc.detail, client_id=client_id))
         return None
+    except Exception:
+        log.exception("customer message not queued")
+        conn.send(_not_stored(client_id))
+        return None
     stored.add_done_callback(lambda done: _acknowledge(chat, conn, client_id, done))
     return stored
 
@@ -288,11 +292,7 @@ def _acknowledge(
         return
     if exc is not None:
         log.error("customer message not stored", exc_info=exc)
-        conn.send(
-            error_frame(
-                "not_stored", "the message was not stored; send it again", client_id=client_id
-            )
-        )
+        conn.send(_not_stored(client_id))
         return
     stored = done.result()
     chat.conversation_id = stored.conversation_id
@@ -304,4 +304,10 @@ def _acknowledge(
             "seq": stored.seq,
             "conversation_id": stored.conversation_id,
         }
+    )
+
+
+def _not_stored(client_id: str) -> dict[str, object]:
+    return error_frame(
+        "not_stored", "the message was not stored; send it again", client_id=client_id
     )
