@@ -33,6 +33,8 @@ T = TypeVar("T")
 # enough that each checkpoint is small (SQLite's own default, every 1 000
 # pages, comes every few dozen small commits).
 CHECKPOINT_SECONDS = 0.1
+# An erasure empties the WAL; readers on old snapshots make it wait.
+TRUNCATE_TRIES = 100
 
 
 class _NoLock(contextlib.AbstractAsyncContextManager[None]):
@@ -161,6 +163,32 @@ class Database:
         checkpoint beside a writer that keeps committing never completes, and
         the WAL grew without bound). The loop serves sockets meanwhile."""
         _driver_sql(self._writer_connection(), "PRAGMA wal_checkpoint(PASSIVE)")
+
+    async def truncate_wal(self) -> None:
+        """SQLite: copies every page of the WAL into the database file and
+        empties the WAL, so no old page image stays on disk (an erasure).
+        Under the write lock, in the writer's thread: the writer's own
+        checkpoints run there too, and a TRUNCATE that met one came back
+        "busy" and left the WAL as it was."""
+        if self._sync_thread is None:
+            return
+        loop = asyncio.get_running_loop()
+        for _ in range(TRUNCATE_TRIES):
+            async with self._lock:
+                busy = await loop.run_in_executor(self._sync_thread, self._truncate)
+            if not busy:
+                return
+            await asyncio.sleep(0.1)  # a reader on an older snapshot: let it finish
+        raise RuntimeError("the WAL could not be emptied: a reader held an old snapshot")
+
+    def _truncate(self) -> bool:
+        cursor = self._writer_connection().connection.cursor()
+        try:
+            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            row = cursor.fetchone()  # (busy, pages in the log, pages copied)
+        finally:
+            cursor.close()
+        return row is not None and bool(row[0])
 
     async def read_sync(self, work: Callable[[Connection], T]) -> T:
         """Runs `work` (reads only) on a synchronous connection: on SQLite

@@ -194,10 +194,8 @@ async def erase(db: Database, customer_id: int, actor_id: int) -> CustomerErasur
             # Only this erasure pays for zeroing; the pooled connection goes back as it was.
             await session.execute(text("PRAGMA secure_delete = OFF"))
     if db.is_sqlite:
-        async with db.engine.connect() as conn:
-            autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            # The WAL still holds the pages as they were: copy them back and truncate it.
-            await autocommit.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        # The WAL still holds the pages as they were: copy them back and truncate it.
+        await db.truncate_wal()
     return record
 
 
