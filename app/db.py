@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeGuard, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -149,10 +149,8 @@ class Database:
         and return per batch cost more than a small batch's SQL). It never
         checkpoints on commit: `_checkpoint` does, in the writer's thread."""
         assert self._sync_engine is not None
-        if self._writer is None or self._writer.invalidated or self._writer.closed:
-            if self._writer is not None:
-                self._writer.close()
-            self._writer = self._sync_engine.connect()
+        if not _usable(self._writer):
+            self._writer = _reconnect(self._writer, self._sync_engine)
             _driver_sql(self._writer, "PRAGMA wal_autocheckpoint=0")
         return self._writer
 
@@ -182,12 +180,8 @@ class Database:
         raise RuntimeError("the WAL could not be emptied: a reader held an old snapshot")
 
     def _truncate(self) -> bool:
-        cursor = self._writer_connection().connection.cursor()
-        try:
-            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            row = cursor.fetchone()  # (busy, pages in the log, pages copied)
-        finally:
-            cursor.close()
+        # (busy, pages in the log, pages copied)
+        row = _driver_sql(self._writer_connection(), "PRAGMA wal_checkpoint(TRUNCATE)")
         return row is not None and bool(row[0])
 
     async def read_sync(self, work: Callable[[Connection], T]) -> T:
@@ -210,10 +204,8 @@ class Database:
 
     def _reader_connection(self) -> Connection:
         assert self._read_engine is not None
-        if self._reader is None or self._reader.invalidated or self._reader.closed:
-            if self._reader is not None:
-                self._reader.close()
-            self._reader = self._read_engine.connect()
+        if not _usable(self._reader):
+            self._reader = _reconnect(self._reader, self._read_engine)
         return self._reader
 
     async def dispose(self) -> None:
@@ -254,14 +246,26 @@ def _configure_sqlite(engine: Engine, synchronous: str) -> None:
         _driver_sql(connection, "BEGIN")
 
 
-def _driver_sql(connection: Connection, sql: str) -> None:
+def _driver_sql(connection: Connection, sql: str) -> Any:
     """A statement on the driver's own cursor, outside SQLAlchemy's
-    transaction bookkeeping (which would autobegin)."""
+    transaction bookkeeping (which would autobegin); its first row, if any."""
     cursor = connection.connection.cursor()
     try:
         cursor.execute(sql)
+        return cursor.fetchone()
     finally:
         cursor.close()
+
+
+def _usable(connection: Connection | None) -> TypeGuard[Connection]:
+    return connection is not None and not connection.invalidated and not connection.closed
+
+
+def _reconnect(old: Connection | None, engine: Engine) -> Connection:
+    """A kept connection that broke (or none yet), replaced by a new one."""
+    if old is not None:
+        old.close()
+    return engine.connect()
 
 
 _PENDING = "madoguchi.pending_events"

@@ -221,14 +221,13 @@ _PG_INSERT = (
 
 
 def insert_messages(
-    conn: Connection, rows: Sequence[tuple[Any, ...]], ranges: Iterable[tuple[int, int, int]]
+    conn: Connection, rows: Sequence[tuple[Any, ...]]
 ) -> dict[tuple[int, int], int]:
     """Inserts the rows (tuples in INSERT_COLUMNS order, `meta` as JSON text)
-    and returns their ids by (conversation_id, seq); `ranges` are the seqs
-    inserted, as for `ids_by_seq`. PostgreSQL: one statement over arrays,
-    returning the ids (executemany ran the insert once per row, ~36 µs each
-    server side, and the ids took another round trip). SQLite: executemany,
-    then `ids_by_seq`."""
+    and returns their ids by (conversation_id, seq). PostgreSQL: one statement
+    over arrays, returning the ids (executemany ran the insert once per row,
+    ~36 µs each server side, and the ids took another round trip). SQLite:
+    executemany, then `ids_by_seq` over each conversation's seqs."""
     if conn.dialect.name == "postgresql":
         columns = tuple(list(column) for column in zip(*rows, strict=True))
         return {(row[1], row[2]): row[0] for row in _rows(conn, _PG_INSERT, columns)}
@@ -238,7 +237,10 @@ def insert_messages(
         f"INSERT INTO messages ({', '.join(INSERT_COLUMNS)}) VALUES ({marks})",  # noqa: S608 - fixed columns
         rows,
     )
-    return ids_by_seq(conn, ranges)
+    seqs: dict[int, list[int]] = {}
+    for row in rows:
+        seqs.setdefault(row[0], []).append(row[2])
+    return ids_by_seq(conn, [(c, min(s), max(s)) for c, s in seqs.items()])
 
 
 def ids_by_seq(

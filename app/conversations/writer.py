@@ -302,7 +302,6 @@ def _store_batch(conn: Connection, batch: list[NewMessage]) -> list[StoredMessag
     wanted = {cid: len(ix) for cid, ix in by_conversation.items()}
     heads = batch_store.reserve_seqs(conn, wanted, now) if wanted else {}
     rows: list[tuple[Any, ...]] = []
-    ranges: list[tuple[int, int, int]] = []
     stamp = batch_store.db_time(conn, now)
     for conversation_id, indexes in by_conversation.items():
         head = heads.get(conversation_id)
@@ -311,7 +310,6 @@ def _store_batch(conn: Connection, batch: list[NewMessage]) -> list[StoredMessag
                 outcomes[i] = NotFound("no such conversation")
             continue
         first_seq = head.last_seq - len(indexes) + 1
-        ranges.append((conversation_id, first_seq, head.last_seq))
         for seq, i in enumerate(indexes, start=first_seq):
             m = batch[i]
             meta = None if m.meta is None else json.dumps(m.meta)
@@ -351,7 +349,7 @@ def _store_batch(conn: Connection, batch: list[NewMessage]) -> list[StoredMessag
                 reopened=first and thread is not None and thread.reopened,
             )
     if rows:
-        ids = batch_store.insert_messages(conn, rows, ranges)
+        ids = batch_store.insert_messages(conn, rows)
         jobs: list[tuple[Any, ...]] = []
         for outcome in outcomes:
             if isinstance(outcome, StoredMessage) and not outcome.duplicate:

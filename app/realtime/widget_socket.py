@@ -270,12 +270,8 @@ async def _queue_message(
             origin_connection=conn.id,
         )
         stored = await runtime.writer.enqueue(message)
-    except AppError as exc:
-        conn.send(error_frame(exc.code, exc.detail, client_id=client_id))
-        return None
-    except Exception:
-        log.exception("customer message not queued")
-        conn.send(_not_stored(client_id))
+    except Exception as exc:  # noqa: BLE001 - the customer hears of it, the socket lives
+        conn.send(_refusal(client_id, exc))
         return None
     stored.add_done_callback(lambda done: _acknowledge(chat, conn, client_id, done))
     return stored
@@ -287,12 +283,8 @@ def _acknowledge(
     if done.cancelled():  # the writer stopped (shutdown): the client resends
         return
     exc = done.exception()
-    if isinstance(exc, AppError):
-        conn.send(error_frame(exc.code, exc.detail, client_id=client_id))
-        return
     if exc is not None:
-        log.error("customer message not stored", exc_info=exc)
-        conn.send(_not_stored(client_id))
+        conn.send(_refusal(client_id, exc))
         return
     stored = done.result()
     chat.conversation_id = stored.conversation_id
@@ -307,7 +299,12 @@ def _acknowledge(
     )
 
 
-def _not_stored(client_id: str) -> dict[str, object]:
+def _refusal(client_id: str, exc: BaseException) -> dict[str, object]:
+    """The error frame for a message that was not stored: the service's own
+    error as it is, anything else logged and told as `not_stored`."""
+    if isinstance(exc, AppError):
+        return error_frame(exc.code, exc.detail, client_id=client_id)
+    log.error("customer message not stored", exc_info=exc)
     return error_frame(
         "not_stored", "the message was not stored; send it again", client_id=client_id
     )

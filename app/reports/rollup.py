@@ -108,7 +108,8 @@ class _Fold:
     after: _Cursor
     measurements: list[dict[str, object]]
     waits: list[WaitStarted]
-    resolution: tuple[int, datetime] | None = None
+    # A resolution not folded before: CSAT and the follow-up are planned from it.
+    resolved_at: datetime | None = None
 
 
 def _changed() -> list[object]:
@@ -312,8 +313,8 @@ class Rollup:
             (new_rows if now is None else moved_rows).append(values)
             measurements += fold.measurements
             waits += fold.waits
-            if fold.resolution is not None:
-                resolutions.append(fold.resolution)
+            if fold.resolved_at is not None:
+                resolutions.append((conv_id, fold.resolved_at))
         if new_rows:
             await session.execute(insert(r), new_rows)
         if moved_rows:
@@ -345,7 +346,12 @@ class Rollup:
                     c.queued_at,
                     c.assigned_at,
                     c.last_seq,
-                    r,
+                    r.conversation_id,
+                    r.seq,
+                    r.awaiting_since,
+                    r.responded,
+                    r.resolved_at,
+                    r.queued_at,
                 )
                 .join(Inbox, Inbox.id == c.inbox_id)
                 .outerjoin(r, r.conversation_id == c.id)
@@ -355,7 +361,10 @@ class Rollup:
         if not rows:
             return {}
         convs = {
-            row[0]: (_Conv(*row[:11]), _plain(row[11]))  # type: ignore[arg-type]
+            row[0]: (
+                _Conv(*row[:11]),  # type: ignore[arg-type]
+                None if row[11] is None else _Cursor(*row[12:]),  # type: ignore[arg-type]
+            )
             for row in rows
         }
         calendars = await calendars_for(session, {conv.inbox_id for conv, _ in convs.values()})
@@ -389,8 +398,7 @@ class Rollup:
                         calendar,
                     )
                 )
-                cursor.resolved_at = conv.resolved_at
-                fold.resolution = (conv_id, conv.resolved_at)
+                cursor.resolved_at = fold.resolved_at = conv.resolved_at
             if (
                 conv.queued_at is not None
                 and conv.assigned_at is not None
@@ -413,7 +421,7 @@ class Rollup:
 
     async def _new_messages(
         self, session: AsyncSession, convs: dict[int, tuple[_Conv, _Cursor | None]]
-    ) -> dict[int, list[tuple[int, str, int | None, bool, datetime]]]:
+    ) -> dict[int, list[tuple[int, str, int | None, datetime]]]:
         """The public customer and agent messages past each cursor where the
         author's side changes: the rest (a customer's follow-ups, an agent's
         second reply) can neither start a wait nor answer one, and a busy chat
@@ -421,7 +429,7 @@ class Rollup:
         wanted = [
             cid for cid, (conv, cur) in convs.items() if conv.last_seq > (cur.seq if cur else 0)
         ]
-        found: dict[int, list[tuple[int, str, int | None, bool, datetime]]] = {}
+        found: dict[int, list[tuple[int, str, int | None, datetime]]] = {}
         if not wanted:
             return found
         m, r = Message, ReportCursor
@@ -431,7 +439,6 @@ class Rollup:
                 m.seq,
                 m.author_kind,
                 m.author_agent_id,
-                m.private,
                 m.created_at,
                 func.lag(m.author_kind)
                 .over(partition_by=m.conversation_id, order_by=m.seq)
@@ -452,27 +459,26 @@ class Rollup:
                 sides.c.seq,
                 sides.c.author_kind,
                 sides.c.author_agent_id,
-                sides.c.private,
                 sides.c.created_at,
             )
             .where(or_(sides.c.previous.is_(None), sides.c.previous != sides.c.author_kind))
             .order_by(sides.c.conversation_id, sides.c.seq)
         )
-        for cid, seq, kind, agent_id, private, created_at in rows:
-            found.setdefault(cid, []).append((seq, kind, agent_id, private, created_at))
+        for cid, seq, kind, agent_id, created_at in rows:
+            found.setdefault(cid, []).append((seq, kind, agent_id, created_at))
         return found
 
     @staticmethod
     def _fold_messages(
         conv: _Conv,
         cursor: _Cursor,
-        messages: Sequence[tuple[int, str, int | None, bool, datetime]],
+        messages: Sequence[tuple[int, str, int | None, datetime]],
         calendar: BusinessCalendar,
         measurements: list[dict[str, object]],
         waits: list[WaitStarted],
     ) -> None:
-        for seq, kind, agent_id, private, created_at in messages:
-            if seq <= cursor.seq or private:
+        for seq, kind, agent_id, created_at in messages:
+            if seq <= cursor.seq:
                 continue
             if kind == "customer" and cursor.awaiting_since is None:
                 cursor.awaiting_since = created_at
@@ -529,9 +535,3 @@ async def _insert_new(session: AsyncSession, rows: list[dict[str, object]]) -> N
     ]
     if fresh:
         await session.execute(insert(ReportMeasurement), fresh)
-
-
-def _plain(row: ReportCursor | None) -> _Cursor | None:
-    if row is None:
-        return None
-    return _Cursor(row.seq, row.awaiting_since, row.responded, row.resolved_at, row.queued_at)
