@@ -166,8 +166,8 @@ def _create_admin(args: argparse.Namespace) -> int:
     from app.auth.roles import Role
     from app.db import Database
     from app.errors import Conflict
+    from app.events.bus import MemoryBus
     from app.migrate import upgrade_to_head
-    from app.realtime.bus import MemoryBus
 
     settings = _settings(args)
     upgrade_to_head(settings)

@@ -24,8 +24,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from app.config import Settings
-from app.realtime.bus import EventBus
-from app.realtime.events import Event
+from app.events.bus import EventBus, events_after_commit
 
 T = TypeVar("T")
 
@@ -105,7 +104,7 @@ class Database:
         async with self._lock, self.sessionmaker() as session:
             async with session.begin():
                 yield session
-            pending: list[Event] = session.info.pop(_PENDING, [])
+            pending = events_after_commit(session)
         for item in pending:
             await self.bus.publish(item)
 
@@ -266,13 +265,6 @@ def _reconnect(old: Connection | None, engine: Engine) -> Connection:
     if old is not None:
         old.close()
     return engine.connect()
-
-
-_PENDING = "madoguchi.pending_events"
-
-
-def publish_after_commit(session: AsyncSession, event: Event) -> None:
-    session.info.setdefault(_PENDING, []).append(event)
 
 
 def get_database(request: Request) -> Database:

@@ -19,11 +19,7 @@ from app.attachments.endpoints import router as attachments_router
 from app.auth.endpoints import router as auth_router
 from app.auth.widget_endpoints import router as widget_router
 from app.canned.endpoints import router as canned_router
-from app.channels import endpoints as webhooks
-from app.channels.email.endpoints import router as email_router
-from app.channels.email.transport import EmailTransport
 from app.channels.registry import build_registry
-from app.channels.web.pages import router as chat_page_router
 from app.config import Settings, get_settings
 from app.console.endpoints import router as console_router
 from app.contacts import chat_link
@@ -31,6 +27,7 @@ from app.contacts.endpoints import router as customers_router
 from app.contacts.endpoints import suggestions_router
 from app.contacts.follow_up import FOLLOW_UP, MailUnreadReplies
 from app.conversations import service as conversations
+from app.conversations import webhooks
 from app.conversations.endpoints import router as conversations_router
 from app.conversations.intake import IntakeCache
 from app.conversations.outbox import DELIVER, DeliverReply
@@ -38,12 +35,15 @@ from app.conversations.widget_endpoints import router as widget_conversations_ro
 from app.conversations.writer import MessageWriter
 from app.db import Database
 from app.errors import install_error_handlers
+from app.events.bus import EventBus, MemoryBus, publish_soon
+from app.events.domain import AgentPresenceChanged
 from app.inboxes.endpoints import router as inboxes_router
+from app.inboxes.pages import router as chat_page_router
 from app.kit.body_limit import BodyLimit
 from app.kit.metrics import install_metrics
+from app.mail.endpoints import router as email_router
+from app.mail.transport import EmailTransport
 from app.realtime.agent_socket import agent_socket
-from app.realtime.bus import EventBus, MemoryBus, publish_soon
-from app.realtime.events import AgentPresenceChanged
 from app.realtime.hub import Hub
 from app.realtime.sockets import SocketDispatcher
 from app.realtime.widget_socket import widget_socket

@@ -14,9 +14,9 @@ from app.config import Settings
 from app.conversations.intake import IntakeCache
 from app.conversations.writer import MessageWriter
 from app.db import Database
+from app.events.bus import EventBus
 from app.kit.ratelimit import RateLimiter
 from app.kit.shared_ratelimit import SharedCounters, SharedRateLimiter
-from app.realtime.bus import EventBus
 from app.realtime.hub import Hub
 from app.reports.rollup import Rollup
 from app.responders.schedule import AvailabilitySchedule

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from app.agents.presence import Presence
 from app.agents.shared_presence import SharedPresence
 from app.config import Settings
+from app.events.redis_bus import RedisBus
 from app.kit.shared_ratelimit import SharedCounters
 from app.realtime.peers import PeerWatch
-from app.realtime.redis_bus import RedisBus
 
 
 @dataclass(slots=True)

@@ -43,9 +43,9 @@ from sqlalchemy import insert, text, update  # noqa: E402
 
 from app.config import Settings  # noqa: E402
 from app.db import Database  # noqa: E402
+from app.events.bus import MemoryBus  # noqa: E402
 from app.migrate import upgrade_to_head  # noqa: E402
 from app.models import Agent, Conversation, Customer, Inbox, Message  # noqa: E402
-from app.realtime.bus import MemoryBus  # noqa: E402
 from app.reports import service as reports  # noqa: E402
 from app.reports.repository import ReportFilter  # noqa: E402
 from app.reports.rollup import Rollup  # noqa: E402

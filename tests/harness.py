@@ -23,8 +23,8 @@ from websockets.asyncio.client import ClientConnection
 
 from app.config import Settings
 from app.db import Database
+from app.events.bus import MemoryBus
 from app.migrate import upgrade_to_head
-from app.realtime.bus import MemoryBus
 
 ADMIN_EMAIL = "admin@example.com"
 ADMIN_PASSWORD = "correct horse battery"

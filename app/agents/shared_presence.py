@@ -27,7 +27,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from app.agents.presence import Presence, Status
-from app.realtime.events import AgentPresenceChanged, Event
+from app.events.domain import AgentPresenceChanged, Event
 
 log = logging.getLogger(__name__)
 

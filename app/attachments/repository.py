@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.conversations import batch_store
+from app.driver_sql import db_time
 from app.kit.clock import clock
 from app.models import Attachment, Message
 
@@ -20,7 +20,7 @@ def write_files(
     the writer's own statements)."""
     postgres = conn.dialect.name == "postgresql"
     marks = ", ".join(f"${n}" if postgres else "?" for n in range(1, 8))
-    stamp = batch_store.db_time(conn, clock.now())
+    stamp = db_time(conn, clock.now())
     conn.exec_driver_sql(
         "INSERT INTO attachments (id, message_id, filename, content_type, size, content,"  # noqa: S608 - placeholders only
         f" created_at) VALUES ({marks})",

@@ -9,13 +9,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agents import repository as agents_repo
 from app.auth.passwords import hash_password, verify_password
-from app.db import Database, publish_after_commit
+from app.db import Database
 from app.errors import NotAuthenticated
+from app.events.bus import publish_after_commit
+from app.events.domain import CloseAgentSockets
 from app.kit.clock import clock
 from app.kit.crypto import new_token, token_digest
 from app.kit.ratelimit import RateLimiter
 from app.models import AccessToken, Agent
-from app.realtime.events import CloseAgentSockets
 
 TOKEN_LIFETIME = timedelta(days=30)
 

@@ -24,8 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.contacts import repository as customers_repo
 from app.conversations.service import conversation_changed
-from app.db import publish_after_commit
 from app.errors import Conflict, InvalidRequest, NotFound
+from app.events.bus import publish_after_commit
+from app.events.domain import CustomersMerged
 from app.kit.clock import clock
 from app.models import (
     Conversation,
@@ -34,7 +35,6 @@ from app.models import (
     MergeSuggestion,
     WidgetSession,
 )
-from app.realtime.events import CustomersMerged
 
 # What a kept customer takes over from the folded one when it has none.
 TAKEN_OVER = ("name", "email", "claimed_email", "phone", "language")

@@ -26,12 +26,12 @@ from app.conversations import access
 from app.conversations.outbox import DELIVER
 from app.conversations.schemas import stored_message_out
 from app.conversations.service import check_reply_window, conversation_changed
-from app.db import publish_after_commit
 from app.errors import InvalidRequest, NotFound
+from app.events.bus import publish_after_commit
+from app.events.domain import ConversationScope, MessageStored
 from app.inboxes import repository as inboxes_repo
 from app.kit.clock import clock
 from app.models import Agent, Conversation, Customer, Inbox, Message
-from app.realtime.events import ConversationScope, MessageStored
 from app.worker.runner import enqueue
 
 

@@ -15,8 +15,8 @@ from sqlalchemy import ColumnElement, and_, exists, false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.roles import Role
+from app.events.domain import ConversationScope
 from app.models import Agent, AgentTeam, Conversation, InboxTeam
-from app.realtime.events import ConversationScope
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,82 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection
-from sqlalchemy.exc import DBAPIError
 
-
-def _cursor(conn: Connection, sql: str, params: Any, *, many: bool = False) -> Any:
-    """The driver's cursor after the statement ran. Driver errors come out as
-    SQLAlchemy's (`IntegrityError`, ...), as from `exec_driver_sql`: the writer
-    tells a bad row by them."""
-    cursor = conn.connection.cursor()
-    try:
-        if many:
-            cursor.executemany(sql, params)
-        else:
-            cursor.execute(sql, params)
-    except conn.dialect.loaded_dbapi.Error as exc:
-        cursor.close()
-        raise DBAPIError.instance(sql, params, exc, conn.dialect.loaded_dbapi.Error) from exc
-    return cursor
-
-
-def _rows(conn: Connection, sql: str, params: Sequence[Any]) -> list[Any]:
-    cursor = _cursor(conn, sql, params)
-    try:
-        return list(cursor.fetchall())
-    finally:
-        cursor.close()
-
-
-def _first(conn: Connection, sql: str, params: Sequence[Any]) -> Any:
-    rows = _rows(conn, sql, params)
-    return rows[0] if rows else None
-
-
-def _run(conn: Connection, sql: str, params: Sequence[Any]) -> int:
-    """A statement without rows to read; how many rows it changed."""
-    cursor = _cursor(conn, sql, params)
-    try:
-        return int(cursor.rowcount)
-    finally:
-        cursor.close()
-
-
-def _run_many(conn: Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
-    _cursor(conn, sql, list(rows), many=True).close()
-
-
-class _Params:
-    """Collects values and hands out the driver's placeholder for each."""
-
-    def __init__(self, conn: Connection) -> None:
-        self.postgres = conn.dialect.name == "postgresql"
-        self.values: list[Any] = []
-
-    def __call__(self, value: Any) -> str:
-        self.values.append(value)
-        return f"${len(self.values)}" if self.postgres else "?"
-
-    def int(self, value: int) -> str:
-        # VALUES lists carry no column types; PostgreSQL needs them spelled out.
-        return f"CAST({self(value)} AS INTEGER)"
-
-    def time(self, value: Any) -> str:
-        # Likewise a CASE branch: PostgreSQL would take the value for text.
-        placeholder = self(value)
-        return f"CAST({placeholder} AS TIMESTAMPTZ)" if self.postgres else placeholder
-
-
-def db_time(conn: Connection, moment: datetime) -> Any:
-    """A timestamp as the column stores it: aware for PostgreSQL, SQLAlchemy's
-    naive UTC text for SQLite (what `UTCDateTime` reads back)."""
-    if conn.dialect.name == "postgresql":
-        return moment
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+from app.driver_sql import Params, db_time, execute, execute_many, fetch_all, fetch_first
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +38,7 @@ def find_stored(conn: Connection, inbox_id: int, external_ids: Sequence[str]) ->
         # the first ANALYZE (a new database's first minute) PostgreSQL took
         # the table for a few rows and planned `external_id = ANY(...)`, or a
         # join, as a scan of it: 8 ms a batch at 60 000 messages.
-        rows = _rows(
+        rows = fetch_all(
             conn,
             "SELECT m.id, m.seq, m.conversation_id, m.external_id"
             " FROM unnest($2::varchar[]) AS k(external_id)"
@@ -117,10 +47,10 @@ def find_stored(conn: Connection, inbox_id: int, external_ids: Sequence[str]) ->
             (inbox_id, list(external_ids)),
         )
     else:
-        p = _Params(conn)
+        p = Params(conn)
         inbox = p(inbox_id)
         keys = ", ".join(p(k) for k in external_ids)
-        rows = _rows(
+        rows = fetch_all(
             conn,
             "SELECT id, seq, conversation_id, external_id FROM messages"  # noqa: S608 - placeholders only
             f" WHERE inbox_id = {inbox} AND external_id IN ({keys})",
@@ -148,19 +78,19 @@ def reserve_seqs(conn: Connection, wanted: dict[int, int], now: datetime) -> dic
     ids = sorted(wanted)
     if conn.dialect.name == "postgresql":
         # Lock in id order first, so two processes' batches never deadlock.
-        p = _Params(conn)
-        _rows(
+        p = Params(conn)
+        fetch_all(
             conn,
             "SELECT id FROM conversations"  # noqa: S608 - placeholders only
             f" WHERE id IN ({', '.join(p(i) for i in ids)}) ORDER BY id FOR UPDATE",
             tuple(p.values),
         )
-    p = _Params(conn)
+    p = Params(conn)
     stamp = db_time(conn, now)
     set_clause = f"last_message_at = {p(stamp)}, updated_at = {p(stamp)}"
     rows = ", ".join(f"({p.int(i)}, {p.int(wanted[i])})" for i in ids)
     # Both engines name the VALUES columns column1, column2, ...
-    reserved = _rows(
+    reserved = fetch_all(
         conn,
         "UPDATE conversations SET last_seq = conversations.last_seq + v.column2, "  # noqa: S608 - placeholders only
         f"{set_clause} FROM (VALUES {rows}) AS v"
@@ -230,9 +160,9 @@ def insert_messages(
     executemany, then `ids_by_seq` over each conversation's seqs."""
     if conn.dialect.name == "postgresql":
         columns = tuple(list(column) for column in zip(*rows, strict=True))
-        return {(row[1], row[2]): row[0] for row in _rows(conn, _PG_INSERT, columns)}
+        return {(row[1], row[2]): row[0] for row in fetch_all(conn, _PG_INSERT, columns)}
     marks = ", ".join("?" for _ in INSERT_COLUMNS)
-    _run_many(
+    execute_many(
         conn,
         f"INSERT INTO messages ({', '.join(INSERT_COLUMNS)}) VALUES ({marks})",  # noqa: S608 - fixed columns
         rows,
@@ -249,9 +179,9 @@ def ids_by_seq(
     """Ids of the rows just inserted, by (conversation_id, seq), for seq ranges
     given as (conversation_id, first, last); the unique (conversation, seq)
     index answers it."""
-    p = _Params(conn)
+    p = Params(conn)
     values = ", ".join(f"({p.int(c)}, {p.int(a)}, {p.int(b)})" for c, a, b in ranges)
-    found = _rows(
+    found = fetch_all(
         conn,
         "SELECT m.id, m.conversation_id, m.seq FROM messages AS m"  # noqa: S608 - placeholders only
         f" JOIN (VALUES {values}) AS v ON m.conversation_id = v.column1"
@@ -284,9 +214,9 @@ def open_threads(
 ) -> dict[tuple[int, int, str], int]:
     """The open conversations of these (inbox, customer, thread key)s, in one
     statement: the chat path's threads almost always exist already."""
-    p = _Params(conn)
+    p = Params(conn)
     values = ", ".join(f"({p.int(i)}, {p.int(c)}, CAST({p(t)} AS VARCHAR))" for i, c, t in keys)
-    rows = _rows(
+    rows = fetch_all(
         conn,
         "SELECT c.id, c.inbox_id, c.customer_id, c.thread_key FROM conversations AS c"  # noqa: S608 - placeholders only
         f" JOIN (VALUES {values}) AS v ON c.inbox_id = v.column1"
@@ -303,11 +233,11 @@ def thread_by_reference(
     """The newest conversation of this customer holding a message that
     `references` name (its own id, or the platform id of what we sent):
     (id, thread_key, status). Another customer's thread is never found."""
-    p = _Params(conn)
+    p = Params(conn)
     inbox, customer = p(inbox_id), p(customer_id)
     keys = ", ".join(p(r) for r in references)
     keys_again = ", ".join(p(r) for r in references)
-    row = _first(
+    row = fetch_first(
         conn,
         "SELECT c.id, c.thread_key, c.status FROM messages AS m"  # noqa: S608 - placeholders only
         " JOIN conversations AS c ON c.id = m.conversation_id"
@@ -321,9 +251,9 @@ def thread_by_reference(
 
 def reopen(conn: Connection, conversation_id: int, now: datetime) -> bool:
     """Reopens a resolved conversation unless its thread has an open one already."""
-    p = _Params(conn)
+    p = Params(conn)
     stamp = db_time(conn, now)
-    changed = _run(
+    changed = execute(
         conn,
         # A reopened conversation waits anew (routing's queue), from now.
         "UPDATE conversations SET status = 'open', resolved_at = NULL,"  # noqa: S608 - placeholders only
@@ -354,8 +284,8 @@ def open_thread(
     """
     lock = _lock_clause(conn)
     for _ in range(3):
-        p = _Params(conn)
-        found = _first(
+        p = Params(conn)
+        found = fetch_first(
             conn,
             "SELECT id FROM conversations"  # noqa: S608 - placeholders only
             f" WHERE inbox_id = {p(inbox_id)} AND customer_id = {p(customer_id)}"
@@ -364,9 +294,9 @@ def open_thread(
         )
         if found is not None:
             return Thread(int(found[0]))
-        p = _Params(conn)
+        p = Params(conn)
         stamp = db_time(conn, now)
-        created = _first(
+        created = fetch_first(
             conn,
             "INSERT INTO conversations (inbox_id, customer_id, thread_key, status, subject,"  # noqa: S608 - placeholders only
             " last_seq, customer_last_read_seq, created_at, updated_at, queued_at)"
@@ -394,8 +324,8 @@ def unattended_thread(
     Never an open one: what an agent still works stays theirs, and is not
     where an unattended message belongs.
     """
-    p = _Params(conn)
-    found = _first(
+    p = Params(conn)
+    found = fetch_first(
         conn,
         "SELECT id FROM conversations"  # noqa: S608 - placeholders only
         f" WHERE inbox_id = {p(inbox_id)} AND customer_id = {p(customer_id)}"
@@ -405,9 +335,9 @@ def unattended_thread(
     )
     if found is not None:
         return Thread(int(found[0]))
-    p = _Params(conn)
+    p = Params(conn)
     stamp = db_time(conn, now)
-    created = _first(
+    created = fetch_first(
         conn,
         "INSERT INTO conversations (inbox_id, customer_id, thread_key, status, subject,"  # noqa: S608 - placeholders only
         " last_seq, customer_last_read_seq, created_at, updated_at, resolved_at)"
@@ -416,33 +346,3 @@ def unattended_thread(
         tuple(p.values),
     )
     return Thread(int(created[0]), opened=True)
-
-
-# -- jobs -----------------------------------------------------------------------
-
-JOB_COLUMNS = (
-    "kind",
-    "payload",
-    "state",
-    "due_at",
-    "attempts",
-    "max_attempts",
-    "dedupe_key",
-    "created_at",
-    "updated_at",
-)
-
-
-def insert_jobs(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-    """Rows in JOB_COLUMNS order, `payload` as JSON text. A job whose dedupe key
-    exists already is skipped: it was queued by an earlier delivery."""
-    if conn.dialect.name == "postgresql":
-        marks = ", ".join(f"${n}" for n in range(1, len(JOB_COLUMNS) + 1))
-    else:
-        marks = ", ".join("?" for _ in JOB_COLUMNS)
-    _run_many(
-        conn,
-        f"INSERT INTO jobs ({', '.join(JOB_COLUMNS)}) VALUES ({marks})"  # noqa: S608 - fixed columns
-        " ON CONFLICT (dedupe_key) DO NOTHING",
-        rows,
-    )

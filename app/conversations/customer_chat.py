@@ -15,13 +15,13 @@ from app.contacts import repository as customers_repo
 from app.conversations import repository as conversations_repo
 from app.conversations.access import scope_of
 from app.conversations.schemas import customer_view, stored_message_out
-from app.db import Database, publish_after_commit
+from app.db import Database
 from app.errors import NotAuthenticated, NotFound
+from app.events.bus import EventBus, publish_after_commit
+from app.events.domain import ConversationRead, Typing
 from app.inboxes import repository as inboxes_repo
 from app.kit.crypto import token_digest
 from app.models import Conversation, Inbox
-from app.realtime.bus import EventBus
-from app.realtime.events import ConversationRead, Typing
 
 HISTORY_PAGE = 200
 

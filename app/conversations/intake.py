@@ -40,12 +40,12 @@ from app.conversations.writer import (
 )
 from app.db import Database
 from app.errors import BadRequest, Forbidden, NotAuthenticated, NotFound
+from app.events.domain import CustomersMerged, Event
 from app.inboxes import repository as inboxes_repo
 from app.kit.clock import clock
 from app.kit.expiring import ExpiringMap
 from app.kit.text import make_storable
 from app.models import Inbox
-from app.realtime.events import CustomersMerged, Event
 from app.responders import planner, redirect
 
 

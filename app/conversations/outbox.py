@@ -16,10 +16,11 @@ from app.channels.registry import ChannelRegistry
 from app.conversations import repository as conversations_repo
 from app.conversations.access import scope_of
 from app.conversations.schemas import stored_message_out
-from app.db import Database, publish_after_commit
+from app.db import Database
+from app.events.bus import publish_after_commit
+from app.events.domain import MessageDeliveryChanged
 from app.inboxes import repository as inboxes_repo
 from app.kit.logs import redact
-from app.realtime.events import MessageDeliveryChanged
 
 log = logging.getLogger(__name__)
 

@@ -37,13 +37,10 @@ from app.conversations.writer import (
     StoredMessage,
     rows_in_order,
 )
-from app.db import Database, publish_after_commit
+from app.db import Database
 from app.errors import Forbidden, InvalidRequest, NotFound
-from app.inboxes import repository as inboxes_repo
-from app.kit.clock import clock
-from app.models import Agent, Conversation, Inbox, Message
-from app.realtime.bus import EventBus
-from app.realtime.events import (
+from app.events.bus import EventBus, publish_after_commit
+from app.events.domain import (
     ConversationChange,
     ConversationChanged,
     ConversationRead,
@@ -51,6 +48,9 @@ from app.realtime.events import (
     JobsQueued,
     MessageStored,
 )
+from app.inboxes import repository as inboxes_repo
+from app.kit.clock import clock
+from app.models import Agent, Conversation, Inbox, Message
 from app.responders import promises
 
 # -- access ----------------------------------------------------------------

@@ -28,8 +28,10 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from app.conversations import batch_store
 from app.db import Database
+from app.driver_sql import db_time
 from app.errors import NotFound
 from app.kit.clock import clock
+from app.worker.job_rows import insert_jobs
 
 log = logging.getLogger(__name__)
 
@@ -302,7 +304,7 @@ def _store_batch(conn: Connection, batch: list[NewMessage]) -> list[StoredMessag
     wanted = {cid: len(ix) for cid, ix in by_conversation.items()}
     heads = batch_store.reserve_seqs(conn, wanted, now) if wanted else {}
     rows: list[tuple[Any, ...]] = []
-    stamp = batch_store.db_time(conn, now)
+    stamp = db_time(conn, now)
     for conversation_id, indexes in by_conversation.items():
         head = heads.get(conversation_id)
         if head is None:
@@ -330,7 +332,7 @@ def _store_batch(conn: Connection, batch: list[NewMessage]) -> list[StoredMessag
                     stamp,
                     # Never later than its arrival: a platform clock running
                     # ahead must not sort a message after our answer to it.
-                    batch_store.db_time(conn, min(m.sent_at, now)) if m.sent_at else stamp,
+                    db_time(conn, min(m.sent_at, now)) if m.sent_at else stamp,
                 )
             )
             thread = threads.get(i)
@@ -360,7 +362,7 @@ def _store_batch(conn: Connection, batch: list[NewMessage]) -> list[StoredMessag
                 jobs.extend(queued)
                 outcome.jobs_queued = bool(queued)
         if jobs:
-            batch_store.insert_jobs(conn, jobs)
+            insert_jobs(conn, jobs)
     # Repeats of a key inside this batch get the first one's message.
     for i, first_index in repeats.items():
         original = outcomes[first_index]
@@ -374,7 +376,7 @@ def _store_batch(conn: Connection, batch: list[NewMessage]) -> list[StoredMessag
 def _job_rows(conn: Connection, stored: StoredMessage, now: datetime) -> list[tuple[Any, ...]]:
     if not stored.new.jobs:
         return []
-    stamp = batch_store.db_time(conn, now)
+    stamp = db_time(conn, now)
     rows = []
     for job in stored.new.jobs:
         if job.only_if_opened and not stored.opened:
@@ -397,7 +399,7 @@ def _job_rows(conn: Connection, stored: StoredMessage, now: datetime) -> list[tu
                 job.kind,
                 json.dumps(payload),
                 "pending",
-                batch_store.db_time(conn, due),
+                db_time(conn, due),
                 0,
                 job.max_attempts,
                 dedupe,

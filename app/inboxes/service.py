@@ -10,13 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agents import repository as agents_repo
 from app.channels.registry import ChannelRegistry
-from app.db import publish_after_commit
 from app.errors import InvalidRequest, NotFound
+from app.events.bus import publish_after_commit
+from app.events.domain import InboxSettingsChanged
 from app.inboxes import repository as inboxes_repo
 from app.inboxes.schemas import BusinessHoursIn, InboxCreate, RespondersIn
 from app.kit.clock import clock
 from app.models import Inbox
-from app.realtime.events import InboxSettingsChanged
 
 
 def validated_config(channels: ChannelRegistry, channel: str, raw: dict[str, Any]) -> BaseModel:

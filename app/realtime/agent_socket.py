@@ -13,10 +13,10 @@ from app.auth import service as auth_service
 from app.conversations import access
 from app.conversations import service as conversations
 from app.errors import AppError, NotAuthenticated
+from app.events.domain import Typing
 from app.inboxes import repository as inboxes_repo
 from app.kit.crypto import token_digest
 from app.models import Agent
-from app.realtime.events import Typing
 from app.realtime.frames import (
     BadFrame,
     Disconnected,

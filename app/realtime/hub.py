@@ -18,7 +18,7 @@ from starlette.websockets import WebSocket, WebSocketState
 from app.agents.presence import AgentPresence
 from app.conversations.access import Viewer, may_see, serves
 from app.conversations.schemas import customer_view
-from app.realtime.events import (
+from app.events.domain import (
     AgentPresenceChanged,
     AvailabilityChanged,
     CloseAgentSockets,

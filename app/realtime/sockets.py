@@ -5,7 +5,7 @@ The sockets need no dependency injection or HTTP middleware, and FastAPI's
 WebSocket route costs every connection its exit stacks, a copied scope and
 several wrapped `send` callables: measured, about a quarter of an idle
 socket's memory, and a layer of calls on every frame sent. Webhooks, posted
-by the thousand per second, likewise need none of it (app/channels/endpoints.py).
+by the thousand per second, likewise need none of it (app/conversations/webhooks.py).
 Everything that is not one of these paths goes to FastAPI unchanged.
 """
 

@@ -30,8 +30,10 @@ from app.channels.registry import ChannelRegistry
 from app.conversations import access
 from app.conversations import repository as conversations_repo
 from app.conversations.writer import MessageWriter
-from app.db import Database, publish_after_commit
+from app.db import Database
 from app.errors import AppError, Conflict, InvalidRequest, NotFound
+from app.events.bus import publish_after_commit
+from app.events.domain import CsatRequested
 from app.inboxes import repository as inboxes_repo
 from app.kit.clock import clock
 from app.kit.crypto import new_token, token_digest
@@ -44,7 +46,6 @@ from app.models import (
     Message,
     ServicePolicy,
 )
-from app.realtime.events import CsatRequested
 from app.responders.system_message import system_message
 from app.worker.runner import enqueue
 

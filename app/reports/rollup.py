@@ -31,8 +31,8 @@ from sqlalchemy import and_, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Database
+from app.events.domain import ConversationChanged, Event, MessageStored
 from app.models import Conversation, Inbox, Message, ReportCursor, ReportMeasurement
-from app.realtime.events import ConversationChanged, Event, MessageStored
 from app.reports.business_time import BusinessCalendar, calendars_for
 
 log = logging.getLogger(__name__)

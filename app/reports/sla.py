@@ -27,12 +27,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.conversations import access
-from app.db import Database, publish_after_commit
+from app.db import Database
 from app.errors import NotFound
+from app.events.bus import publish_after_commit
+from app.events.domain import SlaAlert
 from app.inboxes import repository as inboxes_repo
 from app.kit.clock import clock
 from app.models import Conversation, Inbox, Job, Message, ServicePolicy, SlaEvent
-from app.realtime.events import SlaAlert
 from app.reports.business_time import calendars_for
 from app.reports.rollup import WaitStarted
 from app.reports.schemas import ServicePolicyIn

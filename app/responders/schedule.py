@@ -20,9 +20,9 @@ from collections.abc import Callable
 from datetime import datetime
 
 from app.db import Database
+from app.events.domain import AvailabilityChanged, Event, InboxSettingsChanged
 from app.inboxes import repository as inboxes_repo
 from app.kit.clock import clock
-from app.realtime.events import AvailabilityChanged, Event, InboxSettingsChanged
 from app.responders import calendar, estimate
 from app.responders.auto_reply import QueueSource
 from app.responders.calendar import BusinessHours

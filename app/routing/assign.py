@@ -27,7 +27,7 @@ from sqlalchemy import Connection
 
 from app.auth.roles import Role
 from app.conversations import access
-from app.realtime.events import ConversationScope
+from app.events.domain import ConversationScope
 from app.routing import pass_store as store
 from app.routing.config import RoutingConfig, RoutingPolicy
 from app.routing.language import language_of

@@ -19,11 +19,12 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, select, text, update
 
 from app.auth.roles import Role
-from app.conversations import batch_store
+from app.driver_sql import Params, db_time
 from app.models import Agent, AgentTeam, Conversation, Customer, Inbox, InboxTeam, Message
 from app.routing.config import RoutingConfig, config_of
 from app.routing.language import skill_set
 from app.routing.policies import Waiting
+from app.worker.job_rows import insert_jobs
 
 # PostgreSQL: every pass, in every process, holds this advisory lock until it
 # commits, so passes run one after another and each sees what the one before
@@ -99,7 +100,7 @@ def load_of(conn: Connection, agent_ids: Sequence[int]) -> dict[int, int]:
 def room_of(conn: Connection, agent_id: int) -> tuple[int, int] | None:
     """(capacity, open conversations) of an active agent, read now (the pass
     holds PASS_LOCK on PostgreSQL, SQLite's single writer otherwise)."""
-    p = _Params(conn)
+    p = Params(conn)
     row = conn.exec_driver_sql(
         "SELECT a.capacity, (SELECT count(*) FROM conversations AS c"  # noqa: S608 - placeholders only
         " WHERE c.status = 'open' AND c.assignee_id = a.id)"
@@ -151,18 +152,6 @@ def queue_key(waiting: Waiting) -> QueueKey:
     return (waiting.priority, waiting.queued_at, waiting.id)
 
 
-class _Params:
-    """Values for a driver-level statement, and the driver's placeholder for each."""
-
-    def __init__(self, conn: Connection) -> None:
-        self.postgres = conn.dialect.name == "postgresql"
-        self.values: list[Any] = []
-
-    def __call__(self, value: Any) -> str:
-        self.values.append(value)
-        return f"${len(self.values)}" if self.postgres else "?"
-
-
 def _time(value: Any) -> datetime:
     """A timestamp as the driver gives it back: text on SQLite (naive UTC)."""
     if isinstance(value, str):
@@ -187,11 +176,11 @@ def waiting_page(
 
     Driver-level SQL, as the message writer's: this runs on every pass, and
     SQLAlchemy's execution took several times what SQLite needs for it."""
-    p = _Params(conn)
+    p = Params(conn)
     where = ""
     if after is not None:
         priority, queued_at, conversation_id = after
-        stamp = batch_store.db_time(conn, queued_at)
+        stamp = db_time(conn, queued_at)
         where = (
             f" AND (c.priority < {p(priority)} OR (c.priority = {p(priority)}"
             f" AND (c.queued_at > {p(stamp)} OR (c.queued_at = {p(stamp)}"
@@ -209,12 +198,12 @@ def waiting_page(
     ).all()
     last: dict[int, tuple[int, datetime]] = {}
     if rows and sticky_since is not None:
-        p = _Params(conn)
+        p = Params(conn)
         customers = ", ".join(p(c) for c in sorted({r[2] for r in rows}))
         found = conn.exec_driver_sql(
             "SELECT customer_id, assignee_id, updated_at FROM conversations"  # noqa: S608 - placeholders only
             f" WHERE customer_id IN ({customers}) AND assignee_id IS NOT NULL"
-            f" AND updated_at >= {p(batch_store.db_time(conn, sticky_since))}"
+            f" AND updated_at >= {p(db_time(conn, sticky_since))}"
             " ORDER BY updated_at",
             tuple(p.values),
         )
@@ -269,8 +258,8 @@ def set_language(conn: Connection, conversation_id: int, language: str) -> None:
 def assign(conn: Connection, conversation_id: int, agent_id: int, now: datetime) -> int | None:
     """Gives a waiting conversation to the agent; its attempt number, or None
     when it is no longer waiting (taken, resolved) and nothing changed."""
-    p = _Params(conn)
-    stamp = batch_store.db_time(conn, now)
+    p = Params(conn)
+    stamp = db_time(conn, now)
     found = conn.exec_driver_sql(
         f"UPDATE conversations SET assignee_id = {p(agent_id)}, assigned_at = {p(stamp)},"  # noqa: S608 - placeholders only
         f" updated_at = {p(stamp)}, passed_agent_id = NULL,"
@@ -297,15 +286,15 @@ class Timer:
 
 def add_timers(conn: Connection, timers: Sequence[Timer], now: datetime) -> None:
     """Due-time jobs in the pass's transaction (the worker's table)."""
-    stamp = batch_store.db_time(conn, now)
-    batch_store.insert_jobs(
+    stamp = db_time(conn, now)
+    insert_jobs(
         conn,
         [
             (
                 t.kind,
                 json.dumps(t.payload),
                 "pending",
-                batch_store.db_time(conn, t.due_at),
+                db_time(conn, t.due_at),
                 0,
                 t.max_attempts,
                 t.dedupe_key,

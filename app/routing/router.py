@@ -26,9 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.conversations import access
 from app.conversations.service import change_event, conversation_changed
 from app.db import Database
-from app.kit.clock import clock
-from app.realtime.bus import EventBus
-from app.realtime.events import (
+from app.events.bus import EventBus
+from app.events.domain import (
     AgentPresenceChanged,
     ConversationChanged,
     ConversationScope,
@@ -38,6 +37,7 @@ from app.realtime.events import (
     QueueChanged,
     QueuePlace,
 )
+from app.kit.clock import clock
 from app.responders.estimate import (
     DEFAULT_HANDLING_SECONDS,
     HANDLING_SAMPLES,

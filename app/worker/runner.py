@@ -20,11 +20,12 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.channels.base import ChannelPermanentError, ChannelRetriableError
-from app.db import Database, publish_after_commit
+from app.db import Database
+from app.events.bus import publish_after_commit
+from app.events.domain import Event, JobsQueued
 from app.kit.clock import clock
 from app.kit.logs import redact
 from app.models import Job
-from app.realtime.events import Event, JobsQueued
 
 log = logging.getLogger(__name__)
 

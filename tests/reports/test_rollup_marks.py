@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.realtime.events import ConversationScope, MessageStored
+from app.events.domain import ConversationScope, MessageStored
 from app.reports.rollup import Rollup
 from tests.harness import migrated_database
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from app.events.domain import Event, SlaAlert
 from app.models import Job, SlaEvent
-from app.realtime.events import Event, SlaAlert
 from app.reports import sla
 from app.reports.rollup import Rollup
 from app.reports.schemas import ServicePolicyIn

@@ -11,8 +11,8 @@ from sqlalchemy import select
 
 from app.config import Settings
 from app.db import Database
+from app.events.bus import MemoryBus
 from app.models import CsatResponse
-from app.realtime.bus import MemoryBus
 from app.reports.csat import issue_link
 from tests.conftest import StartServer
 from tests.harness import Api

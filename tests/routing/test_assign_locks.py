@@ -11,9 +11,9 @@ from pathlib import Path
 
 from app.config import Settings
 from app.db import Database
+from app.events.bus import MemoryBus
 from app.kit.clock import clock
 from app.models import Agent, Conversation, Customer, Inbox
-from app.realtime.bus import MemoryBus
 from app.routing import pass_store
 from app.routing import repository as routing_repo
 from app.routing.assign import Assigner

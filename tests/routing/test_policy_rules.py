@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app.auth.roles import Role
-from app.realtime.events import ConversationScope
+from app.events.domain import ConversationScope
 from app.routing.assign import may_take
 from app.routing.config import RoutingConfig, RoutingPolicy
 from app.routing.language import language_of, skill_set

@@ -11,7 +11,7 @@ from typing import Any
 
 from app.config import Settings
 from app.db import Database
-from app.realtime.bus import MemoryBus
+from app.events.bus import MemoryBus
 from app.worker.runner import Worker
 
 KIND = "test.record"

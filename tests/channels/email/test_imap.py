@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from app.config import Settings
 from app.db import Database
+from app.events.bus import MemoryBus
 from app.models import Message
-from app.realtime.bus import MemoryBus
 from tests.channels.conftest import conversations_of
 from tests.channels.email.conftest import (
     Sink,

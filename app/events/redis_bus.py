@@ -33,9 +33,9 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from app.realtime.bus import Handler
-from app.realtime.events import Event
-from app.realtime.wire import BadWireEvent, decode_event, dumps, encode_event, loads
+from app.events.bus import Handler
+from app.events.domain import Event
+from app.events.wire import BadWireEvent, decode_event, dumps, encode_event, loads
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +197,7 @@ class RedisBus:
                 self._lost(str(exc))
             finally:
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]
             await asyncio.sleep(delay)
             delay = min(RECONNECT_MAX_SECONDS, delay * 2)
 

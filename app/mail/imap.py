@@ -30,10 +30,10 @@ from dataclasses import dataclass
 
 import aioimaplib
 
-from app.channels.email import repository as mail_repo
 from app.channels.email.adapter import ImapConfig
-from app.channels.email.intake import MailDirectory, MailInbox, MailIntake
 from app.db import Database
+from app.mail import repository as mail_repo
+from app.mail.intake import MailDirectory, MailInbox, MailIntake
 
 log = logging.getLogger(__name__)
 

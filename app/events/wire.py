@@ -13,7 +13,7 @@ from typing import Any, get_args
 
 import orjson
 
-from app.realtime.events import ConversationScope, Event, QueuePlace
+from app.events.domain import ConversationScope, Event, QueuePlace
 
 # Every kind of the Event union crosses: a new event needs no second list here.
 _KINDS: dict[str, type[Any]] = {cls.__name__: cls for cls in get_args(Event)}

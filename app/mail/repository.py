@@ -11,7 +11,7 @@ from sqlalchemy import Connection, delete, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.conversations import batch_store
+from app.driver_sql import db_time
 from app.kit.clock import clock
 from app.models import (
     Attachment,
@@ -133,7 +133,7 @@ def write_source(
     SQL, as the writer's own statements (batch_store): this runs once per
     mail inside the group commit."""
     postgres = conn.dialect.name == "postgresql"
-    stamp = batch_store.db_time(conn, clock.now())
+    stamp = db_time(conn, clock.now())
 
     def marks(count: int) -> str:
         return ", ".join(f"${n}" if postgres else "?" for n in range(1, count + 1))

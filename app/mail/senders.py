@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from app.channels.base import Sender
-from app.channels.email import repository as mail_repo
 from app.contacts import service as contacts
 from app.db import Database
+from app.mail import repository as mail_repo
 
 MAX_BATCH = 256
 

@@ -1,5 +1,5 @@
 """The event bus: in-process (the embedded default) or over Redis
-(app/realtime/redis_bus.py, when MADOGUCHI_REDIS_URL is set)."""
+(app/events/redis_bus.py, when MADOGUCHI_REDIS_URL is set)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import asyncio
 from collections.abc import Callable
 from typing import Protocol
 
-from app.realtime.events import Event
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.events.domain import Event
 
 Handler = Callable[[Event], None]
 
@@ -60,3 +62,18 @@ def publish_soon(bus: EventBus, event: Event) -> None:
     task = asyncio.get_running_loop().create_task(bus.publish(event))
     _in_flight.add(task)
     task.add_done_callback(_in_flight.discard)
+
+
+_PENDING = "madoguchi.pending_events"
+
+
+def publish_after_commit(session: AsyncSession, event: Event) -> None:
+    """Queues `event` on the session: `Database.write` publishes it once the
+    transaction committed, and drops it when it did not."""
+    session.info.setdefault(_PENDING, []).append(event)
+
+
+def events_after_commit(session: AsyncSession) -> list[Event]:
+    """Takes what the transaction queued (for `Database.write`, after commit)."""
+    pending: list[Event] = session.info.pop(_PENDING, [])
+    return pending

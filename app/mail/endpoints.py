@@ -12,13 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.attachments.downloads import DOWNLOAD_HEADERS, disposition, file_response
 from app.auth.dependencies import CurrentAgent
-from app.channels.email import repository as mail_repo
 from app.channels.email.quoting import split_quoted
 from app.conversations import access
 from app.conversations import repository as conversations_repo
 from app.conversations.service import visible_conversation
 from app.errors import NotFound
 from app.kit.numbers import DbId
+from app.mail import repository as mail_repo
 from app.models import Agent, Message
 from app.runtime import RuntimeDep
 

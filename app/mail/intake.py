@@ -21,15 +21,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from app.channels.base import DeliveryUpdate
-from app.channels.email import repository as mail_repo
 from app.channels.email.adapter import EmailConfig
 from app.channels.email.parsing import ParsedMail, parse_mail
-from app.channels.email.senders import SenderLookup
 from app.conversations import intake, outbox
 from app.conversations import repository as conversations_repo
 from app.conversations.intake import InboxFacts
 from app.conversations.writer import MessageWriter
 from app.db import Database
+from app.mail import repository as mail_repo
+from app.mail.senders import SenderLookup
 
 log = logging.getLogger(__name__)
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import logging
 
-from app.channels.email.imap import ImapSupervisor
-from app.channels.email.intake import MailDirectory, MailIntake
-from app.channels.email.listener import SmtpListener
 from app.config import Settings
 from app.conversations.writer import MessageWriter
 from app.db import Database
+from app.mail.imap import ImapSupervisor
+from app.mail.intake import MailDirectory, MailIntake
+from app.mail.listener import SmtpListener
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,8 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import pytest
 
-from app.realtime import events, wire
+from app.events import domain as events
+from app.events import wire
 
 
 def _sample(hint: Any, depth: int = 0) -> Any:
@@ -27,7 +28,7 @@ def _sample(hint: Any, depth: int = 0) -> Any:
     samples: dict[Any, Any] = {int: 7 + depth, str: f"s{depth}", bool: True, float: 1.5}
     if hint in samples:
         return samples[hint]
-    raise AssertionError(f"no sample for {hint!r}: teach this test (and app/realtime/wire.py)")
+    raise AssertionError(f"no sample for {hint!r}: teach this test (and app/events/wire.py)")
 
 
 def _instance(cls: type[Any], depth: int = 0) -> Any:

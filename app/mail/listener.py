@@ -20,8 +20,8 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from app.channels.email.intake import MailDirectory, MailIntake
 from app.kit.email_address import normalise_email
+from app.mail.intake import MailDirectory, MailIntake
 
 log = logging.getLogger(__name__)
 
