@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -14,7 +13,7 @@ from fastapi.responses import FileResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from app.agents.endpoints import router as agents_router
-from app.agents.presence import AgentPresence, Presence
+from app.agents.presence import PRESENCE, AgentPresence, Presence
 from app.attachments.endpoints import router as attachments_router
 from app.auth.endpoints import router as auth_router
 from app.auth.widget_endpoints import router as widget_router
@@ -22,17 +21,14 @@ from app.canned.endpoints import router as canned_router
 from app.channels.registry import build_registry
 from app.config import Settings, get_settings
 from app.console.endpoints import router as console_router
-from app.contacts import chat_link
+from app.contacts import wiring as contacts_wiring
 from app.contacts.endpoints import router as customers_router
 from app.contacts.endpoints import suggestions_router
-from app.contacts.follow_up import FOLLOW_UP, MailUnreadReplies
-from app.conversations import service as conversations
 from app.conversations import webhooks
+from app.conversations import wiring as conversations_wiring
 from app.conversations.endpoints import router as conversations_router
-from app.conversations.intake import IntakeCache
-from app.conversations.outbox import DELIVER, DeliverReply
 from app.conversations.widget_endpoints import router as widget_conversations_router
-from app.conversations.writer import MessageWriter
+from app.conversations.writer import MESSAGE_WRITER
 from app.db import Database
 from app.errors import install_error_handlers
 from app.events.bus import EventBus, MemoryBus, publish_soon
@@ -40,39 +36,33 @@ from app.events.domain import AgentPresenceChanged
 from app.inboxes.endpoints import router as inboxes_router
 from app.inboxes.pages import router as chat_page_router
 from app.kit.body_limit import BodyLimit
-from app.kit.metrics import install_metrics
 from app.mail.endpoints import router as email_router
 from app.mail.transport import EmailTransport
+from app.metrics import install_metrics
 from app.realtime.agent_socket import agent_socket
-from app.realtime.hub import Hub
+from app.realtime.hub import HUB, Hub
 from app.realtime.sockets import SocketDispatcher
 from app.realtime.widget_socket import widget_socket
-from app.reports import csat, sla
+from app.reports import wiring as reports_wiring
 from app.reports.csat_pages import router as csat_pages_router
 from app.reports.endpoints import router as reports_router
-from app.reports.rollup import Rollup
-from app.responders import planner
-from app.responders.auto_reply import SendAutoReply
-from app.responders.planner import AUTO_REPLY
-from app.responders.redirect import REDIRECT, SendRedirect
-from app.responders.schedule import AvailabilitySchedule
-from app.routing.assign import ANSWER_TIMEOUT, RECHECK
+from app.responders import wiring as responders_wiring
+from app.routing import wiring as routing_wiring
 from app.routing.endpoints import router as routing_router
-from app.routing.router import Router
-from app.routing.tasks import AnswerTimeout, Recheck
 from app.runtime import RateLimits, Runtime
 from app.scaleout import ScaleOut
-from app.worker.runner import Worker
+from app.worker.runner import WORKER, Worker
 
 WIDGET_DIR = Path(__file__).resolve().parent / "widget"
 
 
 def build_runtime(settings: Settings) -> Runtime:
-    """The process's parts, wired: the bus carries domain events to the sockets
-    (the hub), the worker and, as they land, responders, routing and reports."""
+    """The process's parts, wired. Each domain adds its own (its parts, jobs,
+    bus subscribers and background loops) in its `wiring.install`; the order
+    here is the order the loops start in (they stop in reverse), and the order
+    the bus calls its subscribers in: the sockets first."""
     scale_out = ScaleOut.from_settings(settings, settings.redis_url) if settings.redis_url else None
     bus: EventBus = scale_out.bus if scale_out is not None else MemoryBus()
-    db = Database(settings, bus)
     presence: AgentPresence
     if scale_out is not None:
         presence = scale_out.presence
@@ -80,35 +70,19 @@ def build_runtime(settings: Settings) -> Runtime:
     else:
         presence = Presence(settings.presence_grace_seconds)
         limits = RateLimits.from_settings(settings)
-    hub = Hub(presence, settings.ws_max_queued_frames)
-    channels = build_registry(settings)
-    worker = Worker(db, poll_seconds=settings.worker_poll_seconds)
-    writer = MessageWriter(db, conversations.publisher(db, bus))
-    worker.register(DELIVER, DeliverReply(db, channels))
-    link_secret = chat_link.server_secret(settings)
-    link_lifetime = timedelta(hours=settings.chat_link_hours)
-    worker.register(
-        REDIRECT,
-        SendRedirect(
-            db,
-            writer,
-            channels,
-            settings.public_url,
-            link_secret=link_secret,
-            link_lifetime=link_lifetime,
-        ),
+    runtime = Runtime(
+        settings=settings,
+        db=Database(settings, bus),
+        bus=bus,
+        limits=limits,
+        channels=build_registry(settings),
     )
-    worker.register(
-        FOLLOW_UP,
-        MailUnreadReplies(
-            db,
-            channels,
-            public_url=settings.public_url,
-            link_secret=link_secret,
-            link_lifetime=link_lifetime,
-        ),
-    )
-    router = Router(db, bus, presence)
+    if scale_out is not None:
+        # After the bus, before the writer: presence and counters share the
+        # bus's Redis client; every event is published before we leave.
+        runtime.loops.append(scale_out)
+    runtime.provide(PRESENCE, presence)
+    hub = runtime.provide(HUB, Hub(presence, settings.ws_max_queued_frames))
     if isinstance(presence, Presence):
         presence.on_change = lambda agent_id, status: publish_soon(
             bus, AgentPresenceChanged(agent_id, status)
@@ -116,58 +90,23 @@ def build_runtime(settings: Settings) -> Runtime:
     if scale_out is not None:
         shared = scale_out.presence
         shared.publish = lambda event: publish_soon(bus, event)
-        shared.notify_local = router.on_event
         # Before the router: its pass reads the snapshot this refreshes.
         bus.subscribe(shared.on_event)
         scale_out.bus.on_resync(hub.resync)
-    worker.register(ANSWER_TIMEOUT, AnswerTimeout(db, router))
-    worker.register(RECHECK, Recheck(router))
-    planner.responder_settings.window_seconds = settings.auto_reply_window_seconds
-    worker.register(
-        AUTO_REPLY,
-        SendAutoReply(
-            db,
-            writer,
-            channels,
-            router,
-            public_url=settings.public_url,
-            first_answer_seconds=settings.default_expected_reply_seconds,
-            window_seconds=settings.auto_reply_window_seconds,
-            agent_quiet_seconds=settings.auto_reply_agent_quiet_seconds,
-        ),
-    )
-    schedule = AvailabilitySchedule(
-        db, hub.dispatch, router, settings.default_expected_reply_seconds
-    )
-    # Reports: measurements folded as conversations change; the fold starts
-    # SLA clocks and queues CSAT and the follow-up, all as jobs.
-    rollup = Rollup(db, on_waits=sla.start_clocks, on_resolved=csat.plan_after_resolve)
-    worker.register(sla.SLA_CHECK, sla.SlaCheck(db))
-    worker.register(csat.CSAT_ASK, csat.AskForRating(db, writer, channels, settings.public_url))
-    worker.register(csat.FOLLOW_UP, csat.FollowUp(db, writer, channels))
     bus.subscribe(hub.dispatch)
+    worker = runtime.provide(WORKER, Worker(runtime.db, poll_seconds=settings.worker_poll_seconds))
+    conversations_wiring.install(runtime)
+    runtime.loops.append(worker)
     bus.subscribe(worker.on_event)
+    contacts_wiring.install(runtime)
+    router = routing_wiring.install(runtime)
     bus.subscribe(router.on_event)
-    intake_cache = IntakeCache()
-    bus.subscribe(intake_cache.on_event)
-    bus.subscribe(schedule.on_event)
-    bus.subscribe(rollup.on_event)
-    return Runtime(
-        settings=settings,
-        db=db,
-        bus=bus,
-        hub=hub,
-        presence=presence,
-        writer=writer,
-        limits=limits,
-        channels=channels,
-        worker=worker,
-        router=router,
-        scale_out=scale_out,
-        intake_cache=intake_cache,
-        schedule=schedule,
-        rollup=rollup,
-    )
+    if scale_out is not None:
+        scale_out.presence.notify_local = router.on_event
+    # Widgets hear openings and closings; it asks the router for the queue.
+    responders_wiring.install(runtime, hub.dispatch)
+    reports_wiring.install(runtime)
+    return runtime
 
 
 def create_app(settings: Settings | None = None) -> SocketDispatcher:
@@ -180,18 +119,11 @@ def create_app(settings: Settings | None = None) -> SocketDispatcher:
         app.state.runtime = runtime
         install_metrics(registry, runtime)
         await runtime.bus.start()
-        if runtime.scale_out is not None:
-            await runtime.scale_out.start()
-        await runtime.writer.start()
-        await runtime.worker.start()
-        await runtime.router.start()
-        # Widgets hear openings and closings; it asks the router for the queue.
-        await runtime.schedule.start()
-        await runtime.rollup.start()
         # The SMTP listener and IMAP readers hand mail to the writer: they
         # start after it and stop before it.
-        email = EmailTransport(settings, runtime.db, runtime.writer)
-        await email.start()
+        loops = [*runtime.loops, EmailTransport(settings, runtime.db, runtime[MESSAGE_WRITER])]
+        for loop in loops:
+            await loop.start()
         # What start-up built (modules, models, routes) lives as long as the
         # process: frozen out of the cyclic collector's way, a full collection
         # walks only what the traffic made (it paused the chat for ~50 ms).
@@ -200,14 +132,8 @@ def create_app(settings: Settings | None = None) -> SocketDispatcher:
         try:
             yield
         finally:
-            await email.stop()
-            await runtime.rollup.stop()
-            await runtime.schedule.stop()
-            await runtime.router.stop()
-            await runtime.worker.stop()
-            await runtime.writer.stop()
-            if runtime.scale_out is not None:
-                await runtime.scale_out.stop()
+            for loop in reversed(loops):
+                await loop.stop()
             await runtime.bus.stop()
             await runtime.db.dispose()
 

@@ -1,28 +1,50 @@
-"""The process's long-lived parts, built once at start-up and shared by handlers."""
+"""The process's long-lived parts, built once at start-up and shared by handlers.
+
+It imports no domain, so any endpoint may import it. The ground floor's parts
+(settings, database, bus, rate limits, channel adapters) are fields; a
+domain's own parts (the message writer, the router, the hub, ...) are kept
+under a typed `Part` key that the domain declares beside the type, and read
+back as that type: `runtime[ROUTER]`. A part that one domain needs from
+another is typed by a small Protocol that the consumer declares (what
+availability needs of the queue, what the agents' endpoints tell the router).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Any, Generic, Protocol, TypeVar
 
 from fastapi import Depends, Request
 from starlette.requests import HTTPConnection
 
-from app.agents.presence import AgentPresence
 from app.channels.registry import ChannelRegistry
 from app.config import Settings
-from app.conversations.intake import IntakeCache
-from app.conversations.writer import MessageWriter
 from app.db import Database
 from app.events.bus import EventBus
 from app.kit.ratelimit import RateLimiter
 from app.kit.shared_ratelimit import SharedCounters, SharedRateLimiter
-from app.realtime.hub import Hub
-from app.reports.rollup import Rollup
-from app.responders.schedule import AvailabilitySchedule
-from app.routing.router import Router
-from app.scaleout import ScaleOut
-from app.worker.runner import Worker
+
+T = TypeVar("T")
+
+
+class Part(Generic[T]):
+    """The key of one runtime part of type T (like aiohttp's AppKey)."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"Part({self.name!r})"
+
+
+class Lifecycle(Protocol):
+    """A part that runs in the background while the process serves."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 @dataclass(slots=True)
@@ -63,19 +85,25 @@ class Runtime:
     settings: Settings
     db: Database
     bus: EventBus
-    hub: Hub
-    presence: AgentPresence
-    writer: MessageWriter
     limits: RateLimits
     channels: ChannelRegistry
-    worker: Worker
-    router: Router
-    schedule: AvailabilitySchedule
-    # Reports' measurements, folded as conversations change (app/reports/).
-    rollup: Rollup
-    intake_cache: IntakeCache = field(default_factory=IntakeCache)
-    # Set when MADOGUCHI_REDIS_URL is (app/scaleout.py).
-    scale_out: ScaleOut | None = None
+    # Started in this order at start-up, stopped in the reverse order.
+    loops: list[Lifecycle] = field(default_factory=list)
+    _parts: dict[Part[Any], Any] = field(default_factory=dict)
+
+    def provide(self, key: Part[T], part: T) -> T:
+        if key in self._parts:
+            raise ValueError(f"{key} is provided twice")
+        self._parts[key] = part
+        return part
+
+    def __getitem__(self, key: Part[T]) -> T:
+        part: T = self._parts[key]
+        return part
+
+    def get(self, key: Part[T]) -> T | None:
+        part: T | None = self._parts.get(key)
+        return part
 
 
 # async on purpose: FastAPI runs a plain `def` dependency in its thread pool,

@@ -6,7 +6,9 @@ from fastapi import APIRouter
 
 from app.agents import repository as agents_repo
 from app.agents import service as agents_service
+from app.agents.presence import PRESENCE
 from app.agents.schemas import AgentCreate, AgentUpdate, PasswordChange, StatusUpdate
+from app.agents.service import AGENT_CHANGES
 from app.auth import service as auth_service
 from app.auth.dependencies import Admin, CurrentAgent, Supervisor
 from app.kit.numbers import DbId
@@ -19,7 +21,7 @@ router = APIRouter(prefix="/api/v1/agents", tags=["agents"])
 async def create_agent(body: AgentCreate, _: Admin, runtime: RuntimeDep) -> dict[str, Any]:
     agent = await agents_service.create_agent(runtime.db, body)
     async with runtime.db.read() as session:
-        return await agents_service.agent_out(session, agent, runtime.presence)
+        return await agents_service.agent_out(session, agent, runtime[PRESENCE])
 
 
 @router.get("")
@@ -27,14 +29,14 @@ async def list_agents(_: Supervisor, runtime: RuntimeDep) -> dict[str, Any]:
     async with runtime.db.read() as session:
         agents = await agents_repo.list_all(session)
         teams = await agents_repo.team_names_of(session, [a.id for a in agents])
-    items = [agents_service.agent_json(a, teams[a.id], runtime.presence) for a in agents]
+    items = [agents_service.agent_json(a, teams[a.id], runtime[PRESENCE]) for a in agents]
     return {"items": items, "next_cursor": None}
 
 
 @router.get("/me")
 async def me(agent: CurrentAgent, runtime: RuntimeDep) -> dict[str, Any]:
     async with runtime.db.read() as session:
-        return await agents_service.agent_out(session, agent, runtime.presence)
+        return await agents_service.agent_out(session, agent, runtime[PRESENCE])
 
 
 @router.put("/me/status")
@@ -43,8 +45,8 @@ async def set_status(
 ) -> dict[str, Any]:
     async with runtime.db.write() as session:
         agent = await agents_repo.get(session, agent.id) or agent
-        agents_service.choose_status(agent, body.status, runtime.presence)
-        return await agents_service.agent_out(session, agent, runtime.presence)
+        agents_service.choose_status(agent, body.status, runtime[PRESENCE])
+        return await agents_service.agent_out(session, agent, runtime[PRESENCE])
 
 
 @router.patch("/{agent_id}")
@@ -53,9 +55,9 @@ async def update_agent(
 ) -> dict[str, Any]:
     async with runtime.db.write() as session:
         agent = await agents_service.update_agent(session, agent_id, body)
-        out = await agents_service.agent_out(session, agent, runtime.presence)
+        out = await agents_service.agent_out(session, agent, runtime[PRESENCE])
     # More room, or a new skill, may let waiting conversations go now.
-    runtime.router.agent_changed(agent_id)
+    runtime[AGENT_CHANGES].agent_changed(agent_id)
     return out
 
 

@@ -10,6 +10,8 @@ import asyncio
 from collections.abc import Callable
 from typing import Literal, Protocol
 
+from app.runtime import Part
+
 Status = Literal["online", "away", "offline"]
 
 
@@ -99,3 +101,6 @@ class Presence:
         after = self.status(agent_id)
         if after != before and self.on_change is not None:
             self.on_change(agent_id, after)
+
+
+PRESENCE: Part[AgentPresence] = Part("presence")

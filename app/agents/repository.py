@@ -1,14 +1,13 @@
-"""All SQL about agents, teams and access tokens."""
+"""All SQL about agents and teams (access tokens: app/auth/repository.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import AccessToken, Agent, AgentTeam, Team
+from app.models import Agent, AgentTeam, Team
 
 
 async def get_by_email(session: AsyncSession, email: str) -> Agent | None:
@@ -18,28 +17,6 @@ async def get_by_email(session: AsyncSession, email: str) -> Agent | None:
 
 async def get(session: AsyncSession, agent_id: int) -> Agent | None:
     return await session.get(Agent, agent_id)
-
-
-async def get_by_token_digest(session: AsyncSession, digest: str, now: datetime) -> Agent | None:
-    result = await session.execute(
-        select(Agent)
-        .join(AccessToken, AccessToken.agent_id == Agent.id)
-        .where(AccessToken.digest == digest, AccessToken.expires_at > now, Agent.is_active)
-    )
-    return result.scalar_one_or_none()
-
-
-async def add_token(session: AsyncSession, token: AccessToken) -> None:
-    session.add(token)
-    await session.flush()
-
-
-async def delete_token(session: AsyncSession, digest: str) -> None:
-    await session.execute(delete(AccessToken).where(AccessToken.digest == digest))
-
-
-async def delete_tokens_of(session: AsyncSession, agent_id: int) -> None:
-    await session.execute(delete(AccessToken).where(AccessToken.agent_id == agent_id))
 
 
 async def teams_by_name(session: AsyncSession, names: Sequence[str]) -> list[Team]:

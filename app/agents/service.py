@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,6 +14,17 @@ from app.db import Database
 from app.errors import Conflict, NotFound
 from app.kit.clock import clock
 from app.models import Agent
+from app.runtime import Part
+
+
+class AgentChanges(Protocol):
+    """Told when an agent's capacity, skills or teams changed (the router reads
+    them again and routes)."""
+
+    def agent_changed(self, agent_id: int) -> None: ...
+
+
+AGENT_CHANGES: Part[AgentChanges] = Part("agent_changes")
 
 
 async def create_agent(db: Database, data: AgentCreate) -> Agent:

@@ -28,6 +28,7 @@ from redis.exceptions import RedisError
 
 from app.agents.presence import Presence, Status
 from app.events.domain import AgentPresenceChanged, Event
+from app.kit.background import BackgroundLoop
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +60,10 @@ class SharedPresence:
         self._changed_here: set[int] = set()
         self._chosen_here: dict[int, Status] = {}
         self._refresh_wanted = False
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._next_beat = 0.0
+        self._loop = BackgroundLoop(
+            self._round, name="shared-presence", interval=heartbeat_seconds, log=log
+        )
         local.on_change = self._local_changed
 
     @property
@@ -104,53 +107,46 @@ class SharedPresence:
 
     def _local_changed(self, agent_id: int, _status: Status) -> None:
         self._changed_here.add(agent_id)
-        self._wake.set()
+        self._loop.wake()
 
     def on_event(self, event: Event) -> None:
         """Bus subscriber: someone's presence changed somewhere; look again."""
         if isinstance(event, AgentPresenceChanged):
             self._refresh_wanted = True
-            self._wake.set()
+            self._loop.wake()
 
     # -- the heartbeat ----------------------------------------------------------
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="shared-presence")
+        self._next_beat = 0.0
+        await self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
         # Leaving cleanly: this process's agents go offline now, not at expiry.
         with contextlib.suppress(RedisError, OSError):
             here = [f"{HERE}{a}:{self.process}" for a in self.local.present_agent_ids()]
             if here:
                 await self.redis.delete(*here)
 
-    async def _run(self) -> None:
+    async def _round(self) -> float:
+        """A heartbeat when one is due; otherwise what changed since the last round."""
         loop = asyncio.get_running_loop()
-        next_beat = 0.0
-        while True:
-            timeout = max(0.0, next_beat - loop.time())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
-            self._wake.clear()
-            beat = loop.time() >= next_beat
-            if beat:
-                next_beat = loop.time() + self.heartbeat_seconds
-            changed, self._changed_here = self._changed_here, set()
-            chosen, self._chosen_here = self._chosen_here, {}
-            refresh, self._refresh_wanted = self._refresh_wanted or beat or bool(changed), False
-            before = {a: self.status(a) for a in self._remote_here | changed}
-            try:
-                await self._write(self.local.present_agent_ids() if beat else changed, chosen)
-                if refresh:
-                    await self._read()
-            except (RedisError, OSError) as exc:
-                log.warning("presence: Redis unreachable (%s); using the last snapshot", exc)
-            self._tell(changed, before)
+        beat = loop.time() >= self._next_beat
+        if beat:
+            self._next_beat = loop.time() + self.heartbeat_seconds
+        changed, self._changed_here = self._changed_here, set()
+        chosen, self._chosen_here = self._chosen_here, {}
+        refresh, self._refresh_wanted = self._refresh_wanted or beat or bool(changed), False
+        before = {a: self.status(a) for a in self._remote_here | changed}
+        try:
+            await self._write(self.local.present_agent_ids() if beat else changed, chosen)
+            if refresh:
+                await self._read()
+        except (RedisError, OSError) as exc:
+            log.warning("presence: Redis unreachable (%s); using the last snapshot", exc)
+        self._tell(changed, before)
+        return max(0.0, self._next_beat - loop.time())
 
     async def _write(self, agents: set[int], chosen: dict[int, Status]) -> None:
         if not agents and not chosen:

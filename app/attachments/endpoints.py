@@ -14,6 +14,7 @@ from app.attachments.downloads import file_response
 from app.attachments.files import CheckedFile, PayloadTooLarge, check_file
 from app.auth.dependencies import CurrentAgent, WidgetSession
 from app.conversations import service as conversations
+from app.conversations.writer import MESSAGE_WRITER
 from app.kit.numbers import DbId
 from app.kit.text import Storable
 from app.runtime import Runtime, RuntimeDep
@@ -71,7 +72,7 @@ async def upload_agent_file(
     file = await _upload(request, runtime, filename)
     stored = await conversations.post_agent_message(
         runtime.db,
-        runtime.writer,
+        runtime[MESSAGE_WRITER],
         runtime.channels,
         agent,
         conversation_id,

@@ -15,9 +15,9 @@ from app.channels.web.adapter import WebConfig
 from app.contacts import repository as customers_repo
 from app.conversations import intake
 from app.conversations import repository as conversations_repo
+from app.conversations.publishing import stored_out
 from app.conversations.schemas import customer_files, stored_message_out
-from app.conversations.service import stored_out
-from app.conversations.writer import StoredMessage
+from app.conversations.writer import MESSAGE_WRITER, StoredMessage
 from app.errors import Forbidden, NotAuthenticated, NotFound
 from app.inboxes import repository as inboxes_repo
 from app.models import Attachment
@@ -42,7 +42,7 @@ async def customer_upload(
     stored_files = new_files([file])
     stored = await intake.receive(
         runtime.db,
-        runtime.writer,
+        runtime[MESSAGE_WRITER],
         facts,
         InboundMessage(
             # The socket's key space: one client_id is one message, by socket or upload.

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.agents import repository as agents_repo
+from app.auth import repository as tokens_repo
 from app.auth.passwords import hash_password, verify_password
 from app.db import Database
 from app.errors import NotAuthenticated
@@ -41,7 +41,7 @@ async def login(
     for key in keys:
         limiter.check(key)
     async with db.read() as session:
-        agent = await agents_repo.get_by_email(session, email)
+        agent = await tokens_repo.agent_by_email(session, email)
     matches = await verify_password(agent.password_hash if agent else None, password)
     # Concurrent guesses all passed the first check while they hashed. Checked
     # again with no await before the count, at most the limit's worth of
@@ -55,7 +55,7 @@ async def login(
     if not agent.is_active:
         raise NotAuthenticated("this account is disabled")
     async with db.write() as session:
-        current = await agents_repo.get(session, agent.id)
+        current = await session.get(Agent, agent.id)
         if current is None or not current.is_active or current.password_hash != agent.password_hash:
             # Changed while the password was checked: it was checked against the old one.
             raise NotAuthenticated("wrong email or password")
@@ -64,7 +64,7 @@ async def login(
 
 
 async def authenticate(session: AsyncSession, token: str) -> Agent:
-    agent = await agents_repo.get_by_token_digest(session, token_digest(token), clock.now())
+    agent = await tokens_repo.get_by_token_digest(session, token_digest(token), clock.now())
     if agent is None:
         raise NotAuthenticated("invalid or expired access token")
     return agent
@@ -72,7 +72,7 @@ async def authenticate(session: AsyncSession, token: str) -> Agent:
 
 async def logout(session: AsyncSession, agent: Agent, token: str) -> None:
     digest = token_digest(token)
-    await agents_repo.delete_token(session, digest)
+    await tokens_repo.delete_token(session, digest)
     publish_after_commit(session, CloseAgentSockets(agent.id, digest, "logged out"))
 
 
@@ -84,12 +84,12 @@ async def change_password(db: Database, agent: Agent, current: str, new: str) ->
         raise NotAuthenticated("current password is wrong")
     new_hash = await hash_password(new)
     async with db.write() as session:
-        stored = await agents_repo.get(session, agent.id)
+        stored = await session.get(Agent, agent.id)
         if stored is None or stored.password_hash != verified_hash:
             # Another change won the race: `current` is no longer the password.
             raise NotAuthenticated("current password is wrong")
         stored.password_hash = new_hash
-        await agents_repo.delete_tokens_of(session, stored.id)
+        await tokens_repo.delete_tokens_of(session, stored.id)
         publish_after_commit(session, CloseAgentSockets(stored.id, None, "password changed"))
         token = await _issue_token(session, stored)
     return IssuedToken(token=token, agent=stored)
@@ -98,7 +98,7 @@ async def change_password(db: Database, agent: Agent, current: str, new: str) ->
 async def _issue_token(session: AsyncSession, agent: Agent) -> str:
     token = new_token()
     now = clock.now()
-    await agents_repo.add_token(
+    await tokens_repo.add_token(
         session,
         AccessToken(
             agent_id=agent.id,

@@ -12,9 +12,9 @@ from app.errors import Forbidden
 from app.inboxes import service as inboxes_service
 from app.kit.clock import clock
 from app.kit.email_address import EmailAddress
+from app.kit.language import primary_subtag
 from app.kit.text import Storable
-from app.responders.availability import availability
-from app.routing.language import primary_subtag
+from app.responders.availability import QUEUE_SOURCE, availability
 from app.runtime import RuntimeDep, client_address
 
 router = APIRouter(prefix="/api/v1/widget", tags=["widget"])
@@ -90,7 +90,10 @@ async def create_session(
         "inbox_id": inbox.id,
         "availability": (
             await availability(
-                inbox, clock.now(), runtime.router, runtime.settings.default_expected_reply_seconds
+                inbox,
+                clock.now(),
+                runtime[QUEUE_SOURCE],
+                runtime.settings.default_expected_reply_seconds,
             )
         ).as_json(),
     }

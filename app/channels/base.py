@@ -11,9 +11,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 # What a channel may keep about a message for its later replies (a LINE reply
 # token, the platform's chat id): small JSON values, stored with the message.
@@ -173,7 +173,20 @@ C = TypeVar("C", bound=BaseModel)
 
 
 class ChannelAdapter(Protocol[C]):
-    """One channel. `verify` and `parse` are pure; only `send` does I/O."""
+    """One channel. `verify` and `parse` are pure; only `send` does I/O.
+
+    What else only the channel knows it states as optional attributes, read
+    through the functions below, so a plug-in without them still works:
+
+    - `label`: its name as people read it ("LINE", "Email"), and
+      `localized_labels` by language ({"ja": "メール"}); else its kind;
+    - `public_address(config, *, widget_key, public_url)`: where a customer
+      reaches the business through an inbox of it (a link, an address), or
+      None; without it the channel has none to give;
+    - `asynchronous`: True where a customer writes and waits for an answer
+      later (email): they get an acknowledgement, not a chat's greeting;
+    - `reply_window`: see `reply_window`.
+    """
 
     @property
     def kind(self) -> str: ...
@@ -215,3 +228,49 @@ def reply_window(adapter: object) -> timedelta | None:
     refuses a reply outside it rather than let it fail on the platform."""
     window = getattr(adapter, "reply_window", None)
     return window if isinstance(window, timedelta) else None
+
+
+def channel_label(adapter: object, language: str | None = None) -> str:
+    """The channel's name as a customer or an agent reads it, in the language
+    when the adapter translates it (`localized_labels`), else its `label`,
+    else its kind."""
+    if language:
+        localized = getattr(adapter, "localized_labels", None)
+        if isinstance(localized, Mapping):
+            found = localized.get(language)
+            if isinstance(found, str) and found.strip():
+                return found
+    label = getattr(adapter, "label", None)
+    if isinstance(label, str) and label.strip():
+        return label
+    return str(getattr(adapter, "kind", "") or "")
+
+
+def is_asynchronous(adapter: object) -> bool:
+    """Whether customers write on the channel and expect the answer later
+    (email), rather than chat; an adapter says so with `asynchronous = True`."""
+    return getattr(adapter, "asynchronous", False) is True
+
+
+def public_address(
+    adapter: object,
+    config: Mapping[str, Any] | None,
+    *,
+    widget_key: str | None = None,
+    public_url: str | None = None,
+) -> str | None:
+    """Where a customer can reach the business through an inbox on the channel
+    (`config` as stored), or None: the adapter's `public_address`, given the
+    inbox's validated config, this server's public URL and the inbox's widget
+    key (for channels served from our own pages). A config the channel cannot
+    read names no address rather than failing the caller's answer."""
+    address_of = getattr(adapter, "public_address", None)
+    model = getattr(adapter, "config_model", None)
+    if not callable(address_of) or not (isinstance(model, type) and issubclass(model, BaseModel)):
+        return None
+    try:
+        parsed = model.model_validate(dict(config or {}))
+    except ValidationError:
+        return None
+    address = address_of(parsed, widget_key=widget_key, public_url=public_url)
+    return address.strip() if isinstance(address, str) and address.strip() else None

@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.contacts import repository as customers_repo
-from app.conversations.service import conversation_changed
+from app.conversations.publishing import conversation_changed
 from app.errors import Conflict, InvalidRequest, NotFound
 from app.events.bus import publish_after_commit
 from app.events.domain import CustomersMerged

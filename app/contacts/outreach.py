@@ -24,11 +24,12 @@ from app.contacts import repository as customers_repo
 from app.contacts.identities import EMAIL, email_key
 from app.conversations import access
 from app.conversations.outbox import DELIVER
+from app.conversations.publishing import conversation_changed
 from app.conversations.schemas import stored_message_out
-from app.conversations.service import check_reply_window, conversation_changed
+from app.conversations.service import check_reply_window
 from app.errors import InvalidRequest, NotFound
 from app.events.bus import publish_after_commit
-from app.events.domain import ConversationScope, MessageStored
+from app.events.domain import MessageStored
 from app.inboxes import repository as inboxes_repo
 from app.kit.clock import clock
 from app.models import Agent, Conversation, Customer, Inbox, Message
@@ -82,20 +83,8 @@ async def check_agent_serves(session: AsyncSession, viewer: access.Viewer, inbox
     inbox_teams = await inboxes_repo.team_ids(session, inbox.id)
     if viewer.sees_everything:
         return
-    if not access.serves(viewer.agent_id, viewer.team_ids, _fresh_scope(inbox, inbox_teams)):
+    if not access.serves_inbox(viewer.team_ids, inbox_teams):
         raise NotFound("no such inbox")
-
-
-def _fresh_scope(inbox: Inbox, inbox_teams: tuple[int, ...]) -> ConversationScope:
-    return ConversationScope(
-        conversation_id=0,
-        inbox_id=inbox.id,
-        customer_id=0,
-        assignee_id=None,
-        team_id=None,
-        inbox_team_ids=inbox_teams,
-        status="open",
-    )
 
 
 async def send_on_channel(

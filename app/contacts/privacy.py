@@ -22,8 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.contacts import repository as customers_repo
 from app.contacts.merge import merge_out
+from app.conversations.publishing import conversation_changed
 from app.conversations.schemas import stored_message_out
-from app.conversations.service import conversation_changed
 from app.db import Database
 from app.errors import Conflict, NotFound
 from app.kit.clock import clock

@@ -52,7 +52,14 @@ def serves(agent_id: int, team_ids: frozenset[int], scope: ConversationScope) ->
         return True
     if scope.team_id is not None:
         return scope.team_id in team_ids
-    return not scope.inbox_team_ids or not team_ids.isdisjoint(scope.inbox_team_ids)
+    return serves_inbox(team_ids, scope.inbox_team_ids)
+
+
+def serves_inbox(team_ids: frozenset[int], inbox_team_ids: tuple[int, ...]) -> bool:
+    """Whether an agent of these teams serves an inbox's new, unassigned
+    conversations: `serves` for a conversation not made yet (routing's
+    capacity, starting a conversation with a customer)."""
+    return not inbox_team_ids or not team_ids.isdisjoint(inbox_team_ids)
 
 
 def may_see(viewer: Viewer, scope: ConversationScope) -> bool:

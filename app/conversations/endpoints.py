@@ -5,7 +5,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from app.auth.dependencies import CurrentAgent
-from app.conversations import access
+from app.conversations import access, publishing
 from app.conversations import repository as conversations_repo
 from app.conversations import service as conversations
 from app.conversations.schemas import (
@@ -17,6 +17,7 @@ from app.conversations.schemas import (
     conversation_out,
     preview_out,
 )
+from app.conversations.writer import MESSAGE_WRITER
 from app.errors import InvalidRequest
 from app.kit.numbers import DbId, DbSeq, parse_db_int
 from app.kit.pagination import PageDep
@@ -92,7 +93,7 @@ async def reply(
 ) -> dict[str, Any]:
     stored = await conversations.post_agent_message(
         runtime.db,
-        runtime.writer,
+        runtime[MESSAGE_WRITER],
         runtime.channels,
         agent,
         conversation_id,
@@ -101,7 +102,7 @@ async def reply(
         client_id=body.client_id,
         follow_up_seconds=runtime.settings.widget_email_follow_up_seconds,
     )
-    return conversations.stored_out(stored)
+    return publishing.stored_out(stored)
 
 
 @router.post("/{conversation_id}/read", status_code=204)

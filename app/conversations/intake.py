@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -42,11 +42,10 @@ from app.db import Database
 from app.errors import BadRequest, Forbidden, NotAuthenticated, NotFound
 from app.events.domain import CustomersMerged, Event
 from app.inboxes import repository as inboxes_repo
-from app.kit.clock import clock
 from app.kit.expiring import ExpiringMap
 from app.kit.text import make_storable
 from app.models import Inbox
-from app.responders import planner, redirect
+from app.runtime import Part
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +124,28 @@ async def receive(
     return await writer.append(message)
 
 
+class AutomaticAnswers(Protocol):
+    """The automatic answers to a customer's message, committed with it. The
+    responders plug in here at start-up (app/responders/wiring.py), as the
+    events plug into the writer's `on_stored`: the intake knows no responder."""
+
+    async def plan(
+        self, db: Database, inbox: InboxFacts, customer_id: int, inbound: InboundMessage
+    ) -> tuple[JobSpec, ...]: ...
+
+    def inbox_read(self, inbox: Inbox) -> None:
+        """An inbox was read from the database: its settings are fresh."""
+
+
+_answers: AutomaticAnswers | None = None
+
+
+def answer_with(answers: AutomaticAnswers | None) -> None:
+    """Sets the process's automatic answers (None: the intake plans none)."""
+    global _answers
+    _answers = answers
+
+
 async def prepare(
     db: Database,
     inbox: InboxFacts,
@@ -147,16 +168,11 @@ async def prepare(
             )
             customer_id = customer.id
     jobs = tuple(jobs)
+    # A redirect inbox's message is kept in the history, never worked by an agent.
     redirecting = inbox.mode == "redirect"
-    if redirecting:
-        # Kept in the history, never worked by an agent, answered once a day.
-        answer = redirect.plan(inbox.id, customer_id, inbound, clock.now())
-        jobs += (answer,) if answer is not None else ()
-    elif not inbound.automatic:
-        # A greeting, away message or acknowledgement, committed with the message.
-        settings = await planner.responder_settings.of(db, inbox.id)  # in memory, primed
-        if settings is not None:
-            jobs += planner.plan(inbox.channel, settings, inbound, clock.now())
+    if _answers is not None:
+        # A greeting, away message, acknowledgement or redirect, committed with the message.
+        jobs += await _answers.plan(db, inbox, customer_id, inbound)
     return NewMessage(
         inbox_id=inbox.id,
         channel=inbox.channel,
@@ -271,7 +287,8 @@ async def _webhook_inbox(
             raise NotFound("no such inbox")
         facts = await inbox_facts(session, inbox)
     found = WebhookInbox(adapter, adapter.config_model.model_validate(inbox.config), facts)
-    planner.responder_settings.prime(inbox.id, inbox.business_hours, inbox.responders)
+    if _answers is not None:
+        _answers.inbox_read(inbox)
     cache.inboxes.put(inbox_id, found)
     return found
 
@@ -365,3 +382,6 @@ async def receive_webhook(
         if isinstance(update, DeliveryUpdate):
             await outbox.apply_delivery_update(db, facts.id, update)
     return WebhookAnswer(status=200, body="ok")
+
+
+INTAKE_CACHE: Part[IntakeCache] = Part("intake_cache")

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import Connection, case, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,36 +23,34 @@ from app.channels.registry import ChannelRegistry
 from app.conversations import access
 from app.conversations import repository as conversations_repo
 from app.conversations.outbox import DELIVER
+from app.conversations.publishing import conversation_changed
 from app.conversations.repository import ConversationRow
 from app.conversations.schemas import (
     conversation_out,
     csat_out,
-    message_out,
     stored_message_out,
 )
 from app.conversations.writer import (
     JobSpec,
     MessageWriter,
     NewMessage,
-    OnStored,
     StoredMessage,
+    WithRows,
     rows_in_order,
 )
 from app.db import Database
 from app.errors import Forbidden, InvalidRequest, NotFound
-from app.events.bus import EventBus, publish_after_commit
+from app.events.bus import publish_after_commit
 from app.events.domain import (
     ConversationChange,
-    ConversationChanged,
     ConversationRead,
     ConversationScope,
-    JobsQueued,
     MessageStored,
 )
 from app.inboxes import repository as inboxes_repo
 from app.kit.clock import clock
 from app.models import Agent, Conversation, Inbox, Message
-from app.responders import promises
+from app.models.conversation import PROMISE_KEPT, PROMISE_MISSED
 
 # -- access ----------------------------------------------------------------
 
@@ -80,42 +79,6 @@ async def _check_serves(session: AsyncSession, agent: Agent, scope: Conversation
     target = await access.viewer_of(session, agent)
     if not access.serves(target.agent_id, target.team_ids, scope):
         raise InvalidRequest("that agent does not serve this conversation")
-
-
-# -- events ----------------------------------------------------------------
-
-
-async def conversation_changed(
-    session: AsyncSession,
-    change: ConversationChange,
-    conversation_id: int,
-    *,
-    notify_agents: Sequence[int] = (),
-) -> None:
-    """Queues the change for after the commit, with the conversation as it is now."""
-    publish_after_commit(
-        session, await change_event(session, change, conversation_id, notify_agents=notify_agents)
-    )
-
-
-async def change_event(
-    session: AsyncSession,
-    change: ConversationChange,
-    conversation_id: int,
-    *,
-    notify_agents: Sequence[int] = (),
-) -> ConversationChanged:
-    """The change as an event, with the conversation as this session sees it."""
-    await session.flush()
-    row = await conversations_repo.get_with_refs(session, conversation_id)
-    assert row is not None
-    conversation, inbox, customer, assignee = row
-    return ConversationChanged(
-        change=change,
-        scope=access.scope_of(conversation, await inboxes_repo.team_ids(session, inbox.id)),
-        conversation=conversation_out(conversation, inbox, customer, assignee),
-        notify_agent_ids=tuple(notify_agents),
-    )
 
 
 async def hand_over(
@@ -183,92 +146,6 @@ async def add_note(
     )
 
 
-def stored_out(stored: StoredMessage) -> dict[str, Any]:
-    """The REST shape of a just-stored message, without reading it back."""
-    m = stored.new
-    return message_out(
-        message_id=stored.id,
-        conversation_id=stored.conversation_id,
-        seq=stored.seq,
-        client_id=m.client_id,
-        author_kind=m.author_kind,
-        author_name=m.author_name,
-        author_agent_id=m.author_agent_id,
-        body=m.body,
-        created_at=stored.created_at,
-        private=m.private,
-        channel=m.channel,
-        delivery_status=m.delivery_status,
-        delivery_error=None,
-        sent_at=min(m.sent_at, stored.created_at) if m.sent_at else None,
-        meta=m.meta,
-    )
-
-
-def message_stored(stored: StoredMessage) -> MessageStored:
-    m = stored.new
-    return MessageStored(
-        scope=ConversationScope(
-            conversation_id=stored.conversation_id,
-            inbox_id=m.inbox_id,
-            customer_id=stored.customer_id,
-            assignee_id=stored.assignee_id,
-            team_id=stored.team_id,
-            inbox_team_ids=m.inbox_team_ids,
-            status=stored.conversation_status,
-        ),
-        message=stored_out(stored),
-        origin_connection=m.origin_connection,
-        automatic=m.automatic,
-    )
-
-
-async def _opened_events(
-    db: Database, stored: Sequence[StoredMessage]
-) -> dict[int, ConversationChanged]:
-    """The conversations the batch opened or reopened, read in one query: mail
-    opens one per message, and a read each held up the writer."""
-    opened = [item for item in stored if item.opened or item.reopened]
-    if not opened:
-        return {}
-    async with db.read() as session:
-        rows = await conversations_repo.get_many_with_refs(
-            session, [item.conversation_id for item in opened]
-        )
-    events = {}
-    for item in opened:
-        row = rows.get(item.conversation_id)
-        if row is not None:
-            conversation, inbox, customer, assignee = row
-            events[item.conversation_id] = ConversationChanged(
-                change="opened" if item.opened else "reopened",
-                scope=access.scope_of(conversation, item.new.inbox_team_ids),
-                conversation=conversation_out(conversation, inbox, customer, assignee),
-            )
-    return events
-
-
-def publisher(db: Database, bus: EventBus) -> OnStored:
-    """The writer's after-commit hook: a conversation's opening before its first
-    message, one event per stored message in seq order, then a wake-up for the
-    worker when the batch queued jobs."""
-
-    async def publish_stored(stored: Sequence[StoredMessage]) -> None:
-        jobs = False
-        opened_events = await _opened_events(db, stored)
-        for item in stored:
-            if item.opened or item.reopened:
-                opened = opened_events.get(item.conversation_id)
-                if opened is not None:
-                    await bus.publish(opened)
-            await bus.publish(message_stored(item))
-            jobs = jobs or item.jobs_queued
-        if jobs:
-            await bus.publish(JobsQueued())
-
-    return publish_stored
-
-
 # -- agent actions ---------------------------------------------------------
 
 
@@ -334,7 +211,7 @@ async def post_agent_message(
             meta={"attachments": stored.meta} if stored is not None else None,
             with_rows=rows_in_order(
                 # The first human reply settles the reply time the customer was promised.
-                None if private else promises.settle_on_reply(conversation_id),
+                None if private else _settle_promise(conversation_id),
                 functools.partial(write_files, files=stored.rows) if stored else None,
             ),
         )
@@ -544,3 +421,26 @@ async def transfer(
             summary=f"Transferred to {target_name} by {actor.name}",
             note=note,
         )
+
+
+def _settle_promise(conversation_id: int) -> WithRows:
+    """Rows for a human reply's commit: the reply time the customer was
+    promised (app/responders/promises.py) is kept or missed, once."""
+
+    def write(conn: Connection, message_id: int) -> None:
+        now = clock.now()
+        conn.execute(
+            update(Conversation)
+            .where(
+                Conversation.id == conversation_id,
+                Conversation.promised_reply_by.is_not(None),
+                Conversation.promise_outcome.is_(None),
+            )
+            .values(
+                promise_outcome=case(
+                    (Conversation.promised_reply_by >= now, PROMISE_KEPT), else_=PROMISE_MISSED
+                )
+            )
+        )
+
+    return write

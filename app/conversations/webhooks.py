@@ -18,6 +18,8 @@ from starlette.types import Receive, Scope, Send
 
 from app.channels.base import InboundRequest, WebhookAnswer
 from app.conversations import intake
+from app.conversations.intake import INTAKE_CACHE
+from app.conversations.writer import MESSAGE_WRITER
 from app.errors import AppError
 from app.kit.numbers import parse_db_int
 from app.runtime import Runtime
@@ -68,12 +70,12 @@ async def webhook(scope: Scope, receive: Receive, send: Send, runtime: Runtime) 
     try:
         answer = await intake.receive_webhook(
             runtime.db,
-            runtime.writer,
+            runtime[MESSAGE_WRITER],
             runtime.channels,
             slug,
             inbox_id,
             request,
-            runtime.intake_cache,
+            runtime[INTAKE_CACHE],
         )
     except AppError as exc:
         await _error(send, exc.status, exc.code, exc.detail, exc.headers)

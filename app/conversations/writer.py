@@ -30,7 +30,9 @@ from app.conversations import batch_store
 from app.db import Database
 from app.driver_sql import db_time
 from app.errors import NotFound
+from app.kit.background import BackgroundLoop
 from app.kit.clock import clock
+from app.runtime import Part
 from app.worker.job_rows import insert_jobs
 
 log = logging.getLogger(__name__)
@@ -154,25 +156,17 @@ class MessageWriter:
         self._db = db
         self._on_stored = on_stored
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue(MAX_QUEUED)
-        self._task: asyncio.Task[None] | None = None
+        # Drained, not cancelled: `stop` returns once everything queued is written.
+        self._loop = BackgroundLoop(self._write_queued, name="message-writer", drain=True, log=log)
         self.batches = 0
         self.messages = 0
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="message-writer")
+        await self._loop.start()
 
     async def stop(self) -> None:
         """Writes what is queued, then stops."""
-        if self._task is None:
-            return
-        while not self._queue.empty():
-            await asyncio.sleep(0.01)
-        self._task.cancel()
-        try:
-            await self._task
-        except asyncio.CancelledError:
-            pass
-        self._task = None
+        await self._loop.stop()
 
     async def append(self, message: NewMessage) -> StoredMessage:
         """Stores the message (or finds it stored before) and returns it after commit."""
@@ -190,24 +184,28 @@ class MessageWriter:
             self._queue.put_nowait(pending)
         except asyncio.QueueFull:
             await self._queue.put(pending)
+        self._loop.wake()
         return future
 
-    async def _run(self) -> None:
-        while True:
-            batch = [await self._queue.get()]
-            while len(batch) < MAX_BATCH and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            try:
-                await self._write_batch(batch)
-            except asyncio.CancelledError:
-                for item in batch:
-                    if not item.future.done():
-                        item.future.cancel()
-                raise
-            except Exception as exc:  # noqa: BLE001 - the writer must outlive any one bad batch
-                log.exception("message batch failed")
-                for item in batch:
-                    self._fail(item, exc)
+    async def _write_queued(self) -> float | None:
+        """Writes one batch of what is queued; due again at once while more is."""
+        batch: list[_Pending] = []
+        while len(batch) < MAX_BATCH and not self._queue.empty():
+            batch.append(self._queue.get_nowait())
+        if not batch:
+            return None
+        try:
+            await self._write_batch(batch)
+        except asyncio.CancelledError:
+            for item in batch:
+                if not item.future.done():
+                    item.future.cancel()
+            raise
+        except Exception as exc:  # noqa: BLE001 - the writer must outlive any one bad batch
+            log.exception("message batch failed")
+            for item in batch:
+                self._fail(item, exc)
+        return 0.0 if not self._queue.empty() else None
 
     async def _write_batch(self, batch: list[_Pending]) -> None:
         try:
@@ -453,3 +451,6 @@ def _as_duplicate(original: StoredMessage, message: NewMessage) -> StoredMessage
         new=message,
         duplicate=True,
     )
+
+
+MESSAGE_WRITER: Part[MessageWriter] = Part("message_writer")

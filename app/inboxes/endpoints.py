@@ -15,7 +15,7 @@ from app.kit.clock import clock
 from app.kit.numbers import DbId
 from app.models import Agent, Conversation, Inbox
 from app.responders import promises
-from app.responders.availability import availability
+from app.responders.availability import QUEUE_SOURCE, availability
 from app.routing.config import config_of
 from app.runtime import RuntimeDep
 
@@ -90,7 +90,7 @@ async def get_availability(inbox_id: DbId, runtime: RuntimeDep) -> dict[str, obj
     async with runtime.db.read() as session:
         inbox = await inboxes_service.get_inbox(session, inbox_id)
     now = await availability(
-        inbox, clock.now(), runtime.router, runtime.settings.default_expected_reply_seconds
+        inbox, clock.now(), runtime[QUEUE_SOURCE], runtime.settings.default_expected_reply_seconds
     )
     return now.as_json()
 

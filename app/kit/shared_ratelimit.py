@@ -12,8 +12,6 @@ unreachable each process goes on counting for itself.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import math
 import time
@@ -22,6 +20,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from app.errors import RateLimited
+from app.kit.background import BackgroundLoop
 from app.kit.ratelimit import WINDOW_SECONDS, RateLimiter
 
 log = logging.getLogger(__name__)
@@ -40,46 +39,41 @@ class SharedCounters:
         self._pending: dict[str, int] = {}
         self._totals: dict[str, int] = {}
         self._resets: set[str] = set()
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._loop = BackgroundLoop(
+            self._send, name="shared-rate-limits", settle=FLUSH_SECONDS, log=log
+        )
 
     def count(self, key: str) -> int:
         return self._totals.get(key, 0) + self._pending.get(key, 0)
 
     def add(self, key: str) -> None:
         self._pending[key] = self._pending.get(key, 0) + 1
-        self._wake.set()
+        self._loop.wake()
 
     def reset(self, key: str) -> None:
         self._pending.pop(key, None)
         self._totals.pop(key, None)
         self._resets.add(key)
-        self._wake.set()
+        self._loop.wake()
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="shared-rate-limits")
+        await self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
 
-    async def _run(self) -> None:
-        while True:
-            await self._wake.wait()
-            await asyncio.sleep(FLUSH_SECONDS)
-            self._wake.clear()
-            pending, self._pending = self._pending, {}
-            resets, self._resets = self._resets, set()
-            try:
-                await self._flush(pending, resets)
-            except (RedisError, OSError) as exc:
-                log.warning("rate limits: Redis unreachable (%s); counting locally", exc)
-                for key, hits in pending.items():
-                    self._totals[key] = self._totals.get(key, 0) + hits
-            self._evict()
+    async def _send(self) -> None:
+        pending, self._pending = self._pending, {}
+        resets, self._resets = self._resets, set()
+        if not pending and not resets:
+            return  # the round at start: nothing counted yet
+        try:
+            await self._flush(pending, resets)
+        except (RedisError, OSError) as exc:
+            log.warning("rate limits: Redis unreachable (%s); counting locally", exc)
+            for key, hits in pending.items():
+                self._totals[key] = self._totals.get(key, 0) + hits
+        self._evict()
 
     async def _flush(self, pending: dict[str, int], resets: set[str]) -> None:
         keys = list(pending)

@@ -32,6 +32,7 @@ import aioimaplib
 
 from app.channels.email.adapter import ImapConfig
 from app.db import Database
+from app.kit.background import BackgroundLoop
 from app.mail import repository as mail_repo
 from app.mail.intake import MailDirectory, MailInbox, MailIntake
 
@@ -274,28 +275,22 @@ class ImapSupervisor:
         self.poll_seconds = poll_seconds
         self.max_message_bytes = max_message_bytes
         self._readers: dict[int, tuple[str, asyncio.Task[None]]] = {}
-        self._task: asyncio.Task[None] | None = None
+        # A rescan that fails is logged and tried again at the next one.
+        self._loop = BackgroundLoop(
+            self._rescan, name="imap-supervisor", interval=rescan_seconds, log=log
+        )
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="imap-supervisor")
+        await self._loop.start()
 
     async def stop(self) -> None:
+        # The rescans first: none starts a reader while they are stopped.
+        await self._loop.stop()
         tasks = [t for _, t in self._readers.values()]
-        if self._task is not None:
-            tasks.append(self._task)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._readers.clear()
-        self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self._rescan()
-            except Exception:  # noqa: BLE001 - try again at the next rescan
-                log.exception("reading the IMAP inboxes failed")
-            await asyncio.sleep(self.rescan_seconds)
 
     async def _rescan(self) -> None:
         wanted = {inbox.id: inbox for inbox in await self.directory.inboxes() if inbox.config.imap}

@@ -7,6 +7,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base
 
+# What became of a promised reply time (app/responders/promises.py).
+PROMISE_KEPT = "kept"
+PROMISE_MISSED = "missed"
+
 
 class Conversation(Base):
     __tablename__ = "conversations"
@@ -96,4 +100,5 @@ class Conversation(Base):
     # time (an acknowledgement or away message said so), and, once it came,
     # "kept" or "missed".
     promised_reply_by: Mapped[datetime | None]
+    # PROMISE_KEPT or PROMISE_MISSED, set by the first human reply's commit.
     promise_outcome: Mapped[str | None] = mapped_column(String(10))

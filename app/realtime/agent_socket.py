@@ -9,9 +9,11 @@ from starlette.websockets import WebSocket
 
 from app.agents import repository as agents_repo
 from app.agents import service as agents_service
+from app.agents.presence import PRESENCE
 from app.auth import service as auth_service
 from app.conversations import access
 from app.conversations import service as conversations
+from app.conversations.writer import MESSAGE_WRITER
 from app.errors import AppError, NotAuthenticated
 from app.events.domain import Typing
 from app.inboxes import repository as inboxes_repo
@@ -26,7 +28,7 @@ from app.realtime.frames import (
     require_str,
     send_error,
 )
-from app.realtime.hub import Connection
+from app.realtime.hub import HUB, Connection
 from app.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -65,20 +67,20 @@ async def agent_socket(ws: WebSocket, runtime: Runtime, token: str) -> None:
         return
 
     await ws.accept()
-    conn = runtime.hub.connect(ws, viewer=viewer, token_digest=token_digest(token))
-    runtime.presence.connected(agent.id, "away" if agent.chosen_status == "away" else "online")
+    conn = runtime[HUB].connect(ws, viewer=viewer, token_digest=token_digest(token))
+    runtime[PRESENCE].connected(agent.id, "away" if agent.chosen_status == "away" else "online")
     try:
         conn.send(
             {
                 "type": "hello",
                 "agent": {"id": agent.id, "name": agent.name, "role": agent.role},
-                "status": runtime.presence.status(agent.id),
+                "status": runtime[PRESENCE].status(agent.id),
             }
         )
         await _serve(runtime, conn, agent, viewer)
     finally:
-        runtime.hub.remove(conn)
-        runtime.presence.disconnected(agent.id)
+        runtime[HUB].remove(conn)
+        runtime[PRESENCE].disconnected(agent.id)
 
 
 async def _serve(runtime: Runtime, conn: Connection, agent: Agent, viewer: access.Viewer) -> None:
@@ -100,7 +102,7 @@ async def _serve(runtime: Runtime, conn: Connection, agent: Agent, viewer: acces
                 body = require_str(frame, "body", max_length=max_chars)
                 stored = await conversations.post_agent_message(
                     runtime.db,
-                    runtime.writer,
+                    runtime[MESSAGE_WRITER],
                     runtime.channels,
                     agent,
                     conversation_id,
@@ -125,8 +127,8 @@ async def _serve(runtime: Runtime, conn: Connection, agent: Agent, viewer: acces
                 async with runtime.db.write() as session:
                     fresh = await agents_repo.get(session, agent.id)
                     if fresh is not None:
-                        agents_service.choose_status(fresh, status, runtime.presence)
-                conn.send({"type": "presence", "status": runtime.presence.status(agent.id)})
+                        agents_service.choose_status(fresh, status, runtime[PRESENCE])
+                conn.send({"type": "presence", "status": runtime[PRESENCE].status(agent.id)})
             elif kind == "read":
                 conversation_id = require_int(frame, "conversation_id", minimum=1)
                 seq = require_int(frame, "seq", minimum=1)
@@ -139,9 +141,9 @@ async def _serve(runtime: Runtime, conn: Connection, agent: Agent, viewer: acces
                 if kind == "watch":
                     async with runtime.db.read() as session:
                         await conversations.visible_conversation(session, viewer, conversation_id)
-                    runtime.hub.watch(conn, conversation_id)
+                    runtime[HUB].watch(conn, conversation_id)
                 else:
-                    runtime.hub.unwatch(conn, conversation_id)
+                    runtime[HUB].unwatch(conn, conversation_id)
                 conn.send({"type": kind, "conversation_id": conversation_id})
             elif kind == "ping":
                 conn.send({"type": "pong"})

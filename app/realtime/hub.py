@@ -38,6 +38,7 @@ from app.events.domain import (
     Typing,
 )
 from app.realtime.ws_protocol import direct_sender
+from app.runtime import Part
 
 log = logging.getLogger(__name__)
 
@@ -529,3 +530,6 @@ class Hub:
 
 def encode(frame: Frame) -> str:
     return orjson.dumps(frame).decode()
+
+
+HUB: Part[Hub] = Part("hub")

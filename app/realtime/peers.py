@@ -15,7 +15,6 @@ key: nothing was missed and nobody resyncs.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import math
@@ -23,6 +22,8 @@ from collections.abc import Callable
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+
+from app.kit.background import BackgroundLoop
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,9 @@ class PeerWatch:
         self._alive: set[str] | None = None
         self._missing: set[str] = set()
         self._left: set[str] = set()
-        self._task: asyncio.Task[None] | None = None
+        self._loop = BackgroundLoop(
+            self._look, name="peer-watch", interval=heartbeat_seconds, log=log
+        )
         self.deaths = 0
 
     @property
@@ -64,27 +67,21 @@ class PeerWatch:
         self._left.add(process)
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="peer-watch")
+        await self._loop.start()
 
     async def stop(self) -> None:
         """After the bus has said we left: the key goes now, not at expiry."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
         with contextlib.suppress(RedisError, OSError):
             await self.redis.delete(self.key)
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self._beat()
-            except (RedisError, OSError) as exc:
-                log.debug("peer watch: Redis unreachable (%s)", exc)
-                self._alive = None
-                self._missing = set()
-            await asyncio.sleep(self.heartbeat_seconds)
+    async def _look(self) -> None:
+        try:
+            await self._beat()
+        except (RedisError, OSError) as exc:
+            log.debug("peer watch: Redis unreachable (%s)", exc)
+            self._alive = None
+            self._missing = set()
 
     async def _beat(self) -> None:
         await self.redis.set(self.key, "1", px=self.ttl_ms)

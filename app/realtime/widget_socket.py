@@ -12,7 +12,7 @@ from app.channels.base import InboundMessage, Sender
 from app.channels.web.adapter import WebConfig
 from app.conversations import customer_chat, intake
 from app.conversations.intake import InboxFacts
-from app.conversations.writer import StoredMessage
+from app.conversations.writer import MESSAGE_WRITER, StoredMessage
 from app.errors import AppError, NotAuthenticated, RateLimited
 from app.kit.clock import clock
 from app.realtime.frames import (
@@ -26,11 +26,12 @@ from app.realtime.frames import (
     require_str,
     send_error,
 )
-from app.realtime.hub import Connection
+from app.realtime.hub import HUB, Connection
 from app.realtime.sockets import origin_of
 from app.reports import csat
 from app.responders import planner
-from app.responders.availability import availability
+from app.responders.availability import QUEUE_SOURCE, availability
+from app.routing.router import ROUTER
 from app.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ async def widget_socket(ws: WebSocket, runtime: Runtime, token: str) -> None:
     try:
         await _serve(runtime, conn, chat, rate_key)
     finally:
-        runtime.hub.remove(conn)
+        runtime[HUB].remove(conn)
 
 
 async def _open(
@@ -85,7 +86,7 @@ async def _open(
     await ws.accept()
     # The responders decide on each message without a database read.
     planner.responder_settings.prime(inbox.id, inbox.business_hours, inbox.responders)
-    conn = runtime.hub.connect(ws, customer_id=identity.customer_id, inbox_id=inbox.id)
+    conn = runtime[HUB].connect(ws, customer_id=identity.customer_id, inbox_id=inbox.id)
     chat = _Chat(
         intake.facts_of(inbox, opening.inbox_team_ids, web),
         identity.customer_id,
@@ -93,7 +94,10 @@ async def _open(
     )
     try:
         now = await availability(
-            inbox, clock.now(), runtime.router, runtime.settings.default_expected_reply_seconds
+            inbox,
+            clock.now(),
+            runtime[QUEUE_SOURCE],
+            runtime.settings.default_expected_reply_seconds,
         )
         conn.send({"type": "availability", **now.as_json()})
         if current is not None and current.status != "resolved":
@@ -106,14 +110,14 @@ async def _open(
         if current is not None:
             # Agents' read mark, so "Read" survives a reload (later ones come as `read`).
             status["agent_read_seq"] = current.agent_read_seq
-        place = runtime.router.place_of(current.id) if current is not None else None
+        place = runtime[ROUTER].place_of(current.id) if current is not None else None
         if place is not None:
             # Waiting in routing's queue: where, and for about how long.
             status["queue_position"] = place.position
             status["expected_wait_seconds"] = place.expected_wait_seconds
         conn.send(status)
     except BaseException:
-        runtime.hub.remove(conn)
+        runtime[HUB].remove(conn)
         raise
     return conn, chat, f"session:{identity.session_id}"
 
@@ -269,7 +273,7 @@ async def _queue_message(
             client_id=client_id,
             origin_connection=conn.id,
         )
-        stored = await runtime.writer.enqueue(message)
+        stored = await runtime[MESSAGE_WRITER].enqueue(message)
     except Exception as exc:  # noqa: BLE001 - the customer hears of it, the socket lives
         conn.send(_refusal(client_id, exc))
         return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Depends, Query
@@ -13,6 +13,8 @@ from fastapi.responses import Response
 from app.agents import repository as agents_repo
 from app.agents.schemas import Label
 from app.auth.dependencies import Admin, CurrentAgent, Supervisor
+from app.channels.base import ChannelKind
+from app.channels.registry import ChannelRegistry
 from app.conversations import access
 from app.conversations import service as conversations
 from app.errors import InvalidRequest, NotFound
@@ -20,6 +22,7 @@ from app.kit.numbers import DbId
 from app.reports import service as reports
 from app.reports import sla
 from app.reports.repository import ReportFilter
+from app.reports.rollup import ROLLUP
 from app.reports.schemas import ServicePolicyIn
 from app.runtime import Runtime, RuntimeDep
 
@@ -31,7 +34,16 @@ MAX_BUCKETS = 24 * 93
 From = Annotated[datetime | None, Query(alias="from")]
 To = Annotated[datetime | None, Query(alias="to")]
 Zone = Annotated[str, Query(max_length=64)]
-Channel = Literal["web", "email", "telegram", "line", "messenger", "instagram", "whatsapp"]
+# Any channel in the registry, plug-ins included: checked per request (_channel).
+Channel = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=20,
+        description="A channel's kind: a built-in one or a plug-in's.",
+        examples=[kind.value for kind in ChannelKind],
+    ),
+]
 
 
 def _zone(tz: str) -> ZoneInfo:
@@ -39,6 +51,12 @@ def _zone(tz: str) -> ZoneInfo:
         return ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise InvalidRequest("tz is an IANA time zone, e.g. Asia/Tokyo") from exc
+
+
+def _channel(channels: ChannelRegistry, kind: str | None) -> str | None:
+    if kind is not None and kind not in channels:
+        raise InvalidRequest(f"channel is one of {', '.join(channels.kinds())}, not {kind!r}")
+    return kind
 
 
 def _aware(value: datetime | None, zone: ZoneInfo) -> datetime | None:
@@ -65,10 +83,11 @@ async def report_query(
     inbox_id: DbId | None = None,
     team: Label | None = None,
     agent_id: DbId | None = None,
-    channel: Channel | None = None,
+    channel: Channel = None,
     tz: Zone = "UTC",
 ) -> ReportQuery:
     zone = _zone(tz)
+    channel = _channel(runtime.channels, channel)
     end_at = _aware(end, zone) or datetime.now(UTC)
     start_at = _aware(start, zone) or end_at - DEFAULT_PERIOD
     if start_at >= end_at:
@@ -90,7 +109,7 @@ ReportQueryDep = Annotated[ReportQuery, Depends(report_query)]
 
 @router.get("/reports/summary")
 async def summary(_: Supervisor, query: ReportQueryDep, runtime: RuntimeDep) -> dict[str, Any]:
-    return await reports.summary(runtime.db, runtime.rollup, query.filter)
+    return await reports.summary(runtime.db, runtime[ROLLUP], query.filter)
 
 
 async def _series(
@@ -100,7 +119,7 @@ async def _series(
     step = timedelta(days=1) if interval == "day" else timedelta(hours=1)
     if (f.end - f.start) / step > MAX_BUCKETS:
         raise InvalidRequest(f"at most {MAX_BUCKETS} rows; choose a shorter period or days")
-    return await reports.timeseries(runtime.db, runtime.rollup, f, interval, query.zone)
+    return await reports.timeseries(runtime.db, runtime[ROLLUP], f, interval, query.zone)
 
 
 @router.get("/reports/timeseries")

@@ -32,8 +32,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Database
 from app.events.domain import ConversationChanged, Event, MessageStored
+from app.kit.background import BackgroundLoop
 from app.models import Conversation, Inbox, Message, ReportCursor, ReportMeasurement
 from app.reports.business_time import BusinessCalendar, calendars_for
+from app.runtime import Part
 
 log = logging.getLogger(__name__)
 
@@ -152,8 +154,17 @@ class Rollup:
         self._lagging: set[int] = set()
         # What the events say: is the customer waiting for an answer?
         self._awaiting: dict[int, bool] = {}
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        # When the lagging conversations are next swept; None: not started.
+        self._sweep_at: float | None = None
+        self._loop = BackgroundLoop(
+            self._round,
+            name="reports-rollup",
+            # A short pause gathers a burst of changes into one fold.
+            settle=delay_seconds,
+            # A failed fold keeps its conversations dirty for this retry.
+            backoff=lambda _failures: 1.0,
+            log=log,
+        )
 
     # -- background ----------------------------------------------------------
 
@@ -184,50 +195,37 @@ class Rollup:
 
     def mark(self, conversation_id: int) -> None:
         self._dirty.add(conversation_id)
-        self._wake.set()
+        self._loop.wake()
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="reports-rollup")
+        self._sweep_at = None
+        await self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await self._loop.stop()
 
-    async def _run(self) -> None:
-        try:
-            # What changed while the process was down (or before it existed).
-            await self.fold_all()
-        except Exception:  # noqa: BLE001 - the next pass tries again
-            log.exception("reports: the start-up fold failed")
+    async def _round(self) -> float:
         loop = asyncio.get_running_loop()
-        sweep_at = loop.time() + SWEEP_SECONDS
-        while True:
+        if self._sweep_at is None:
             try:
-                await asyncio.wait_for(self._wake.wait(), max(0.0, sweep_at - loop.time()))
-                # A short pause gathers a burst of changes into one fold.
-                await asyncio.sleep(self.delay_seconds)
-            except TimeoutError:
-                pass
-            self._wake.clear()
-            dirty, self._dirty = self._dirty, set()
-            if loop.time() >= sweep_at:
-                dirty |= self._lagging
-                self._lagging = set()
-                sweep_at = loop.time() + SWEEP_SECONDS
-            if not dirty:
-                continue
+                # What changed while the process was down (or before it existed).
+                await self.fold_all()
+            except Exception:  # noqa: BLE001 - the next pass tries again
+                log.exception("reports: the start-up fold failed")
+            self._sweep_at = loop.time() + SWEEP_SECONDS
+            return SWEEP_SECONDS
+        dirty, self._dirty = self._dirty, set()
+        if loop.time() >= self._sweep_at:
+            dirty |= self._lagging
+            self._lagging = set()
+            self._sweep_at = loop.time() + SWEEP_SECONDS
+        if dirty:
             try:
                 await self.fold(sorted(dirty))
-            except Exception:  # noqa: BLE001 - kept dirty for the next pass
-                log.exception("reports: fold failed")
-                self._dirty |= dirty
-                await asyncio.sleep(1)
-                self._wake.set()
+            except Exception:
+                self._dirty |= dirty  # for the next pass
+                raise
+        return max(0.0, self._sweep_at - loop.time())
 
     # -- folding -------------------------------------------------------------
 
@@ -535,3 +533,6 @@ async def _insert_new(session: AsyncSession, rows: list[dict[str, object]]) -> N
     ]
     if fresh:
         await session.execute(insert(ReportMeasurement), fresh)
+
+
+ROLLUP: Part[Rollup] = Part("rollup")

@@ -111,8 +111,12 @@ class SendAutoReply:
             else NOT_SCHEDULED[language],
             "hours": templates.hours_summary(hours, language),
             "channels": templates.channel_lines(
-                [(c.channel, c.address) for c in public_channels(inboxes, self.public_url)],
+                [
+                    (c.channel, c.address)
+                    for c in public_channels(inboxes, self.public_url, self.channels)
+                ],
                 language,
+                self.channels,
             ),
         }
         with_rows: WithRows | None = None

@@ -14,10 +14,16 @@ from typing import Protocol
 from app.models import Inbox
 from app.responders import calendar, estimate
 from app.responders.estimate import QueueNow
+from app.runtime import Part
 
 
 class QueueSource(Protocol):
+    """What availability needs of the queue (the router)."""
+
     async def queue_now(self, inbox_id: int) -> QueueNow: ...
+
+
+QUEUE_SOURCE: Part[QueueSource] = Part("queue_source")
 
 
 @dataclass(frozen=True, slots=True)

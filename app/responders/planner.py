@@ -3,7 +3,8 @@ stored, so the reply's job commits with the message.
 
 - greeting: a chat's (web or social) first message, while the inbox is open;
 - away: a chat message while the inbox is closed;
-- acknowledgement: every mail (the asynchronous channel), open or closed.
+- acknowledgement: every message on an asynchronous channel (mail: the
+  adapters say which, app/channels/base.py), open or closed.
 
 Nothing automatic is ever answered (the channels mark auto-replies, bounces,
 lists and bots as `automatic`), and the jobs table's unique dedupe key lets
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -30,8 +31,6 @@ from app.responders.calendar import BusinessHours
 from app.responders.templates import Responder, told_language
 
 AUTO_REPLY = "auto_reply"
-# Channels a customer writes and waits on: email waits for a receipt instead.
-ASYNC_CHANNELS = frozenset({"email"})
 # How stale an inbox's hours and templates may be in another process after an
 # admin changes them (this process forgets them at once).
 SETTINGS_CACHE_SECONDS = 10.0
@@ -77,8 +76,11 @@ class ResponderSettings:
     missed heals that soon). Only an inbox never seen waits, once, and every
     message waiting for it resumes in arrival order."""
 
-    def __init__(self, window_seconds: int) -> None:
+    def __init__(self, window_seconds: int, async_channels: Collection[str] | None = None) -> None:
         self.window_seconds = window_seconds
+        # The channels customers write on and wait: the registry's async_kinds(),
+        # set at start-up (responders/wiring.py).
+        self.async_channels = frozenset(async_channels or ())
         self._entries: dict[int, tuple[float, InboxResponders]] = {}
         self._loading: dict[int, asyncio.Future[InboxResponders | None]] = {}
 
@@ -141,18 +143,28 @@ _background: set[asyncio.Task[None]] = set()
 
 
 # One per process, like the clock: the intake of every channel asks it, and
-# build_runtime sets the window from the settings.
+# responders/wiring.py sets the window from the settings and `async_channels`
+# from the channel registry (asynchronous plug-ins included).
 DEFAULT_WINDOW_SECONDS = 24 * 3600
 responder_settings = ResponderSettings(DEFAULT_WINDOW_SECONDS)
 
 
 def plan(
-    channel: str, settings: InboxResponders, inbound: InboundMessage, now: datetime
+    channel: str,
+    settings: InboxResponders,
+    inbound: InboundMessage,
+    now: datetime,
+    *,
+    async_channels: Collection[str] | None = None,
 ) -> tuple[JobSpec, ...]:
-    """The automatic reply's job for a customer's message to a live inbox."""
+    """The automatic reply's job for a customer's message to a live inbox.
+    `async_channels`: the registry's asynchronous kinds; by default the
+    process's (`responder_settings.async_channels`)."""
     if inbound.automatic:
         return ()
-    if channel in ASYNC_CHANNELS:
+    if async_channels is None:
+        async_channels = responder_settings.async_channels
+    if channel in async_channels:
         responder = Responder.ACKNOWLEDGEMENT
     elif not settings.enabled & CHAT_RESPONDERS:
         return ()

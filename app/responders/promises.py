@@ -15,15 +15,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Connection, and_, case, func, or_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.conversations.writer import WithRows
-from app.kit.clock import clock
 from app.models import Conversation
-
-KEPT = "kept"
-MISSED = "missed"
+from app.models.conversation import PROMISE_KEPT as KEPT
+from app.models.conversation import PROMISE_MISSED as MISSED
 
 
 def promise_reply_by(conversation_id: int, reply_by: datetime) -> WithRows:
@@ -34,26 +32,6 @@ def promise_reply_by(conversation_id: int, reply_by: datetime) -> WithRows:
             update(Conversation)
             .where(Conversation.id == conversation_id, Conversation.promised_reply_by.is_(None))
             .values(promised_reply_by=reply_by)
-        )
-
-    return write
-
-
-def settle_on_reply(conversation_id: int) -> WithRows:
-    """Rows for a human reply's commit: an open promise is kept or missed."""
-
-    def write(conn: Connection, message_id: int) -> None:
-        now = clock.now()
-        conn.execute(
-            update(Conversation)
-            .where(
-                Conversation.id == conversation_id,
-                Conversation.promised_reply_by.is_not(None),
-                Conversation.promise_outcome.is_(None),
-            )
-            .values(
-                promise_outcome=case((Conversation.promised_reply_by >= now, KEPT), else_=MISSED)
-            )
         )
 
     return write

@@ -9,22 +9,23 @@ dedupe key makes it at most one answer per customer per day, however many
 messages or redeliveries arrive. The job writes the answer as a system
 message of that conversation, and the outbox sends it on the same channel.
 
-The text names each live inbox by its public address. Its words are the
-responders' (app/responders/templates.py): an English and a Japanese default,
-or the inbox's `responders.redirect` (`null`, `""` or `false` turns it off).
+The text names each live inbox by its channel's label and its public
+address, both as the channel's adapter states them (app/channels/base.py), so
+a plug-in channel is named like a built-in one. Its words are the responders'
+(app/responders/templates.py): an English and a Japanese default, or the
+inbox's `responders.redirect` (`null`, `""` or `false` turns it off).
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from app.channels.base import InboundMessage
+from app.channels.base import ChannelKind, InboundMessage
 from app.channels.registry import ChannelRegistry
 from app.contacts import chat_link
 from app.conversations import repository as conversations_repo
@@ -75,74 +76,48 @@ def language_of(inbound: InboundMessage) -> str | None:
 
 
 def public_channels(
-    inboxes: Sequence[Inbox], public_url: str | None, *, chat_link: str | None = None
+    inboxes: Sequence[Inbox],
+    public_url: str | None,
+    registry: ChannelRegistry,
+    *,
+    chat_link: str | None = None,
 ) -> list[PublicChannel]:
-    """Each live inbox's public address: the chat page, the email address, the
-    platform's link to the account. Inboxes without one are left out. With a
+    """Each live inbox's public address as its channel's adapter in `registry`
+    names it: the chat page, the
+    email address, the platform's link to the account. Inboxes without an
+    address, or on a channel the registry lacks, are left out. With a
     `chat_link` token, the chat page's address carries it, so whoever follows
     it continues as the customer answered (app/contacts/chat_link.py)."""
     found = []
     for inbox in inboxes:
         if inbox.mode != "live":
             continue
-        address = _address(inbox, public_url)
-        if address and chat_link and inbox.channel == "web":
+        address = registry.public_address(
+            inbox.channel, inbox.config, widget_key=inbox.widget_key, public_url=public_url
+        )
+        if address and chat_link and inbox.channel == ChannelKind.WEB:
             address = f"{address}?link={quote(chat_link, safe='')}"
         if address:
             found.append(PublicChannel(inbox.channel, address))
     return found
 
 
-def _address(inbox: Inbox, public_url: str | None) -> str | None:
-    config: dict[str, Any] = inbox.config or {}
-    match inbox.channel:
-        case "web":
-            if public_url and inbox.widget_key:
-                return f"{public_url.rstrip('/')}/chat/{inbox.widget_key}"
-        case "email":
-            return _text(config.get("address"))
-        case "line":
-            basic_id = _text(config.get("basic_id"))
-            if basic_id:
-                handle = basic_id if basic_id.startswith("@") else f"@{basic_id}"
-                return f"https://line.me/R/ti/p/{quote(handle)}"
-        case "whatsapp":
-            digits = re.sub(r"\D", "", _text(config.get("display_phone_number")) or "")
-            if digits:
-                return f"https://wa.me/{digits}"
-        case "telegram":
-            username = _text(config.get("bot_username"))
-            if username:
-                return f"https://t.me/{username}"
-        case "messenger":
-            page_id = _text(config.get("page_id"))
-            if page_id:
-                return f"https://m.me/{page_id}"
-        case "instagram":
-            username = _text(config.get("username"))
-            if username:
-                return f"https://ig.me/m/{username}"
-    return None
-
-
-def _text(value: object) -> str | None:
-    return value.strip() if isinstance(value, str) and value.strip() else None
-
-
 def redirect_text(
     channels: Sequence[PublicChannel],
     language: str,
+    registry: ChannelRegistry,
     *,
     template: str | None = None,
     customer_name: str | None = None,
 ) -> str:
-    """The answer, in English or Japanese, with one line per live channel."""
+    """The answer, in English or Japanese, with one line per live channel,
+    labelled as the registry's adapters label them."""
     lang: Language = "ja" if language == "ja" else "en"
     if template is None:
         if not channels:
             return REDIRECT_WITHOUT_CHANNELS[lang]
         template = DEFAULTS[Responder.REDIRECT][lang]
-    listed = channel_lines([(c.channel, c.address) for c in channels], lang)
+    listed = channel_lines([(c.channel, c.address) for c in channels], lang, registry)
     return render(template, {"channels": listed, "customer_name": customer_name or ""})
 
 
@@ -186,8 +161,9 @@ class SendRedirect:
         )
         template = responders.get(REDIRECT)
         text = redirect_text(
-            public_channels(inboxes, self.public_url, chat_link=link),
+            public_channels(inboxes, self.public_url, self.channels, chat_link=link),
             templates.language_of(payload.get("language"), "", responders.get("language")),
+            self.channels,
             template=template if isinstance(template, str) else None,
             customer_name=customer.name,
         )

@@ -14,7 +14,6 @@ Redis each widget would get one frame per process.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -22,6 +21,7 @@ from datetime import datetime
 from app.db import Database
 from app.events.domain import AvailabilityChanged, Event, InboxSettingsChanged
 from app.inboxes import repository as inboxes_repo
+from app.kit.background import BackgroundLoop
 from app.kit.clock import clock
 from app.responders import calendar, estimate
 from app.responders.auto_reply import QueueSource
@@ -49,8 +49,7 @@ class AvailabilitySchedule:
         # inbox id → (its hours, the next moment it opens or closes)
         self._plans: dict[int, tuple[BusinessHours, datetime | None]] = {}
         self._changed: set[int] = set()
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._loop = BackgroundLoop(self._round, name="availability-schedule", log=log)
         self.published = 0
 
     async def start(self) -> None:
@@ -61,36 +60,27 @@ class AvailabilitySchedule:
             hours = calendar.from_json(inbox.business_hours)
             if hours is not None:
                 self._plans[inbox.id] = (hours, _next_transition(hours, now))
-        self._task = asyncio.create_task(self._run(), name="availability-schedule")
+        await self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await self._loop.stop()
 
     def on_event(self, event: Event) -> None:
         """Bus subscriber (synchronous): an inbox's settings changed."""
         if isinstance(event, InboxSettingsChanged):
             responder_settings.prime(event.inbox_id, event.business_hours, event.responders)
             self._changed.add(event.inbox_id)
-            self._wake.set()
+            self._loop.wake()
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self._replan_changed()
-                await self._publish_due()
-            except Exception:  # noqa: BLE001 - the schedule outlives one bad read
-                log.exception("availability schedule failed")
-            self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), self._sleep_seconds())
-            except TimeoutError:
-                pass
+    async def _round(self) -> float:
+        try:
+            await self._replan_changed()
+            await self._publish_due()
+        except Exception:  # noqa: BLE001 - the schedule outlives one bad read
+            # Caught here, not by the loop: after a bad read the schedule
+            # still wakes for the next transition.
+            log.exception("availability schedule failed")
+        return self._sleep_seconds()
 
     def _sleep_seconds(self) -> float:
         due = [at for _, at in self._plans.values() if at is not None]

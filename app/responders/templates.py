@@ -15,6 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
+from app.channels.registry import ChannelRegistry
 from app.responders.calendar import WEEKDAYS, BusinessHours
 
 Language = Literal["en", "ja"]
@@ -60,17 +61,6 @@ DEFAULTS: dict[Responder, dict[Language, str]] = {
 REDIRECT_WITHOUT_CHANNELS: dict[Language, str] = {
     "en": "Thank you for your message. We don't answer messages here.",
     "ja": "メッセージありがとうございます。こちらではお問い合わせを受け付けておりません。",
-}
-CHANNEL_LABELS: dict[Language, dict[str, str]] = {
-    "en": {"web": "Chat", "email": "Email"},
-    "ja": {"web": "チャット", "email": "メール"},
-}
-PLATFORM_LABELS = {
-    "telegram": "Telegram",
-    "line": "LINE",
-    "messenger": "Messenger",
-    "instagram": "Instagram",
-    "whatsapp": "WhatsApp",
 }
 # A name to address the customer by when the channel gave none.
 NAMELESS: dict[Language, str] = {"en": "there", "ja": "お客"}
@@ -179,10 +169,11 @@ def _clock(minutes: int) -> str:
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
-def channel_lines(channels: Sequence[tuple[str, str]], language: Language) -> str:
-    """One "- Label: address" line per live channel."""
-    labels = CHANNEL_LABELS[language]
-    return "\n".join(
-        f"- {labels.get(kind) or PLATFORM_LABELS.get(kind, kind)}: {address}"
-        for kind, address in channels
-    )
+def channel_lines(
+    channels: Sequence[tuple[str, str]],
+    language: Language,
+    registry: ChannelRegistry,
+) -> str:
+    """One "- Label: address" line per live channel, each named as its adapter
+    labels it."""
+    return "\n".join(f"- {registry.label(kind, language)}: {address}" for kind, address in channels)

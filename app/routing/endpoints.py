@@ -9,6 +9,7 @@ from app.kit.numbers import DbId
 from app.kit.pagination import PageDep
 from app.routing import service as routing
 from app.routing.config import RoutingConfig
+from app.routing.router import ROUTER
 from app.routing.schemas import EscalateRequest, PriorityUpdate
 from app.runtime import RuntimeDep
 
@@ -24,7 +25,7 @@ async def get_inbox_routing(inbox_id: DbId, _: CurrentAgent, runtime: RuntimeDep
 async def set_inbox_routing(
     inbox_id: DbId, body: RoutingConfig, _: Admin, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    return await routing.set_inbox_routing(runtime.db, runtime.router, inbox_id, body)
+    return await routing.set_inbox_routing(runtime.db, runtime[ROUTER], inbox_id, body)
 
 
 @router.get("/inboxes/{inbox_id}/queue")
@@ -32,7 +33,7 @@ async def inbox_queue(
     inbox_id: DbId, _: Supervisor, runtime: RuntimeDep, page: PageDep
 ) -> dict[str, Any]:
     items, last = await routing.queue_page(
-        runtime.db, runtime.router, inbox_id, page.cursor or 0, page.limit
+        runtime.db, runtime[ROUTER], inbox_id, page.cursor or 0, page.limit
     )
     return {"items": items, "next_cursor": str(last) if last is not None else None}
 

@@ -24,19 +24,19 @@ from typing import Literal, Protocol
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.conversations import access
-from app.conversations.service import change_event, conversation_changed
+from app.conversations.publishing import change_event, conversation_changed
 from app.db import Database
 from app.events.bus import EventBus
 from app.events.domain import (
     AgentPresenceChanged,
     ConversationChanged,
-    ConversationScope,
     Event,
     JobsQueued,
     MessageStored,
     QueueChanged,
     QueuePlace,
 )
+from app.kit.background import BackgroundLoop
 from app.kit.clock import clock
 from app.responders.estimate import (
     DEFAULT_HANDLING_SECONDS,
@@ -49,6 +49,7 @@ from app.routing import repository as routing_repo
 from app.routing.assign import Assigner, PassOutcome
 from app.routing.pass_store import InboxRouting
 from app.routing.policies import Candidate
+from app.runtime import Part
 
 log = logging.getLogger(__name__)
 
@@ -79,9 +80,14 @@ class Router:
         self.passes = 0
         self.assignments = 0
         self.answer_timeouts = 0
-        self._wake = asyncio.Event()
         self._queue_changed = True
-        self._task: asyncio.Task[None] | None = None
+        self._loop = BackgroundLoop(
+            self._pass,
+            name="router",
+            # A lock timeout or a lost connection: try again soon, not in a spin.
+            backoff=lambda failures: min(5.0, 0.05 * 2**failures),
+            log=log,
+        )
         # Agents who went offline, and reopened conversations whose assignee
         # is offline: taken back at the start of the next pass.
         self._departed: set[int] = set()
@@ -100,23 +106,17 @@ class Router:
     # -- lifecycle -----------------------------------------------------------
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="router")
         self.kick()
+        await self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await self._loop.stop()
 
     def kick(self, *, queue_changed: bool = True) -> None:
         """Asks for a pass; any number of kicks before it starts make one.
         `queue_changed`: the queue's places need telling again afterwards."""
         self._queue_changed = self._queue_changed or queue_changed
-        self._wake.set()
+        self._loop.wake()
 
     def agent_changed(self, agent_id: int) -> None:
         """An agent's capacity, skills or teams changed: read them again, route."""
@@ -186,20 +186,8 @@ class Router:
             handling_seconds=handling,
         )
 
-    async def _run(self) -> None:
-        failures = 0
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            try:
-                await self.run_once()
-                failures = 0
-            except Exception:  # noqa: BLE001 - the router outlives any one bad pass
-                failures += 1
-                log.exception("routing pass failed")
-                # A lock timeout or a lost connection: try again soon, not in a spin.
-                await asyncio.sleep(min(5.0, 0.05 * 2**failures))
-                self._wake.set()
+    async def _pass(self) -> None:
+        await self.run_once()
 
     # -- one round -----------------------------------------------------------
 
@@ -355,13 +343,7 @@ def _slots(online: list[Candidate], inbox: InboxRouting) -> int:
 
 
 def _serves(candidate: Candidate, inbox: InboxRouting) -> bool:
-    scope = ConversationScope(
-        conversation_id=0,
-        inbox_id=0,
-        customer_id=0,
-        assignee_id=None,
-        team_id=None,
-        inbox_team_ids=inbox.team_ids,
-        status="open",
-    )
-    return access.serves(candidate.id, candidate.team_ids, scope)
+    return access.serves_inbox(candidate.team_ids, inbox.team_ids)
+
+
+ROUTER: Part[Router] = Part("router")

@@ -7,13 +7,9 @@ from typing import Any
 from app.agents import repository as agents_repo
 from app.conversations import access
 from app.conversations import repository as conversations_repo
+from app.conversations.publishing import conversation_changed
 from app.conversations.schemas import conversation_out, iso
-from app.conversations.service import (
-    check_may_reassign,
-    conversation_changed,
-    hand_over,
-    visible_conversation,
-)
+from app.conversations.service import check_may_reassign, hand_over, visible_conversation
 from app.db import Database
 from app.errors import InvalidRequest, NotFound
 from app.inboxes import repository as inboxes_repo

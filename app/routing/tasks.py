@@ -6,7 +6,8 @@ import logging
 from typing import Any
 
 from app.conversations import repository as conversations_repo
-from app.conversations.service import add_note, conversation_changed
+from app.conversations.publishing import conversation_changed
+from app.conversations.service import add_note
 from app.db import Database
 from app.inboxes import repository as inboxes_repo
 from app.kit.clock import clock

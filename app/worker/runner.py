@@ -23,9 +23,11 @@ from app.channels.base import ChannelPermanentError, ChannelRetriableError
 from app.db import Database
 from app.events.bus import publish_after_commit
 from app.events.domain import Event, JobsQueued
+from app.kit.background import BackgroundLoop
 from app.kit.clock import clock
 from app.kit.logs import redact
 from app.models import Job
+from app.runtime import Part
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +97,7 @@ class Worker:
         self.db = db
         self.poll_seconds = poll_seconds
         self.handlers: dict[str, JobHandler] = dict(handlers or {})
-        self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
+        self._loop = BackgroundLoop(self._round, name="job-worker", interval=poll_seconds, log=log)
 
     def register(self, kind: str, handler: JobHandler) -> None:
         self.handlers[kind] = handler
@@ -104,34 +105,18 @@ class Worker:
     def on_event(self, event: Event) -> None:
         """Bus subscriber: committed jobs wake the worker at once."""
         if isinstance(event, JobsQueued):
-            self._wake.set()
+            self._loop.wake()
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="job-worker")
+        await self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await self._loop.stop()
 
-    async def _run(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                ran = await self.run_due()
-            except Exception:  # noqa: BLE001 - keep polling through a bad moment
-                log.exception("job poll failed")
-                ran = 0
-            if ran:
-                continue
-            try:
-                await asyncio.wait_for(self._wake.wait(), await self._idle_seconds())
-            except TimeoutError:
-                pass
+    async def _round(self) -> float:
+        if await self.run_due():
+            return 0.0  # a full batch may have left more due: at once
+        return await self._idle_seconds()
 
     async def _idle_seconds(self) -> float:
         """Until the next job falls due (a retry's backoff), at most one poll."""
@@ -233,3 +218,6 @@ def _defer(exc: Exception, attempt: int) -> timedelta:
     if isinstance(exc, ChannelRetriableError) and exc.defer_seconds is not None:
         return timedelta(seconds=exc.defer_seconds)
     return backoff(attempt)
+
+
+WORKER: Part[Worker] = Part("worker")

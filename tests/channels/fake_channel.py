@@ -4,7 +4,9 @@ A small platform of our own invention, shaped like the real ones: it signs
 each webhook with an HMAC of the raw body, puts its bot token in the send
 URL's path (as Telegram does), retries on 5xx, and says Retry-After on 429.
 The server loads it as a plug-in (MADOGUCHI_CHANNEL_PLUGINS); docs/channels.md
-walks through it as the example of a new channel.
+walks through it as the example of a new channel. Like a built-in channel it
+says what only it knows: its label, and where customers find the business on
+it (the redirect text names both).
 """
 
 from __future__ import annotations
@@ -40,6 +42,11 @@ class FakeChatConfig(BaseModel):
     bot_token: str = Field(min_length=8)
     api_base: str
     verify_token: str = "subscribe-me"
+    # Public: the business's account, https://fakechat.example/<handle>.
+    handle: str | None = Field(default=None, pattern=r"^[a-z0-9_]+$")
+
+
+PUBLIC_BASE = "https://fakechat.example"
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -51,9 +58,15 @@ class FakeChat:
     config_model: ClassVar[type[FakeChatConfig]] = FakeChatConfig
     sends: ClassVar[bool] = True
     webhook_path: ClassVar[str | None] = "fakechat"
+    label: ClassVar[str] = "FakeChat"
 
     def __init__(self) -> None:
         self._http: httpx.AsyncClient | None = None
+
+    def public_address(
+        self, config: FakeChatConfig, *, widget_key: str | None, public_url: str | None
+    ) -> str | None:
+        return f"{PUBLIC_BASE}/{config.handle}" if config.handle else None
 
     def verify(self, config: FakeChatConfig, request: InboundRequest) -> WebhookAnswer | None:
         if request.method == "GET":

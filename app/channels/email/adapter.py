@@ -6,7 +6,7 @@ hand raw mail to the email intake (intake.py), which calls the same parser.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
 from pydantic import BaseModel, Field, model_validator
@@ -53,12 +53,21 @@ class EmailAdapter:
     config_model: ClassVar[type[EmailConfig]] = EmailConfig
     sends: ClassVar[bool] = True
     webhook_path: ClassVar[str | None] = None
+    label: ClassVar[str] = "Email"
+    localized_labels: ClassVar[Mapping[str, str]] = {"ja": "メール"}
+    # A customer mails and waits: they get a receipt, not a chat's greeting.
+    asynchronous: ClassVar[bool] = True
 
     def __init__(self, settings: Settings | None = None) -> None:
         settings = settings or Settings()
         self.relay = outbound.Relay.from_url(settings.smtp_relay) if settings.smtp_relay else None
         self.max_attachment_bytes = settings.email_max_attachment_bytes
         self.max_body_chars = settings.max_message_chars
+
+    def public_address(
+        self, config: EmailConfig, *, widget_key: str | None, public_url: str | None
+    ) -> str | None:
+        return str(config.address)
 
     def verify(self, config: EmailConfig, request: InboundRequest) -> WebhookAnswer | None:
         # Mail is accepted by the listener for configured addresses only, or

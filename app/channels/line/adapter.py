@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 from pydantic import BaseModel, Field
 
@@ -68,10 +69,20 @@ class LineAdapter:
     config_model: ClassVar[type[LineConfig]] = LineConfig
     sends: ClassVar[bool] = True
     webhook_path: ClassVar[str | None] = "line"
+    label: ClassVar[str] = "LINE"
 
     def __init__(self, settings: Settings) -> None:
         self.api_base = settings.line_api_base.rstrip("/")
         self._http = PlatformClient("LINE")
+
+    def public_address(
+        self, config: LineConfig, *, widget_key: str | None, public_url: str | None
+    ) -> str | None:
+        """The add-friend link; LINE's basic ids start with "@", said or not."""
+        if not config.basic_id:
+            return None
+        handle = config.basic_id if config.basic_id.startswith("@") else f"@{config.basic_id}"
+        return f"https://line.me/R/ti/p/{quote(handle)}"
 
     def verify(self, config: LineConfig, request: InboundRequest) -> WebhookAnswer | None:
         given = request.headers.get(SIGNATURE_HEADER, "")

@@ -125,6 +125,12 @@ class MessengerAdapter(_PageMessaging):
     config_model: ClassVar[type[PageConfig]] = PageConfig
     object_name: ClassVar[str] = "page"
     platform: ClassVar[str] = "Messenger"
+    label: ClassVar[str] = "Messenger"
+
+    def public_address(
+        self, config: PageConfig, *, widget_key: str | None, public_url: str | None
+    ) -> str | None:
+        return f"https://m.me/{config.page_id}"
 
     def _for_us(self, config: PageConfig, entry: dict[str, Any]) -> bool:
         # One app's callback carries every page it serves: this inbox is one page.
@@ -136,6 +142,12 @@ class InstagramAdapter(_PageMessaging):
     config_model: ClassVar[type[InstagramConfig]] = InstagramConfig
     object_name: ClassVar[str] = "instagram"
     platform: ClassVar[str] = "Instagram"
+    label: ClassVar[str] = "Instagram"
+
+    def public_address(
+        self, config: InstagramConfig, *, widget_key: str | None, public_url: str | None
+    ) -> str | None:
+        return f"https://ig.me/m/{config.username}" if config.username else None
 
     def _change(self, entry: dict[str, Any], change: dict[str, Any]) -> InboundMessage | None:
         value = change.get("value")

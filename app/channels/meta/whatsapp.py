@@ -10,6 +10,7 @@ access token to fetch, so they are stored as placeholders with their names.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any, ClassVar
@@ -62,10 +63,18 @@ class WhatsAppAdapter:
     sends: ClassVar[bool] = True
     webhook_path: ClassVar[str | None] = "meta"
     reply_window: ClassVar[timedelta] = common.REPLY_WINDOW
+    label: ClassVar[str] = "WhatsApp"
 
     def __init__(self, settings: Settings) -> None:
         self.api_base = settings.graph_api_base.rstrip("/")
         self._http = PlatformClient("WhatsApp")
+
+    def public_address(
+        self, config: WhatsAppConfig, *, widget_key: str | None, public_url: str | None
+    ) -> str | None:
+        """The click-to-chat link: the number's digits, without "+" or spaces."""
+        digits = re.sub(r"\D", "", config.display_phone_number or "")
+        return f"https://wa.me/{digits}" if digits else None
 
     def verify(self, config: WhatsAppConfig, request: InboundRequest) -> WebhookAnswer | None:
         return common.verify(config.app_secret, config.verify_token, request)

@@ -90,10 +90,16 @@ class TelegramAdapter:
     config_model: ClassVar[type[TelegramConfig]] = TelegramConfig
     sends: ClassVar[bool] = True
     webhook_path: ClassVar[str | None] = "telegram"
+    label: ClassVar[str] = "Telegram"
 
     def __init__(self, settings: Settings) -> None:
         self.api_base = settings.telegram_api_base.rstrip("/")
         self._http = PlatformClient("Telegram")
+
+    def public_address(
+        self, config: TelegramConfig, *, widget_key: str | None, public_url: str | None
+    ) -> str | None:
+        return f"https://t.me/{config.bot_username}" if config.bot_username else None
 
     def verify(self, config: TelegramConfig, request: InboundRequest) -> WebhookAnswer | None:
         given = request.headers.get(SECRET_HEADER, "")

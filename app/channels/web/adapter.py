@@ -4,7 +4,7 @@ no `send`: the socket endpoint authenticates, and delivery is the realtime fan-o
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
 from pydantic import BaseModel, Field, field_validator
@@ -57,6 +57,16 @@ class WebAdapter:
     config_model: ClassVar[type[WebConfig]] = WebConfig
     sends: ClassVar[bool] = False
     webhook_path: ClassVar[str | None] = None
+    label: ClassVar[str] = "Chat"
+    localized_labels: ClassVar[Mapping[str, str]] = {"ja": "チャット"}
+
+    def public_address(
+        self, config: WebConfig, *, widget_key: str | None, public_url: str | None
+    ) -> str | None:
+        """The inbox's chat page, served by us under the public URL."""
+        if public_url and widget_key:
+            return f"{public_url.rstrip('/')}/chat/{widget_key}"
+        return None
 
     def verify(self, config: WebConfig, request: InboundRequest) -> WebhookAnswer | None:
         return None

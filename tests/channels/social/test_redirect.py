@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 
 from app.channels.base import InboundMessage, Sender
+from app.channels.registry import build_registry
+from app.config import Settings
 from app.models import Inbox as InboxRow
 from app.responders import redirect
 from tests.channels.social.conftest import PUBLIC_URL, Inbox, create_inbox, server_env
@@ -117,26 +119,36 @@ def _inbox(channel: str, mode: str = "live", **config: Any) -> InboxRow:
     )
 
 
+# The adapters read a config as stored, that is as validated, secrets and all.
+PAGE_SECRETS = {
+    "app_secret": "meta-app-secret",
+    "verify_token": "verify-me",
+    "page_access_token": "page-token",
+}
+
+
 def test_the_text_names_each_live_inbox_by_its_public_address() -> None:
     inboxes = [
         _inbox("web"),
         _inbox("email", address="support@shop.example"),
         _inbox("email", mode="redirect", address="old@shop.example"),
-        _inbox("line"),  # no basic_id: no public address to give
-        _inbox("messenger", page_id="104857600123456"),
+        # No basic_id: no public address to give.
+        _inbox("line", channel_secret="line-secret", channel_access_token="line-token"),
+        _inbox("messenger", page_id="104857600123456", **PAGE_SECRETS),
     ]
-    channels = redirect.public_channels(inboxes, "https://help.shop.example/")
-    assert redirect.redirect_text(channels, "en") == (
+    registry = build_registry(Settings())
+    channels = redirect.public_channels(inboxes, "https://help.shop.example/", registry)
+    assert redirect.redirect_text(channels, "en", registry) == (
         "Thank you for your message. We don't answer messages here; please reach us on one"
         " of these channels:\n"
         "- Chat: https://help.shop.example/chat/wk-1\n"
         "- Email: support@shop.example\n"
         "- Messenger: https://m.me/104857600123456"
     )
-    ja = redirect.redirect_text(channels, "ja")
+    ja = redirect.redirect_text(channels, "ja", registry)
     assert "- メール: support@shop.example" in ja
     assert "old@shop.example" not in ja
-    assert redirect.redirect_text([], "en") == NO_CHANNELS_EN
+    assert redirect.redirect_text([], "en", registry) == NO_CHANNELS_EN
 
 
 NO_CHANNELS_EN = "Thank you for your message. We don't answer messages here."

@@ -1,4 +1,4 @@
-"""The customer's language, as far as routing needs it: a primary subtag ("ja").
+"""A customer's language as a primary subtag ("ja"): what routing matches skills by.
 
 What the channel says wins (a platform's language code, the widget's), then
 the script of what the customer wrote: kana can only be Japanese and hangul

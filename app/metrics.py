@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-if TYPE_CHECKING:
-    from app.runtime import Runtime
+from app.agents.presence import PRESENCE
+from app.conversations.writer import MESSAGE_WRITER
+from app.realtime.hub import HUB
+from app.routing.router import ROUTER
+from app.runtime import Runtime
 
 
 class RuntimeCollector(Collector):
@@ -22,21 +24,21 @@ class RuntimeCollector(Collector):
         stored = CounterMetricFamily(
             "madoguchi_messages_stored", "Messages committed by this process's writer"
         )
-        stored.add_metric([], rt.writer.messages)
+        stored.add_metric([], rt[MESSAGE_WRITER].messages)
         yield stored
         batches = CounterMetricFamily(
             "madoguchi_message_batches", "Group commits made by this process's writer"
         )
-        batches.add_metric([], rt.writer.batches)
+        batches.add_metric([], rt[MESSAGE_WRITER].batches)
         yield batches
         sockets = GaugeMetricFamily("madoguchi_websockets", "Open WebSockets", labels=["kind"])
-        sockets.add_metric(["widget"], rt.hub.customer_connection_count())
-        sockets.add_metric(["agent"], rt.hub.agent_connection_count())
+        sockets.add_metric(["widget"], rt[HUB].customer_connection_count())
+        sockets.add_metric(["agent"], rt[HUB].agent_connection_count())
         yield sockets
         online = GaugeMetricFamily("madoguchi_agents_online", "Agents online in this process")
-        online.add_metric([], len(rt.presence.online_agent_ids()))
+        online.add_metric([], len(rt[PRESENCE].online_agent_ids()))
         yield online
-        router = rt.router
+        router = rt[ROUTER]
         waiting = GaugeMetricFamily("madoguchi_queue_waiting", "Conversations waiting for an agent")
         waiting.add_metric([], router.waiting)
         yield waiting
