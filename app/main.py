@@ -16,7 +16,6 @@ from app.agents.endpoints import router as agents_router
 from app.agents.presence import PRESENCE, AgentPresence, Presence
 from app.attachments.endpoints import router as attachments_router
 from app.auth.endpoints import router as auth_router
-from app.auth.widget_endpoints import router as widget_router
 from app.canned.endpoints import router as canned_router
 from app.channels.registry import build_registry
 from app.config import Settings, get_settings
@@ -47,10 +46,12 @@ from app.reports import wiring as reports_wiring
 from app.reports.csat_pages import router as csat_pages_router
 from app.reports.endpoints import router as reports_router
 from app.responders import wiring as responders_wiring
+from app.responders.endpoints import router as responders_router
 from app.routing import wiring as routing_wiring
 from app.routing.endpoints import router as routing_router
 from app.runtime import RateLimits, Runtime
 from app.scaleout import ScaleOut
+from app.widget.endpoints import router as widget_router
 from app.worker.runner import WORKER, Worker
 
 WIDGET_DIR = Path(__file__).resolve().parent / "widget"
@@ -156,6 +157,7 @@ def create_app(settings: Settings | None = None) -> SocketDispatcher:
         auth_router,
         agents_router,
         inboxes_router,
+        responders_router,
         widget_router,
         widget_conversations_router,
         conversations_router,

@@ -44,6 +44,7 @@ from sqlalchemy import insert, update  # noqa: E402
 from app.config import Settings  # noqa: E402
 from app.db import Database  # noqa: E402
 from app.events.bus import MemoryBus  # noqa: E402
+from app.inboxes.routing_config import RoutingConfig, RoutingPolicy  # noqa: E402
 from app.kit.clock import clock  # noqa: E402
 from app.migrate import upgrade_to_head  # noqa: E402
 from app.models import (  # noqa: E402
@@ -58,7 +59,6 @@ from app.models import (  # noqa: E402
 from app.routing import pass_store  # noqa: E402
 from app.routing import repository as routing_repo  # noqa: E402
 from app.routing.assign import Assigner  # noqa: E402
-from app.routing.config import RoutingConfig, RoutingPolicy  # noqa: E402
 from app.routing.policies import Candidate, Waiting, registry  # noqa: E402
 from app.routing.router import Router  # noqa: E402
 

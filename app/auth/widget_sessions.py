@@ -1,19 +1,15 @@
-"""Widget sessions: a customer's bearer token for one web inbox."""
+"""Widget sessions: a customer's bearer token for one web inbox, and who it
+names. Opening one is the widget's (app/widget/sessions.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.channels.web.adapter import WebConfig
-from app.contacts import merge as merges
-from app.contacts import service as contacts
-from app.errors import Forbidden, NotAuthenticated
-from app.kit.clock import clock
-from app.kit.crypto import constant_time_equals, hmac_sha256_hex, new_token, token_digest
+from app.errors import NotAuthenticated
+from app.kit.crypto import constant_time_equals, hmac_sha256_hex, token_digest
 from app.models import Customer, Inbox, WidgetSession
 
 
@@ -26,24 +22,7 @@ class WidgetIdentity:
     verified_external_id: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class SessionRequest:
-    name: str | None
-    email: str | None
-    external_id: str | None
-    identity_hash: str | None
-    session_token: str | None
-    # The customer a signed chat link names (app/contacts/chat_link.py), checked.
-    link_customer_id: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class OpenedSession:
-    token: str
-    customer: Customer
-
-
-async def _customer_of(session: AsyncSession, customer_id: int) -> int:
+async def customer_of(session: AsyncSession, customer_id: int) -> int:
     """Follows merges, so an old session keeps working after its customer was folded."""
     for _ in range(16):
         customer = await session.get(Customer, customer_id)
@@ -53,25 +32,12 @@ async def _customer_of(session: AsyncSession, customer_id: int) -> int:
     return customer_id
 
 
-async def _live_customer(session: AsyncSession, customer_id: int) -> Customer | None:
+async def live_customer(session: AsyncSession, customer_id: int) -> Customer | None:
     """The customer (after merges) unless erased or gone."""
-    customer = await session.get(Customer, await _customer_of(session, customer_id))
+    customer = await session.get(Customer, await customer_of(session, customer_id))
     if customer is None or customer.erased_at is not None:
         return None
     return customer
-
-
-async def _join_linked(session: AsyncSession, customer: Customer, linked_id: int | None) -> None:
-    """The customer a signed chat link named is this session's customer too:
-    folded into it, so the widget and the channel it came from are one history."""
-    if linked_id is None:
-        return
-    linked = await _live_customer(session, linked_id)
-    if linked is None or linked.id == customer.id:
-        return
-    await merges.merge(
-        session, kept_id=customer.id, other_id=linked.id, actor_id=None, reason="chat_link"
-    )
 
 
 async def authenticate_session(session: AsyncSession, token: str) -> WidgetIdentity:
@@ -83,7 +49,7 @@ async def authenticate_session(session: AsyncSession, token: str) -> WidgetIdent
     return WidgetIdentity(
         session_id=row.id,
         inbox_id=row.inbox_id,
-        customer_id=await _customer_of(session, row.customer_id),
+        customer_id=await customer_of(session, row.customer_id),
         digest=digest,
         verified_external_id=row.verified_external_id,
     )
@@ -94,75 +60,3 @@ def identity_verified(inbox: Inbox, external_id: str, identity_hash: str) -> boo
     if not secret:
         return False
     return constant_time_equals(hmac_sha256_hex(secret, external_id), identity_hash.lower())
-
-
-async def open_session(
-    session: AsyncSession, inbox: Inbox, req: SessionRequest, before_new: Callable[[], None]
-) -> OpenedSession:
-    """Resumes the browser's session, or opens a new one.
-
-    A session resumes only for the same verified user it was opened for (or
-    for no one): on a shared computer, user B never resumes user A's chat.
-    """
-    verified_id: str | None = None
-    if req.identity_hash is not None:
-        if not req.external_id or not identity_verified(inbox, req.external_id, req.identity_hash):
-            raise Forbidden("identity_hash does not match external_id")
-        verified_id = req.external_id
-
-    if req.session_token:
-        try:
-            known = await authenticate_session(session, req.session_token)
-        except NotAuthenticated:
-            known = None
-        if (
-            known is not None
-            and known.inbox_id == inbox.id
-            and known.verified_external_id == verified_id
-        ):
-            customer = await contacts.get_customer(session, known.customer_id)
-            if req.name and not customer.name:
-                customer.name = req.name
-            await _join_linked(session, customer, req.link_customer_id)
-            if req.email and customer.email is None:
-                # The address the customer leaves for an answer by email (the
-                # widget's away form): still only their own unverified claim.
-                customer.claimed_email = req.email
-            return OpenedSession(token=req.session_token, customer=customer)
-
-    before_new()
-    if verified_id is not None:
-        namespace = WebConfig.model_validate(inbox.config).namespace(inbox.id)
-        customer = await contacts.find_or_create_by_identity(
-            session, "web", namespace, verified_id, name=req.name
-        )
-        if req.email:
-            # A valid hash vouches for the email given with it: a customer who
-            # owns that address is the same person (one history).
-            customer = await contacts.claim_verified_email(session, customer, req.email)
-        await _join_linked(session, customer, req.link_customer_id)
-    elif req.link_customer_id is not None and (
-        linked := await _live_customer(session, req.link_customer_id)
-    ):
-        # Followed a signed link: the chat continues that customer's history.
-        customer = linked
-        if req.name and not customer.name:
-            customer.name = req.name
-        if req.email and not customer.email and not customer.claimed_email:
-            customer.claimed_email = req.email
-    else:
-        # Without a hash, name and email are claims, never a key to anyone's history.
-        customer = await contacts.create_anonymous(session, name=req.name, claimed_email=req.email)
-
-    token = new_token()
-    session.add(
-        WidgetSession(
-            inbox_id=inbox.id,
-            customer_id=customer.id,
-            digest=token_digest(token),
-            verified_external_id=verified_id,
-            created_at=clock.now(),
-        )
-    )
-    await session.flush()
-    return OpenedSession(token=token, customer=customer)

@@ -1,22 +1,17 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body
 
-from app.auth.dependencies import Admin, CurrentAgent, Supervisor
+from app.auth.dependencies import Admin, CurrentAgent
 from app.auth.roles import Role
-from app.errors import InvalidRequest
 from app.inboxes import repository as inboxes_repo
 from app.inboxes import service as inboxes_service
+from app.inboxes.routing_config import config_of
 from app.inboxes.schemas import BusinessHoursIn, InboxCreate, RespondersIn
-from app.kit.clock import clock
 from app.kit.numbers import DbId
-from app.models import Agent, Conversation, Inbox
-from app.responders import promises
-from app.responders.availability import QUEUE_SOURCE, availability
-from app.routing.config import config_of
+from app.models import Agent, Inbox
 from app.runtime import RuntimeDep
 
 router = APIRouter(prefix="/api/v1/inboxes", tags=["inboxes"])
@@ -85,16 +80,6 @@ async def get_inbox(inbox_id: DbId, agent: CurrentAgent, runtime: RuntimeDep) ->
         return inbox_out(inbox, await inboxes_repo.team_names(session, inbox.id), agent)
 
 
-@router.get("/{inbox_id}/availability")
-async def get_availability(inbox_id: DbId, runtime: RuntimeDep) -> dict[str, object]:
-    async with runtime.db.read() as session:
-        inbox = await inboxes_service.get_inbox(session, inbox_id)
-    now = await availability(
-        inbox, clock.now(), runtime[QUEUE_SOURCE], runtime.settings.default_expected_reply_seconds
-    )
-    return now.as_json()
-
-
 @router.put("/{inbox_id}/business-hours")
 async def put_business_hours(
     inbox_id: DbId,
@@ -116,31 +101,3 @@ async def put_responders(
     async with runtime.db.write() as session:
         inbox = await inboxes_service.set_responders(session, inbox_id, body)
         return inbox_out(inbox, await inboxes_repo.team_names(session, inbox.id), admin)
-
-
-@router.get("/{inbox_id}/promises")
-async def get_promises(
-    inbox_id: DbId,
-    supervisor: Supervisor,
-    runtime: RuntimeDep,
-    from_: Annotated[datetime | None, Query(alias="from")] = None,
-    to: datetime | None = None,
-) -> dict[str, object]:
-    """The reply times the inbox promised (acknowledgements, away messages)
-    and how many it kept; `from`/`to` select promises by their due time."""
-    async with runtime.db.read() as session:
-        inbox = await inboxes_service.get_inbox(session, inbox_id)
-        found = await promises.stats(
-            session,
-            clock.now(),
-            where=[Conversation.inbox_id == inbox.id],
-            since=_aware(from_),
-            until=_aware(to),
-        )
-    return {"inbox_id": inbox.id, **found.as_json()}
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    raise InvalidRequest("from and to need a UTC offset (ISO 8601, e.g. 2026-03-02T09:00:00+09:00)")

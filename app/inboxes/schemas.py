@@ -14,8 +14,8 @@ from pydantic import (
 )
 
 from app.agents.schemas import Label
+from app.inboxes.calendar import MINUTES_PER_DAY, known_holiday_calendar, parse_clock
 from app.kit.text import Storable
-from app.responders.calendar import MINUTES_PER_DAY, known_holiday_calendar, parse_clock
 
 
 class InboxCreate(BaseModel):

@@ -21,7 +21,7 @@ class Inbox(Base):
     # Later issues fill these: business hours and responder templates.
     business_hours: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     responders: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    # The routing policy and its timings (app/routing/config.py); None: defaults.
+    # The routing policy and its timings (app/inboxes/routing_config.py); None: defaults.
     routing: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime]
 

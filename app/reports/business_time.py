@@ -3,7 +3,7 @@
 Reports and SLA clocks ask two questions of an inbox's hours: how many open
 seconds lie between two moments, and when a number of open seconds after a
 moment is reached (an SLA target's due time). Both are answered by the
-shared business-hours calendar (app/responders/calendar.py), the one the
+shared business-hours calendar (app/inboxes/calendar.py), the one the
 responders and routing use, public holidays included; an inbox without
 hours is open around the clock.
 """
@@ -18,8 +18,8 @@ from zoneinfo import ZoneInfoNotFoundError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.inboxes import calendar
 from app.models import Inbox
-from app.responders import calendar
 
 
 class BusinessCalendar(Protocol):

@@ -20,9 +20,10 @@ from app.channels.registry import ChannelRegistry
 from app.conversations import repository as conversations_repo
 from app.conversations.writer import MessageWriter, WithRows
 from app.db import Database
+from app.inboxes import calendar
 from app.inboxes import repository as inboxes_repo
 from app.kit.clock import clock
-from app.responders import calendar, estimate, promises, templates
+from app.responders import estimate, promises, templates
 from app.responders import repository as responders_repo
 from app.responders.estimate import QueueNow
 from app.responders.redirect import public_channels

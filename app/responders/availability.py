@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from app.inboxes import calendar
 from app.models import Inbox
-from app.responders import calendar, estimate
+from app.responders import estimate
 from app.responders.estimate import QueueNow
 from app.runtime import Part
 

@@ -8,7 +8,7 @@ median from assignment to resolve, lately). A conversation that an agent
 with free room takes at once is answered in about the first-answer time; one
 further back waits for its turn. Only business time counts: closed now, the
 clock starts at the next opening, and a wait that runs past closing time
-resumes when the inbox opens again (app/responders/calendar.py).
+resumes when the inbox opens again (app/inboxes/calendar.py).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from app.responders import calendar
-from app.responders.calendar import BusinessHours
+from app.inboxes import calendar
+from app.inboxes.calendar import BusinessHours
 
 # What one conversation takes from assignment to resolve, until an inbox has
 # enough history of its own (HANDLING_SAMPLES resolved in HANDLING_WINDOW).

@@ -25,9 +25,9 @@ from typing import Any
 from app.channels.base import InboundMessage
 from app.conversations.writer import JobSpec
 from app.db import Database
+from app.inboxes import calendar
 from app.inboxes import repository as inboxes_repo
-from app.responders import calendar
-from app.responders.calendar import BusinessHours
+from app.inboxes.calendar import BusinessHours
 from app.responders.templates import Responder, told_language
 
 AUTO_REPLY = "auto_reply"

@@ -20,12 +20,13 @@ from datetime import datetime
 
 from app.db import Database
 from app.events.domain import AvailabilityChanged, Event, InboxSettingsChanged
+from app.inboxes import calendar
 from app.inboxes import repository as inboxes_repo
+from app.inboxes.calendar import BusinessHours
 from app.kit.background import BackgroundLoop
 from app.kit.clock import clock
-from app.responders import calendar, estimate
+from app.responders import estimate
 from app.responders.auto_reply import QueueSource
-from app.responders.calendar import BusinessHours
 from app.responders.planner import responder_settings
 
 log = logging.getLogger(__name__)

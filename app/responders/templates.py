@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import Literal
 
 from app.channels.registry import ChannelRegistry
-from app.responders.calendar import WEEKDAYS, BusinessHours
+from app.inboxes.calendar import WEEKDAYS, BusinessHours
 
 Language = Literal["en", "ja"]
 LANGUAGES: tuple[Language, ...] = ("en", "ja")

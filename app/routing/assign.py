@@ -28,9 +28,9 @@ from sqlalchemy import Connection
 from app.auth.roles import Role
 from app.conversations import access
 from app.events.domain import ConversationScope
+from app.inboxes.routing_config import RoutingConfig, RoutingPolicy
 from app.kit.language import language_of
 from app.routing import pass_store as store
-from app.routing.config import RoutingConfig, RoutingPolicy
 from app.routing.pass_store import InboxRouting, Timer
 from app.routing.policies import Candidate, Hold, Policy, Waiting, registry
 

@@ -5,10 +5,10 @@ from typing import Any
 from fastapi import APIRouter
 
 from app.auth.dependencies import Admin, CurrentAgent, Supervisor
+from app.inboxes.routing_config import RoutingConfig
 from app.kit.numbers import DbId
 from app.kit.pagination import PageDep
 from app.routing import service as routing
-from app.routing.config import RoutingConfig
 from app.routing.router import ROUTER
 from app.routing.schemas import EscalateRequest, PriorityUpdate
 from app.runtime import RuntimeDep

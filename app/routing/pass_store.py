@@ -20,9 +20,9 @@ from sqlalchemy import Connection, bindparam, select, text, update
 
 from app.auth.roles import Role
 from app.driver_sql import Params, db_time
+from app.inboxes.routing_config import RoutingConfig, config_of
 from app.kit.language import skill_set
 from app.models import Agent, AgentTeam, Conversation, Customer, Inbox, InboxTeam, Message
-from app.routing.config import RoutingConfig, config_of
 from app.routing.policies import Waiting
 from app.worker.job_rows import insert_jobs
 

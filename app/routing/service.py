@@ -13,10 +13,10 @@ from app.conversations.service import check_may_reassign, hand_over, visible_con
 from app.db import Database
 from app.errors import InvalidRequest, NotFound
 from app.inboxes import repository as inboxes_repo
+from app.inboxes.routing_config import RoutingConfig, config_of
 from app.kit.clock import clock
 from app.models import Agent
 from app.routing import repository as routing_repo
-from app.routing.config import RoutingConfig, config_of
 from app.routing.router import Router
 from app.routing.schemas import EscalateRequest
 

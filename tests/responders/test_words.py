@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from app.inboxes.calendar import from_json
 from app.responders import estimate, templates
-from app.responders.calendar import from_json
 from app.responders.estimate import QueueNow
 from app.responders.templates import Responder
 

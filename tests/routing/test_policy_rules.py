@@ -8,9 +8,9 @@ import pytest
 
 from app.auth.roles import Role
 from app.events.domain import ConversationScope
+from app.inboxes.routing_config import RoutingConfig, RoutingPolicy
 from app.kit.language import language_of, skill_set
 from app.routing.assign import may_take
-from app.routing.config import RoutingConfig, RoutingPolicy
 from app.routing.policies import Candidate, Hold, Waiting
 from app.routing.policies.least_loaded import LeastLoaded
 from app.routing.policies.round_robin import RoundRobin

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Protocol
 
 from app.auth.roles import Role
-from app.routing.config import RoutingConfig, RoutingPolicy
+from app.inboxes.routing_config import RoutingConfig, RoutingPolicy
 
 
 @dataclass(slots=True)

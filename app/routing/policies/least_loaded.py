@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from app.routing.config import RoutingConfig
+from app.inboxes.routing_config import RoutingConfig
 from app.routing.policies import Candidate, Pick, Waiting
 from app.routing.policies.round_robin import idle_key
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from app.routing.config import RoutingConfig
+from app.inboxes.routing_config import RoutingConfig
 from app.routing.policies import Candidate, Pick, Waiting
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from app.routing.config import RoutingConfig
+from app.inboxes.routing_config import RoutingConfig
 from app.routing.policies import Candidate, Hold, Pick, Waiting
 from app.routing.policies.least_loaded import most_free
 

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from app.responders import calendar
-from app.responders.calendar import BusinessHours, from_json
+from app.inboxes import calendar
+from app.inboxes.calendar import BusinessHours, from_json
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 NEW_YORK = ZoneInfo("America/New_York")

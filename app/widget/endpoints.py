@@ -5,7 +5,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, BeforeValidator, StringConstraints
 
-from app.auth.widget_sessions import SessionRequest, open_session
 from app.channels.web.adapter import WebConfig
 from app.contacts import chat_link
 from app.errors import Forbidden
@@ -16,6 +15,7 @@ from app.kit.language import primary_subtag
 from app.kit.text import Storable
 from app.responders.availability import QUEUE_SOURCE, availability
 from app.runtime import RuntimeDep, client_address
+from app.widget.sessions import SessionRequest, open_session
 
 router = APIRouter(prefix="/api/v1/widget", tags=["widget"])
 
