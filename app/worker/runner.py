@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 1.0
 LEASE = timedelta(minutes=5)
 BATCH = 20
+# Why a job whose every attempt ended with its lease running out is dead.
+LEASE_RAN_OUT = "every attempt ended without an answer (the process running it stopped)"
 
 
 class JobHandler(Protocol):
@@ -155,13 +157,33 @@ class Worker:
             if not self.db.is_sqlite:
                 stmt = stmt.with_for_update(skip_locked=True)
             jobs = list((await session.execute(stmt)).scalars())
+            claimed: list[Job] = []
+            exhausted: list[Job] = []
             for job in jobs:
+                if job.state == "running" and job.attempts >= job.max_attempts:
+                    # Its lease ran out on its last attempt: the process died
+                    # while running it. A job that crashes the process it runs
+                    # in must not be run for ever.
+                    job.state = "dead"
+                    job.last_error = LEASE_RAN_OUT
+                    job.leased_until = None
+                    job.lease_token = None
+                    job.updated_at = now
+                    exhausted.append(job)
+                    continue
                 job.state = "running"
                 job.attempts += 1
                 job.leased_until = now + LEASE
                 job.lease_token = token
                 job.updated_at = now
-        return token, jobs
+                claimed.append(job)
+        for job in exhausted:
+            log.warning("job %s (%s): %s", job.id, job.kind, LEASE_RAN_OUT)
+            try:
+                await self.handlers[job.kind].give_up(job.payload, LEASE_RAN_OUT)
+            except Exception:  # noqa: BLE001 - the job is dead either way
+                log.exception("job %s (%s): give_up failed", job.id, job.kind)
+        return token, claimed
 
     async def run_due(self) -> int:
         """Runs the jobs due now, side by side; returns how many ran."""

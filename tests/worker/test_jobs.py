@@ -119,6 +119,37 @@ async def test_only_the_lease_holder_completes_a_job(tmp_path: Path) -> None:
     await db.dispose()
 
 
+async def test_a_job_that_kills_its_process_on_every_attempt_ends_dead(tmp_path: Path) -> None:
+    """Each attempt's process died mid-job: the lease ran out with nobody
+    finishing. With attempts left the job runs again; after its last one it
+    is dead and given up, not claimed again for ever."""
+    db = await migrated_database(tmp_path)
+    handler = Recorder()
+    worker = Worker(db, {"crash": handler})
+    async with db.write() as session:
+        retried = await enqueue(session, "crash", {"n": 1}, max_attempts=3)
+        spent = await enqueue(session, "crash", {"n": 2}, max_attempts=3)
+    async with db.write() as session:
+        for job, attempts in ((retried, 2), (spent, 3)):
+            stored = await session.get(Job, job.id)
+            assert stored is not None
+            # As the worker claimed it, before its process died.
+            stored.state, stored.attempts = "running", attempts
+            stored.leased_until = clock.now() - timedelta(seconds=1)
+            stored.lease_token = "gone"
+    assert await worker.run_due() == 1
+    assert await worker.run_due() == 0
+    assert handler.ran == [{"n": 1}]
+    assert (await _job(db, retried.id)).state == "done"
+    dead = await _job(db, spent.id)
+    assert dead.state == "dead"
+    assert dead.lease_token is None
+    assert dead.last_error is not None
+    assert "stopped" in dead.last_error
+    assert len(handler.gave_up) == 1
+    await db.dispose()
+
+
 async def test_errors_are_stored_without_secrets(tmp_path: Path) -> None:
     db = await migrated_database(tmp_path)
     failing = Recorder(

@@ -88,8 +88,15 @@ def message_id_for(address: str, message: OutboundMessage) -> str:
 
 
 def reply_subject(subject: str | None) -> str:
-    bare = _REPLY_PREFIX.sub("", subject or "").strip()
+    bare = _REPLY_PREFIX.sub("", one_line(subject or "")).strip()
     return f"Re: {bare}" if bare else "Re: your message"
+
+
+def one_line(value: str) -> str:
+    """Header text from what people typed: a subject or a name with line
+    breaks (a pasted subject, a crafted one carrying `Bcc:`) stays one line
+    of its words, never a header of its own."""
+    return " ".join(value.split())
 
 
 def _is_message_id(value: str | None) -> bool:
@@ -103,12 +110,12 @@ def compose(address: str, message: OutboundMessage) -> tuple[EmailMessage, str]:
     if not recipient:
         raise ChannelPermanentError("the customer has no email address to reply to")
     message_id = message_id_for(address, message)
-    author = (message.author_name or "").strip()
+    author = one_line(message.author_name or "")
     mail = EmailMessage()
     mail["From"] = Address(display_name=author, addr_spec=address)
     to_local, _, to_domain = recipient.rpartition("@")
     mail["To"] = Address(
-        display_name=message.recipient.name or "", username=to_local, domain=to_domain
+        display_name=one_line(message.recipient.name or ""), username=to_local, domain=to_domain
     )
     mail["Subject"] = reply_subject(message.subject)
     mail["Date"] = format_datetime(clock.now())
@@ -145,7 +152,12 @@ async def send(relay: Relay | None, address: str, message: OutboundMessage) -> s
     4xx is retried (ChannelRetriableError); a 5xx is final (ChannelPermanentError)."""
     if relay is None:
         raise ChannelRetriableError("no outbound relay: set MADOGUCHI_SMTP_RELAY")
-    mail, message_id = compose(address, message)
+    try:
+        mail, message_id = compose(address, message)
+    except ValueError as exc:
+        # What no retry changes (an address the mail library cannot write):
+        # failed at once, with why, rather than eight times.
+        raise ChannelPermanentError(f"the reply cannot be written as mail: {exc}") from exc
     try:
         await aiosmtplib.send(
             mail,

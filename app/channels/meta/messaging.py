@@ -52,6 +52,11 @@ class PageConfig(BaseModel):
 class InstagramConfig(PageConfig):
     # Public: the redirect text links to https://ig.me/m/<username>.
     username: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9._]+$")
+    # The Instagram professional account's id (`entry[].id` of its webhooks).
+    # One Meta app's callback carries every account the app serves: with it
+    # set, this inbox takes only its own account's events. Unset, it takes
+    # every account's (one account per app).
+    account_id: str | None = Field(default=None, max_length=64, pattern=r"^[0-9]+$")
 
 
 class _PageMessaging:
@@ -148,6 +153,10 @@ class InstagramAdapter(_PageMessaging):
         self, config: InstagramConfig, *, widget_key: str | None, public_url: str | None
     ) -> str | None:
         return f"https://ig.me/m/{config.username}" if config.username else None
+
+    def _for_us(self, config: PageConfig, entry: dict[str, Any]) -> bool:
+        account_id = config.account_id if isinstance(config, InstagramConfig) else None
+        return account_id is None or str(entry.get("id")) == account_id
 
     def _change(self, entry: dict[str, Any], change: dict[str, Any]) -> InboundMessage | None:
         value = change.get("value")

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from app.channels.base import OutboundMessage, PriorMessage, Sender
+from app.channels.base import ChannelPermanentError, OutboundMessage, PriorMessage, Sender
 from app.channels.email.htmlmail import sanitise, to_text
-from app.channels.email.outbound import Relay, compose, reply_subject
+from app.channels.email.outbound import Relay, compose, reply_subject, send
 from app.channels.email.parsing import decode_words, normalise_id, parse_mail
 from app.channels.email.quoting import split_quoted
 from app.kit.clock import clock
@@ -164,3 +164,34 @@ def test_the_null_sender_makes_a_mail_automatic(envelope_from: str) -> None:
     assert parse_mail(raw, envelope_from=envelope_from).automatic
     assert not parse_mail(raw, envelope_from="a@example.com").automatic
     assert not parse_mail(raw).automatic
+
+
+def test_a_subject_or_name_with_line_breaks_stays_one_header() -> None:
+    crafted = OutboundMessage(
+        conversation_id=1,
+        message_id=4,
+        recipient=Sender(
+            external_id="c@example.com", name="Eve\r\nBcc: x@evil.example", email="c@example.com"
+        ),
+        text="Your order",
+        author_name="Hana\nSato",
+        subject="Order 42\r\nBcc: victim@example.com",
+    )
+    sent, _ = compose("support@shop.example", crafted)
+    assert sent["Subject"] == "Re: Order 42 Bcc: victim@example.com"
+    assert sent["Bcc"] is None
+    assert sent["From"].addresses[0].display_name == "Hana Sato"
+    assert sent["To"].addresses[0].display_name == "Eve Bcc: x@evil.example"
+    raw = sent.as_bytes()
+    assert b"\nBcc:" not in raw
+
+
+async def test_a_reply_no_retry_can_write_fails_at_once() -> None:
+    impossible = OutboundMessage(
+        conversation_id=1,
+        message_id=5,
+        recipient=Sender(external_id="x", email="not an address\n@example.com"),
+        text="hello",
+    )
+    with pytest.raises(ChannelPermanentError):
+        await send(Relay("127.0.0.1", 9), "support@shop.example", impossible)

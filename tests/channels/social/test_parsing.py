@@ -104,6 +104,24 @@ def test_instagram_story_replies_and_the_business_own_comments() -> None:
     assert _parse(adapter, config, page) == []
 
 
+def test_an_instagram_inbox_takes_only_its_own_accounts_events() -> None:
+    """Two Instagram accounts on one Meta app: one callback carries both."""
+    adapter = InstagramAdapter(SETTINGS)
+    secrets = {"app_secret": "app-secret", "verify_token": "v", "page_access_token": "token-token"}
+    ours = InstagramConfig(page_id="1", account_id="178", **secrets)
+    both = messaging_body("instagram", "178", "333", "for us")
+    other = messaging_body("instagram", "999", "444", "for the other shop")
+    both["entry"].extend(other["entry"])
+    (message,) = _parse(adapter, ours, both)
+    assert message.text == "for us"
+    assert message.sender.external_id == "333"
+    comment = instagram_comment("999", "555", "the other shop's post")
+    assert _parse(adapter, ours, comment) == []
+    # Without an account id (one account per app) every entry is the inbox's.
+    unset = InstagramConfig(page_id="1", **secrets)
+    assert len(_parse(adapter, unset, both)) == 2
+
+
 def test_whatsapp_names_come_from_contacts_and_failed_statuses_carry_the_reason() -> None:
     adapter = WhatsAppAdapter(SETTINGS)
     config = adapter.config_model(
