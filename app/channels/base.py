@@ -94,6 +94,10 @@ class InboundMessage:
     # Set when the sender is a machine (an out-of-office, a bounce, a bot):
     # stored like any message, but no responder ever answers it.
     automatic: bool = False
+    # Set when it came from a chat others read too (a Telegram group, a LINE
+    # group or room): an answer there is read by all of them, so it never
+    # carries what is meant for the sender alone (a signed chat link).
+    group: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,28 +1,51 @@
-"""Signed chat links: the redirect answer on a channel the business does not
-serve links to the chat page with a token that names the customer it answered.
-Following it opens the widget as that customer, so the chat continues the
-history instead of starting a stranger's.
+"""Signed chat links: a way back into the widget as the customer a message
+was sent to, for the redirect answer on a channel the business does not serve
+and for the follow-up mail of a reply left unread.
 
-The token is `<customer id>.<expiry, unix seconds>.<hex HMAC-SHA256 of both>`
-under the server's secret. It holds no personal detail (the link is posted on
-a public channel's thread), only an id that is useless without the signature.
-Whoever holds the link within its lifetime is treated as that customer: it was
-sent only to them, on the platform they wrote from.
+The token is `<customer id>.<expiry, unix seconds>.<nonce>.<hex HMAC-SHA256
+of the three>` under the server's secret. It holds no personal detail, only an
+id that is useless without the signature.
+
+A link is a bearer credential for a customer's whole history, so:
+- it is made only for an address the customer has proven: a verified email,
+  or the one-to-one platform chat they wrote from; never for an address they
+  merely typed in, and never into a group chat, where everyone reads it;
+- it opens one new session as its customer, once: the nonce is recorded in
+  `chat_links_used` in the transaction that opens the session, and the table's
+  primary key lets only one of two racing requests through;
+- it never joins two customers. Presented with a session of another customer
+  (or a verified identity that is another customer) it changes nothing but a
+  merge suggestion (`reason: "chat_link"`) for an agent to decide.
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from app.config import Settings
+from app.errors import Forbidden
+from app.kit.clock import clock
 from app.kit.crypto import constant_time_equals, hmac_sha256_hex
+from app.models import ChatLinkUse
 
 # The file name of the generated secret in the data dir (not a secret itself).
 _SECRET_FILE = "chat_link_secret"  # noqa: S105
 _cache: dict[str, str] = {}
+
+# 96 random bits: a link's identity in `chat_links_used`, never guessed.
+_NONCE_BYTES = 12
+_NONCE = re.compile(rf"[0-9a-f]{{{_NONCE_BYTES * 2}}}")
+
+
+class InvalidChatLink(Forbidden):
+    code = "invalid_chat_link"
 
 
 def server_secret(settings: Settings) -> str:
@@ -49,29 +72,60 @@ def server_secret(settings: Settings) -> str:
 class ChatLink:
     customer_id: int
     expires_at: int
+    nonce: str
 
 
-def _signed_part(customer_id: int, expires_at: int) -> str:
-    return f"chat-link:{customer_id}:{expires_at}"
+def _signed_part(customer_id: int, expires_at: int, nonce: str) -> str:
+    return f"chat-link:{customer_id}:{expires_at}:{nonce}"
 
 
 def sign(secret: str, customer_id: int, now: datetime, lifetime: timedelta) -> str:
     expires_at = int((now + lifetime).timestamp())
-    mac = hmac_sha256_hex(secret, _signed_part(customer_id, expires_at))
-    return f"{customer_id}.{expires_at}.{mac}"
+    nonce = secrets.token_hex(_NONCE_BYTES)
+    mac = hmac_sha256_hex(secret, _signed_part(customer_id, expires_at, nonce))
+    return f"{customer_id}.{expires_at}.{nonce}.{mac}"
 
 
 def verify(secret: str, token: str, now: datetime) -> ChatLink | None:
-    """The link's customer, or None when the token is malformed, forged or expired."""
+    """The link, or None when the token is malformed, forged or expired.
+    Whether it was used already is the database's to say (`use`)."""
     parts = token.split(".")
-    if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
+    if len(parts) != 4:
         return None
-    customer_id, expires_at = int(parts[0]), int(parts[1])
-    if len(parts[0]) > 18 or len(parts[1]) > 12:
+    customer, expiry, nonce, mac = parts
+    if not (customer.isdigit() and expiry.isdigit() and _NONCE.fullmatch(nonce)):
         return None
-    expected = hmac_sha256_hex(secret, _signed_part(customer_id, expires_at))
-    if not constant_time_equals(expected, parts[2].lower()):
+    if len(customer) > 18 or len(expiry) > 12:
+        return None
+    customer_id, expires_at = int(customer), int(expiry)
+    expected = hmac_sha256_hex(secret, _signed_part(customer_id, expires_at, nonce))
+    if not constant_time_equals(expected, mac.lower()):
         return None
     if expires_at < now.timestamp():
         return None
-    return ChatLink(customer_id, expires_at)
+    return ChatLink(customer_id, expires_at, nonce)
+
+
+async def was_used(session: AsyncSession, link: ChatLink) -> bool:
+    return await session.get(ChatLinkUse, link.nonce) is not None
+
+
+async def use(session: AsyncSession, link: ChatLink) -> None:
+    """Records the link as used in the caller's transaction; refused when it
+    was used already, here or by a request racing this one (the second insert
+    of a nonce fails on SQLite and on PostgreSQL alike)."""
+    if await was_used(session, link):
+        raise InvalidChatLink("this chat link was used already")
+    try:
+        async with session.begin_nested():
+            session.add(
+                ChatLinkUse(
+                    nonce=link.nonce,
+                    customer_id=link.customer_id,
+                    expires_at=datetime.fromtimestamp(link.expires_at, UTC),
+                    used_at=clock.now(),
+                )
+            )
+            await session.flush()
+    except IntegrityError as exc:
+        raise InvalidChatLink("this chat link was used already") from exc

@@ -5,10 +5,15 @@ after MADOGUCHI_WIDGET_EMAIL_FOLLOW_UP_SECONDS. When it runs, a reply the
 customer has read (the widget's `read`) is left alone, and so is one followed
 by a later reply (that reply's own job sends them together). Otherwise every
 unread reply not mailed before goes out in one mail from the first live email
-inbox, with a signed link back to the chat, to the customer's verified
-address, else the one they gave in the pre-chat form. The mail is part of the
-customer's history (a conversation of the email inbox, kept resolved until
-they answer it).
+inbox to the customer's verified address, else the one they gave in the
+pre-chat form. The mail is part of the customer's history (a conversation of
+the email inbox, kept resolved until they answer it).
+
+Only mail to a verified address carries a signed link back to the chat
+(app/contacts/chat_link.py): that address is the customer's. An address
+merely typed into the widget may be anyone's, and whoever reads it must not
+be let into the chat (nor the chat's customer into theirs); that mail says
+where the chat was and that the address is unconfirmed, and carries no link.
 """
 
 from __future__ import annotations
@@ -89,6 +94,7 @@ class MailUnreadReplies:
             address = customer.email or customer.claimed_email
             if not address:
                 return
+            verified = customer.email is not None
             mail_inbox = (
                 await session.execute(
                     select(Inbox)
@@ -110,16 +116,25 @@ class MailUnreadReplies:
                 recipient=Recipient(
                     external_id=email_key(address), email=address, name=customer.name
                 ),
-                body=self._text(web_inbox, customer.id, unread),
+                body=self._text(web_inbox, customer.id, unread, verified=verified),
                 author=None,
                 author_name=unread[-1].author_name or web_inbox.name,
                 subject=f"Your chat with {web_inbox.name}",
             )
             conversation.customer_emailed_seq = unread[-1].seq
 
-    def _text(self, web_inbox: Inbox, customer_id: int, replies: list[Message]) -> str:
+    def _text(
+        self, web_inbox: Inbox, customer_id: int, replies: list[Message], *, verified: bool
+    ) -> str:
         lines = [f"{m.author_name or web_inbox.name}: {m.body}" for m in replies]
         text = "You have a reply to your chat:\n\n" + "\n\n".join(lines)
+        if not verified:
+            return text + (
+                f"\n\nThis address was given in a chat with {web_inbox.name} and has not"
+                " been confirmed, so this mail carries no link into the chat: to continue,"
+                " go back to the chat on the device where you started it. If you did not"
+                " chat with us, please ignore this mail."
+            )
         if self.public_url and web_inbox.widget_key:
             token = chat_link.sign(self.link_secret, customer_id, clock.now(), self.link_lifetime)
             text += (

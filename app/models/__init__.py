@@ -3,6 +3,7 @@
 from app.models.agent import AccessToken, Agent, AgentTeam, Team
 from app.models.base import Base
 from app.models.canned_response import CannedResponse
+from app.models.chat_link import ChatLinkUse
 from app.models.conversation import Conversation
 from app.models.customer import Customer, Identity, WidgetSession
 from app.models.customer_merge import CustomerErasure, CustomerMerge, MergeSuggestion
@@ -25,6 +26,7 @@ __all__ = [
     "Attachment",
     "Base",
     "CannedResponse",
+    "ChatLinkUse",
     "Conversation",
     "CsatRequest",
     "CsatResponse",

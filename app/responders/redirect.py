@@ -14,6 +14,11 @@ address, both as the channel's adapter states them (app/channels/base.py), so
 a plug-in channel is named like a built-in one. Its words are the responders'
 (app/responders/templates.py): an English and a Japanese default, or the
 inbox's `responders.redirect` (`null`, `""` or `false` turns it off).
+
+The chat page's address carries a signed chat link (app/contacts/chat_link.py)
+only where the answer reaches the customer alone, on an address they proved:
+a one-to-one chat, a sender the channel vouches for. In a group chat everyone
+reads the answer, so it names the chat page without a link.
 """
 
 from __future__ import annotations
@@ -66,9 +71,21 @@ def plan(inbox_id: int, customer_id: int, inbound: InboundMessage, now: datetime
     key = f"redirect:{inbox_id}:{customer_id}:{now.date().isoformat()}"
     return JobSpec(
         REDIRECT,
-        payload={"inbox_id": inbox_id, "key": key, "language": language_of(inbound)},
+        payload={
+            "inbox_id": inbox_id,
+            "key": key,
+            "language": language_of(inbound),
+            "link": links_allowed(inbound),
+        },
         dedupe_key=key,
     )
+
+
+def links_allowed(inbound: InboundMessage) -> bool:
+    """Whether an answer to `inbound` may carry a chat link: only to the
+    sender alone (never a group chat) and only where the channel vouches for
+    who they are (not an email that failed its authentication)."""
+    return not inbound.group and inbound.sender.verified
 
 
 def language_of(inbound: InboundMessage) -> str | None:
@@ -154,9 +171,10 @@ class SendRedirect:
         responders: dict[str, Any] = inbox.responders or {}
         if REDIRECT in responders and template_for(responders, Responder.REDIRECT, "en") is None:
             return  # turned off
+        # A job queued before `link` was planned gets no link: the safe side.
         link = (
             chat_link.sign(self.link_secret, customer.id, clock.now(), self.link_lifetime)
-            if self.link_secret
+            if self.link_secret and payload.get("link") is True
             else None
         )
         template = responders.get(REDIRECT)

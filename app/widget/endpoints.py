@@ -41,12 +41,9 @@ class SessionCreate(BaseModel):
     # The page's language (a BCP 47 tag, e.g. navigator.language): routing
     # prefers agents who speak it.
     language: Annotated[str, StringConstraints(max_length=35), Storable] | None = None
-    # The signed token of a chat link (the redirect answer's `?link=`).
+    # The signed token of a chat link (`?link=` of the chat page): opens one
+    # new session as the customer it was made for (app/contacts/chat_link.py).
     link: Key | None = None
-
-
-class InvalidChatLink(Forbidden):
-    code = "invalid_chat_link"
 
 
 @router.post("/sessions")
@@ -54,12 +51,11 @@ async def create_session(
     body: SessionCreate, request: Request, runtime: RuntimeDep
 ) -> dict[str, Any]:
     address_key = f"addr:{client_address(request)}"
-    link_customer_id: int | None = None
+    link: chat_link.ChatLink | None = None
     if body.link:
         link = chat_link.verify(chat_link.server_secret(runtime.settings), body.link, clock.now())
         if link is None:
-            raise InvalidChatLink("this chat link is not valid or has expired")
-        link_customer_id = link.customer_id
+            raise chat_link.InvalidChatLink("this chat link is not valid or has expired")
     async with runtime.db.write() as session:
         inbox = await inboxes_service.web_inbox_by_key(session, body.widget_key)
         if not WebConfig.model_validate(inbox.config).allows_origin(request.headers.get("origin")):
@@ -73,7 +69,7 @@ async def create_session(
                 external_id=body.external_id or None,
                 identity_hash=body.identity_hash,
                 session_token=body.session_token,
-                link_customer_id=link_customer_id,
+                link=link,
             ),
             # Only new sessions count against the limit; resuming one is free.
             before_new=lambda: runtime.limits.widget_sessions.hit(address_key),

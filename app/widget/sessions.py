@@ -11,8 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.widget_sessions import authenticate_session, identity_verified, live_customer
 from app.channels.web.adapter import WebConfig
+from app.contacts import chat_link
 from app.contacts import merge as merges
 from app.contacts import service as contacts
+from app.contacts.chat_link import ChatLink, InvalidChatLink
 from app.errors import Forbidden, NotAuthenticated
 from app.kit.clock import clock
 from app.kit.crypto import new_token, token_digest
@@ -26,8 +28,8 @@ class SessionRequest:
     external_id: str | None
     identity_hash: str | None
     session_token: str | None
-    # The customer a signed chat link names (app/contacts/chat_link.py), checked.
-    link_customer_id: int | None = None
+    # A signed chat link (app/contacts/chat_link.py), its signature and expiry checked.
+    link: ChatLink | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,17 +38,25 @@ class OpenedSession:
     customer: Customer
 
 
-async def _join_linked(session: AsyncSession, customer: Customer, linked_id: int | None) -> None:
-    """The customer a signed chat link named is this session's customer too:
-    folded into it, so the widget and the channel it came from are one history."""
-    if linked_id is None:
+async def _linked_customer(session: AsyncSession, link: ChatLink) -> Customer:
+    """The customer a link was made for (after merges); refused when erased."""
+    linked = await live_customer(session, link.customer_id)
+    if linked is None:
+        raise InvalidChatLink("this chat link's customer is gone")
+    return linked
+
+
+async def _suggest_linked(session: AsyncSession, customer: Customer, link: ChatLink | None) -> None:
+    """A link followed by another customer (their saved session, their verified
+    identity) joins nothing: whoever holds both may be one person, or may hold
+    a link that was not theirs. An agent decides; the link stays unused."""
+    if link is None:
         return
-    linked = await live_customer(session, linked_id)
-    if linked is None or linked.id == customer.id:
-        return
-    await merges.merge(
-        session, kept_id=customer.id, other_id=linked.id, actor_id=None, reason="chat_link"
-    )
+    linked = await _linked_customer(session, link)
+    if await chat_link.was_used(session, link):
+        raise InvalidChatLink("this chat link was used already")
+    if linked.id != customer.id:
+        await merges.suggest(session, linked.id, customer.id, "chat_link")
 
 
 async def open_session(
@@ -76,7 +86,7 @@ async def open_session(
             customer = await contacts.get_customer(session, known.customer_id)
             if req.name and not customer.name:
                 customer.name = req.name
-            await _join_linked(session, customer, req.link_customer_id)
+            await _suggest_linked(session, customer, req.link)
             if req.email and customer.email is None:
                 # The address the customer leaves for an answer by email (the
                 # widget's away form): still only their own unverified claim.
@@ -93,12 +103,12 @@ async def open_session(
             # A valid hash vouches for the email given with it: a customer who
             # owns that address is the same person (one history).
             customer = await contacts.claim_verified_email(session, customer, req.email)
-        await _join_linked(session, customer, req.link_customer_id)
-    elif req.link_customer_id is not None and (
-        linked := await live_customer(session, req.link_customer_id)
-    ):
-        # Followed a signed link: the chat continues that customer's history.
-        customer = linked
+        await _suggest_linked(session, customer, req.link)
+    elif req.link is not None:
+        # Followed a signed link: the chat continues that customer's history,
+        # in this one new session only.
+        customer = await _linked_customer(session, req.link)
+        await chat_link.use(session, req.link)
         if req.name and not customer.name:
             customer.name = req.name
         if req.email and not customer.email and not customer.claimed_email:

@@ -35,9 +35,13 @@ NOW = datetime(2026, 12, 12, 9, 0, tzinfo=UTC)
 
 def test_a_chat_link_names_its_customer_until_it_expires() -> None:
     token = chat_link.sign("s3cret", 42, NOW, timedelta(hours=1))
-    assert chat_link.verify("s3cret", token, NOW + timedelta(minutes=59)) == chat_link.ChatLink(
-        42, int((NOW + timedelta(hours=1)).timestamp())
-    )
+    link = chat_link.verify("s3cret", token, NOW + timedelta(minutes=59))
+    assert link is not None
+    assert (link.customer_id, link.expires_at) == (42, int((NOW + timedelta(hours=1)).timestamp()))
+    # Each link is used up on its own: two for one customer differ.
+    again = chat_link.verify("s3cret", chat_link.sign("s3cret", 42, NOW, timedelta(hours=1)), NOW)
+    assert again is not None
+    assert again.nonce != link.nonce
     assert chat_link.verify("s3cret", token, NOW + timedelta(hours=2)) is None
 
 
@@ -47,7 +51,10 @@ def test_a_chat_link_names_its_customer_until_it_expires() -> None:
         lambda t: t.replace("42.", "43.", 1),  # another customer
         lambda t: t[:-1] + ("0" if t[-1] != "0" else "1"),  # another signature
         lambda t: t.split(".", 1)[1],  # a part missing
-        lambda t: "42.9999999999999." + t.rsplit(".", 1)[1],  # a later expiry
+        lambda t: "42.9999999999." + t.split(".", 2)[2],  # a later expiry
+        lambda t: ".".join(t.split(".")[:2] + ["0" * 24] + t.split(".")[3:]),  # another nonce
+        # The nonce left out: the old, reusable form.
+        lambda t: t.split(".", 2)[0] + "." + t.split(".", 2)[1] + "." + t.rsplit(".", 1)[1],
         lambda t: "",
         lambda t: "a.b.c",
     ],

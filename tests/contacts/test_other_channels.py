@@ -62,12 +62,20 @@ async def test_the_redirect_link_joins_the_widget_to_the_channel_redirected_from
     ]
     assert channels == ["line", "web"]
 
-    # A customer already chatting who follows the link is joined to it too.
+    # Once: followed again, even by a customer already chatting, it is
+    # refused and joins nobody (tests/contacts/test_chat_links.py).
     chatting = await capi.new_session(web, name="Yuki")
-    joined = await capi.new_session(web, session_token=chatting["session_token"], link=token)
-    assert joined["customer_id"] == chatting["customer_id"]
+    r = await capi.http.post(
+        "/api/v1/widget/sessions",
+        json={
+            "widget_key": web["widget_key"],
+            "session_token": chatting["session_token"],
+            "link": token,
+        },
+    )
+    assert (r.status_code, r.json()["error"]) == (403, "invalid_chat_link")
     customer = await get(capi, f"/api/v1/customers/{chatting['customer_id']}")
-    assert "line" in {i["channel"] for i in customer["identities"]}
+    assert "line" not in {i["channel"] for i in customer["identities"]}
 
 
 def plain_text(mail: EmailMessage) -> str:

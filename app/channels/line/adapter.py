@@ -197,6 +197,9 @@ def _message(event: dict[str, Any]) -> InboundMessage | None:
         sent_at=from_epoch_millis(event.get("timestamp")),
         attachments=attachments,
         channel_data=channel_data,
+        # A reply token answers where the event came from: a group or a room
+        # is read by many, even when its id is missing and the push goes to the user.
+        group=kind != "user",
     )
 
 

@@ -171,6 +171,8 @@ def _message(message: dict[str, Any]) -> InboundMessage | None:
         sent_at=from_epoch_seconds(message.get("date")),
         attachments=attachments,
         channel_data={"chat_id": chat_id, "message_id": message.get("message_id")},
+        # Anything but a private chat (a group, a supergroup, a channel) is read by many.
+        group=not private,
     )
 
 
