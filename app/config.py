@@ -19,6 +19,12 @@ class Settings(BaseSettings):
     secret_key: str | None = None
     public_url: str | None = None
     smtp_relay: str | None = None
+    # Set: `GET /metrics` answers only `Authorization: Bearer <token>` (the
+    # counters say how busy the desk is); unset, anyone who reaches it reads
+    # them, so keep it behind the proxy (docs/security.md).
+    metrics_token: str | None = None
+    # False: no `/demo` page (it embeds the first web inbox's widget).
+    demo_page: bool = True
 
     # The email channel (docs/channels.md, docs/operations.md). The listener
     # binds `smtp_host` (default: `serve --host`); 0 turns it off.
@@ -35,6 +41,16 @@ class Settings(BaseSettings):
     imap_rescan_seconds: float = Field(default=15, gt=0)
     # Off in all but one process of `serve --workers N` (one reader per mailbox).
     imap_readers: bool = True
+    # Mail senders are authenticated (SPF, DKIM, DMARC) by the listener itself;
+    # an upstream Authentication-Results header is believed only from these
+    # authserv-ids (the MX in front of the listener, an IMAP mailbox's
+    # provider), comma-separated. docs/operations.md.
+    trusted_authserv_ids: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # The DNS those checks read: `module:Class` of another resolver, else the
+    # system's. Each lookup gives up after the timeout (a temperror: the mail
+    # is kept, its sender unverified).
+    dns_resolver: str | None = None
+    dns_timeout_seconds: float = Field(default=5, gt=0, le=60)
 
     telegram_api_base: str = "https://api.telegram.org"
     line_api_base: str = "https://api.line.me"
@@ -87,7 +103,7 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     access_log: bool = True
 
-    @field_validator("channel_plugins", mode="before")
+    @field_validator("channel_plugins", "trusted_authserv_ids", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):

@@ -55,19 +55,23 @@ class DeliverReply:
         # that opened a conversation on another channel names its recipient.
         named = (prior.meta or {}).get("sender") if prior else (message.meta or {}).get("recipient")
         sender: dict[str, Any] = dict(named or {})
+        # An automatic reply to a sender nobody vouched for (maybe a forged
+        # address) repeats nothing they wrote: no name, no subject
+        # (responders/auto_reply.py marks it).
+        plain = message.author_kind == "system" and "unverified_recipient" in (message.meta or {})
         outbound = OutboundMessage(
             conversation_id=conversation.id,
             message_id=message.id,
             recipient=Sender(
                 external_id=str(sender.get("external_id") or ""),
-                name=sender.get("name") or customer.name,
+                name=None if plain else sender.get("name") or customer.name,
                 email=sender.get("email") or customer.email,
                 phone=sender.get("phone") or customer.phone,
             ),
             text=message.body,
             author_name=message.author_name,
             thread_key=conversation.thread_key,
-            subject=conversation.subject,
+            subject=None if plain else conversation.subject,
             references=references,
             last_inbound=PriorMessage(
                 external_id=prior.external_id,

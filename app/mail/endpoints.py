@@ -76,6 +76,8 @@ async def email_of_message(
         "received_via": source.received_via,
         "attachments": (message.meta or {}).get("attachments", []),
         "flags": (message.meta or {}).get("flags", []),
+        # What SPF, DKIM and DMARC said of the sender ("spf=pass dkim=none dmarc=fail (p=reject)").
+        "authentication": (message.meta or {}).get("authentication"),
         "raw_url": f"/api/v1/messages/{message.id}/raw",
     }
 

@@ -8,6 +8,12 @@ as the message, so when `deliver` returns (and the listener answers 250) the
 message, its source and its files are durable together, or none of them is.
 A mail stored before (an SMTP retry, the same mail over SMTP and IMAP) is
 found by its Message-ID and changes nothing.
+
+Before it is stored, its author is authenticated (authentication.py): SPF,
+DKIM and DMARC for mail our listener received, a trusted upstream
+Authentication-Results header for mail from anywhere. The parser stays pure:
+the verdict is handed to it (`ParsedMail.authenticated`), and a sender
+without one is unverified, flagged, and never joins a customer's history.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from app.conversations.intake import InboxFacts
 from app.conversations.writer import MessageWriter
 from app.db import Database
 from app.mail import repository as mail_repo
+from app.mail.authentication import MailAuthenticator, SmtpFacts, Verdict
 from app.mail.senders import SenderLookup
 
 log = logging.getLogger(__name__)
@@ -105,6 +112,7 @@ class MailIntake:
         db: Database,
         writer: MessageWriter,
         directory: MailDirectory,
+        authenticator: MailAuthenticator,
         *,
         max_attachment_bytes: int,
         max_body_chars: int,
@@ -112,6 +120,7 @@ class MailIntake:
         self.db = db
         self.writer = writer
         self.directory = directory
+        self.authenticator = authenticator
         self.max_attachment_bytes = max_attachment_bytes
         self.max_body_chars = max_body_chars
         self.senders = SenderLookup(db)
@@ -134,8 +143,11 @@ class MailIntake:
         *,
         envelope_from: str | None,
         via: str,
+        smtp: SmtpFacts | None = None,
     ) -> None:
-        """Stores the mail in each inbox (or finds it stored); returns after the commit."""
+        """Stores the mail in each inbox (or finds it stored); returns after the
+        commit. `smtp`: the session our listener received it in (None: read
+        from a mailbox, where only a trusted header vouches for the sender)."""
         mail = await self.parse(raw, envelope_from)
         own = {inbox.address for inbox in await self.directory.inboxes()}
         if mail.from_address is not None and mail.from_address.lower() in own:
@@ -143,9 +155,20 @@ class MailIntake:
             # alias): storing it could only start a loop.
             log.info("mail %s from our own address %s dropped", mail.message_id, mail.from_address)
             return
-        await asyncio.gather(*(self._deliver_to(inbox, mail, raw, via) for inbox in inboxes))
+        verdict = await self.authenticator.verdict(
+            raw,
+            author=mail.from_address if mail.single_author else None,
+            results=mail.authentication_results,
+            smtp=smtp,
+        )
+        mail = mail.authenticated(verdict.verified)
+        await asyncio.gather(
+            *(self._deliver_to(inbox, mail, raw, via, verdict) for inbox in inboxes)
+        )
 
-    async def _deliver_to(self, inbox: MailInbox, mail: ParsedMail, raw: bytes, via: str) -> None:
+    async def _deliver_to(
+        self, inbox: MailInbox, mail: ParsedMail, raw: bytes, via: str, verdict: Verdict
+    ) -> None:
         if mail.bounce_of is not None and await self._bounced_reply(inbox, mail):
             return
         sender = mail.sender()
@@ -179,7 +202,7 @@ class MailIntake:
             inbox.facts,
             mail.inbound(max_body_chars=self.max_body_chars, attachment_urls=urls),
             customer_id=customer_id,
-            extra_meta={"flags": flags} if flags else None,
+            extra_meta={"flags": flags, "authentication": verdict.describe()},
             with_rows=functools.partial(
                 mail_repo.write_source,
                 raw=raw,

@@ -4,8 +4,9 @@ An MX (or a forwarder) hands mail over here. A recipient that is no email
 inbox's address is refused at RCPT (550); a mail over the size limit with
 552 (at MAIL when the client announces SIZE, else after DATA); 250 comes only
 once the mail is stored. The handler does nothing else inside the
-transaction: what a mail causes later (auto-replies, routing) happens after
-the commit, off the SMTP session.
+transaction but authenticate the sender (SPF for the connecting address,
+DKIM, DMARC: intake.py), with bounded DNS lookups; what a mail causes later
+(auto-replies, routing) happens after the commit, off the SMTP session.
 
 aiosmtpd ≥ 1.4.5 ends DATA only at <CRLF>.<CRLF> (CVE-2024-27305), so a
 bare-LF "\\n.\\n" cannot smuggle a second mail into one transaction.
@@ -21,6 +22,7 @@ from typing import Any
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from app.kit.email_address import normalise_email
+from app.mail.authentication import SmtpFacts
 from app.mail.intake import MailDirectory, MailIntake
 
 log = logging.getLogger(__name__)
@@ -75,9 +77,15 @@ class InboxHandler:
             inbox = await self.directory.lookup(normalise_email(address))
             if inbox is not None and inbox not in inboxes:
                 inboxes.append(inbox)
+        peer = session.peer
+        smtp = SmtpFacts(
+            client_ip=str(peer[0]) if isinstance(peer, tuple) and peer else "",
+            helo=session.host_name or "",
+            mail_from=envelope.mail_from or "",
+        )
         try:
             await self.intake.deliver(
-                raw, inboxes, envelope_from=envelope.mail_from or "", via="smtp"
+                raw, inboxes, envelope_from=envelope.mail_from or "", via="smtp", smtp=smtp
             )
         except Exception:  # noqa: BLE001 - whatever failed, the sender must keep the mail
             log.exception("storing a mail failed; answered 451")

@@ -3,14 +3,18 @@ the SMTP listener (when `smtp_port` is not 0) and the IMAP readers."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from app.config import Settings
 from app.conversations.writer import MessageWriter
 from app.db import Database
+from app.mail import dmarc
+from app.mail.authentication import MailAuthenticator
 from app.mail.imap import ImapSupervisor
 from app.mail.intake import MailDirectory, MailIntake
 from app.mail.listener import SmtpListener
+from app.mail.resolver import load_resolver
 
 log = logging.getLogger(__name__)
 
@@ -18,10 +22,16 @@ log = logging.getLogger(__name__)
 class EmailTransport:
     def __init__(self, settings: Settings, db: Database, writer: MessageWriter) -> None:
         self.directory = MailDirectory(db)
+        self.authenticator = MailAuthenticator(
+            load_resolver(settings),
+            trusted_authserv_ids=settings.trusted_authserv_ids,
+            lookup_timeout=settings.dns_timeout_seconds,
+        )
         self.intake = MailIntake(
             db,
             writer,
             self.directory,
+            self.authenticator,
             max_attachment_bytes=settings.email_max_attachment_bytes,
             max_body_chars=settings.max_message_chars,
         )
@@ -49,6 +59,7 @@ class EmailTransport:
         self.imap_readers = settings.imap_readers
 
     async def start(self) -> None:
+        await asyncio.to_thread(dmarc.load_suffix_list)
         if self.listener is not None:
             await self.listener.start()
         if self.imap_readers:
@@ -59,3 +70,4 @@ class EmailTransport:
             await self.imap.stop()
         if self.listener is not None:
             await self.listener.stop()
+        self.authenticator.close()

@@ -8,10 +8,18 @@ was turned off meanwhile, when the conversation had the same kind of reply
 within the window, or while an agent is talking to the customer. The away
 message and the acknowledgement promise a reply time, stored on the
 conversation in the same commit as the message that says it.
+
+A sender the channel could not vouch for (a mail whose From domain did not
+pass SPF/DKIM/DMARC) may be someone else's address: answering it sends our
+words to a stranger (backscatter). Such a reply repeats nothing the sender
+wrote (no name; the outbox adds no subject and no recipient name either),
+and at most UNVERIFIED_PER_ADDRESS of them go to one address, and
+UNVERIFIED_PER_DOMAIN to one domain, per UNVERIFIED_WINDOW.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import timedelta
 from typing import Any, Protocol
@@ -34,6 +42,14 @@ log = logging.getLogger(__name__)
 
 # Replies that tell the customer when a person will answer.
 PROMISING = frozenset({Responder.AWAY, Responder.ACKNOWLEDGEMENT})
+# Automatic replies to senders nobody vouched for. Every forged mail opens a
+# conversation of its own, so the per-conversation window does not bound
+# them; these do. One an hour tells a real customer we have their mail; ten
+# an hour per domain keeps a flood of forgeries from turning us into a
+# spammer of that domain's people.
+UNVERIFIED_WINDOW = timedelta(hours=1)
+UNVERIFIED_PER_ADDRESS = 1
+UNVERIFIED_PER_DOMAIN = 10
 
 
 class QueueSource(Protocol):
@@ -65,6 +81,10 @@ class SendAutoReply:
         self.first_answer_seconds = first_answer_seconds
         self.window = timedelta(seconds=window_seconds)
         self.agent_quiet = timedelta(seconds=agent_quiet_seconds)
+        # Counting the replies already sent and writing one is done by one job
+        # at a time in this process, so concurrent jobs cannot both slip under
+        # the limit (other processes may, by one each).
+        self._unverified = asyncio.Lock()
 
     async def run(self, payload: dict[str, Any]) -> None:
         responder = Responder(payload["responder"])
@@ -79,6 +99,7 @@ class SendAutoReply:
                 session, conversation_id, responder.value
             )
             last_agent = await responders_repo.last_agent_reply_at(session, conversation_id)
+            latest = await conversations_repo.latest_customer_message(session, conversation_id)
             inboxes = await inboxes_repo.list_all(session) if responder is Responder.AWAY else ()
             team_ids = await inboxes_repo.team_ids(session, inbox.id)
         if inbox.mode != "live":
@@ -95,6 +116,7 @@ class SendAutoReply:
         template = templates.template_for(inbox.responders, responder, language)
         if template is None:
             return  # turned off since the message came
+        unverified = _unverified_sender(latest.meta if latest is not None else None)
         hours = calendar.from_json(inbox.business_hours)
         promise = None
         if responder in PROMISING:
@@ -102,7 +124,8 @@ class SendAutoReply:
             promise = estimate.promise(hours, now, queue, self.first_answer_seconds)
         next_open = calendar.next_opening(hours, now)
         values = {
-            "customer_name": customer.name or NAMELESS[language],
+            # An unverified sender's name is whatever the sender typed.
+            "customer_name": (customer.name if unverified is None else None) or NAMELESS[language],
             "agent_name": assignee.name if assignee is not None else "",
             "next_open": templates.moment(next_open, hours, language)
             if next_open is not None
@@ -123,22 +146,41 @@ class SendAutoReply:
         with_rows: WithRows | None = None
         if promise is not None and promise.reply_by is not None:
             with_rows = promises.promise_reply_by(conversation.id, promise.reply_by)
-        await self.writer.append(
-            system_message(
-                self.channels,
-                inbox,
-                conversation.id,
-                body=templates.render(template, values),
-                # One per conversation and window: a second job (or a rerun
-                # after a crash) finds it stored and adds nothing.
-                external_id=responders_repo.auto_reply_key(
-                    responder.value, conversation.id, int(payload.get("period") or 0)
-                ),
-                team_ids=team_ids,
-                meta={"responder": responder.value, "language": language},
-                with_rows=with_rows,
-            )
+        meta: dict[str, Any] = {"responder": responder.value, "language": language}
+        if unverified is not None:
+            # The outbox reads these: no subject, no name (conversations/outbox.py).
+            meta["unverified_recipient"], meta["unverified_domain"] = unverified
+        message = system_message(
+            self.channels,
+            inbox,
+            conversation.id,
+            body=templates.render(template, values),
+            # One per conversation and window: a second job (or a rerun
+            # after a crash) finds it stored and adds nothing.
+            external_id=responders_repo.auto_reply_key(
+                responder.value, conversation.id, int(payload.get("period") or 0)
+            ),
+            team_ids=team_ids,
+            meta=meta,
+            with_rows=with_rows,
         )
+        if unverified is None:
+            await self.writer.append(message)
+            return
+        address, domain = unverified
+        async with self._unverified:
+            async with self.db.read() as session:
+                to_address, to_domain = await responders_repo.replies_to_unverified(
+                    session, address, domain, now - UNVERIFIED_WINDOW
+                )
+            if to_address >= UNVERIFIED_PER_ADDRESS or to_domain >= UNVERIFIED_PER_DOMAIN:
+                log.info(
+                    "%s for conversation %s not sent: unverified sender at its limit",
+                    responder.value,
+                    conversation.id,
+                )
+                return
+            await self.writer.append(message)
 
     async def give_up(self, payload: dict[str, Any], error: str) -> None:
         log.warning(
@@ -147,3 +189,14 @@ class SendAutoReply:
             payload.get("conversation_id"),
             error,
         )
+
+
+def _unverified_sender(meta: dict[str, Any] | None) -> tuple[str, str] | None:
+    """(address, domain) of the latest message's sender when the channel could
+    not vouch for them; None for a verified sender. One without an address
+    is limited as the empty address of the empty domain: all of them together."""
+    sender = (meta or {}).get("sender") or {}
+    if sender.get("verified", True) is not False:
+        return None
+    address = str(sender.get("email") or "").strip().lower()
+    return address, address.rpartition("@")[2]

@@ -10,10 +10,15 @@ is read in the degraded way, from its headers and raw body.
 
 Charsets and encoded words are read in `charsets`, the MIME walk and the
 attachments in `mime`, delivery reports in `bounces`.
+
+Whether the author is who the From header says is not read here: a parsed
+mail's sender is unverified until the mail service, which checked SPF, DKIM
+and DMARC (app/mail/authentication.py), says otherwise with `authenticated`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from collections.abc import Sequence
@@ -23,7 +28,7 @@ from email import policy
 from email.message import Message
 from email.parser import BytesHeaderParser, BytesParser
 from email.policy import EmailPolicy
-from email.utils import parseaddr, parsedate_to_datetime
+from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 from functools import lru_cache
 from typing import Any
 
@@ -51,7 +56,9 @@ MAX_HEADER_CHARS = 2000
 TRUNCATED = "\n\n[…]"
 
 _ID = re.compile(r"<([^<>\s]+)>")
-_AUTH_FAIL = re.compile(r"\b(dmarc|spf|dkim)\s*=\s*fail\b", re.IGNORECASE)
+# Authentication-Results headers read for the verdict (app/mail/authentication.py).
+MAX_AUTHENTICATION_RESULTS = 20
+UNVERIFIED = "unverified_sender"
 # Headers responders and agents use, kept with the message.
 KEPT_HEADERS = (
     "Message-ID",
@@ -130,7 +137,6 @@ class ParsedMail:
     html: str | None  # sanitised
     attachments: tuple[mime.MailAttachment, ...]
     automatic: bool
-    auth_failed: bool
     language: str | None
     headers: dict[str, str]
     # A delivery report about a mail we sent: its Message-ID and why.
@@ -140,6 +146,21 @@ class ParsedMail:
     # Read from the headers and raw text only (broken or oversized structure).
     degraded: bool = False
     flags: tuple[str, ...] = field(default=())
+    # Every Authentication-Results header, topmost (the latest hop's) first.
+    authentication_results: tuple[str, ...] = ()
+    # One From header naming one address: the only From that DMARC can verify.
+    single_author: bool = True
+    # Set by the mail service once SPF, DKIM and DMARC vouched for the From
+    # domain (see `authenticated`); a mail read here alone is unverified.
+    sender_verified: bool = False
+
+    def authenticated(self, verified: bool) -> ParsedMail:
+        """This mail with the mail service's verdict on its author."""
+        verified = verified and self.from_address is not None and self.single_author
+        flags = [flag for flag in self.flags if flag != UNVERIFIED]
+        if not verified:
+            flags.append(UNVERIFIED)
+        return dataclasses.replace(self, sender_verified=verified, flags=tuple(flags))
 
     def sender(self) -> Sender:
         if self.from_address is None:
@@ -152,7 +173,7 @@ class ParsedMail:
             name=self.from_name,
             email=self.from_address,
             language=self.language,
-            verified=not self.auth_failed,
+            verified=self.sender_verified,
         )
 
     def inbound(
@@ -248,17 +269,14 @@ def _read(
     }
     if envelope_from is not None:
         headers["X-Envelope-From"] = envelope_from
-    auth_failed = any(
-        _AUTH_FAIL.search(str(value)) for value in _all_headers(message, "Authentication-Results")
-    )
     automatic = is_bounce or _is_automatic(message, envelope_from)
     flags = []
     if automatic:
         flags.append("automatic")
     if is_bounce:
         flags.append("bounce")
-    if auth_failed or address is None:
-        flags.append("unverified_sender")
+    # Until the mail service's verdict says otherwise (ParsedMail.authenticated).
+    flags.append(UNVERIFIED)
     if degraded:
         flags.append("unreadable_structure")
     return ParsedMail(
@@ -276,7 +294,6 @@ def _read(
         html=html,
         attachments=tuple(attachments),
         automatic=automatic,
-        auth_failed=auth_failed,
         language=_language(message),
         headers=headers,
         bounce_of=bounce_of,
@@ -284,6 +301,10 @@ def _read(
         is_bounce=is_bounce,
         degraded=degraded,
         flags=tuple(flags),
+        authentication_results=tuple(
+            _all_headers(message, "Authentication-Results")[:MAX_AUTHENTICATION_RESULTS]
+        ),
+        single_author=_single_author(message),
     )
 
 
@@ -324,6 +345,21 @@ def _from(message: Message) -> tuple[str | None, str | None]:
     if name is not None:
         name = clean_text(" ".join(name.split()))[:200] or None
     return name, address
+
+
+def _single_author(message: Message) -> bool:
+    """Exactly one From header with exactly one address: DMARC verifies one
+    domain, and a second author could be the one a reader sees."""
+    try:
+        found = message.get_all("From") or []
+        if len(found) != 1:
+            return False
+        addresses = getattr(found[0], "addresses", None)
+        if addresses is not None:
+            return len(addresses) == 1
+        return len(getaddresses([str(found[0])])) == 1
+    except Exception:  # noqa: BLE001 - an unreadable From verifies nothing
+        return False
 
 
 def _body_charset(message: Message) -> str | None:

@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from email.parser import BytesHeaderParser
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,8 @@ REPO = Path(__file__).resolve().parents[3]
 FIXTURES = REPO.parent / "shared" / "fixtures" / "email"
 # Small enough that the 552 test sends little, large enough for every other mail.
 MAX_MESSAGE_BYTES = 1024 * 1024
+# The authserv-id mail_api believes Authentication-Results headers from.
+TRUSTED_AUTHSERV_ID = "mx.trusted.test"
 
 
 def fixture(name: str) -> bytes:
@@ -118,6 +122,8 @@ async def mail_api(start_server: StartServer, sink: Sink) -> Api:
             "MADOGUCHI_WORKER_POLL_SECONDS": "60",
             # New IMAP inboxes get their reader within half a second.
             "MADOGUCHI_IMAP_RESCAN_SECONDS": "0.5",
+            # The MX in front of the IMAP mailboxes (and of nothing else).
+            "MADOGUCHI_TRUSTED_AUTHSERV_IDS": TRUSTED_AUTHSERV_ID,
         },
         smtp=True,
     )
@@ -194,12 +200,16 @@ async def send_mail(
     raw: bytes,
     to: str | list[str],
     *,
-    mail_from: str = "sender@example.com",
+    mail_from: str | None = None,
     announce_size: bool = True,
 ) -> None:
     """Delivers `raw` with smtplib (in a thread: the sink shares this loop);
-    raises Refused with the server's code when it says no."""
+    raises Refused with the server's code when it says no. The MAIL FROM is
+    the From address unless given, as the author's own provider sends it: in
+    the test DNS (fake_dns.WORLD) its SPF passes, aligned with the From domain."""
     rcpt = [to] if isinstance(to, str) else to
+    if mail_from is None:
+        mail_from = author_of(raw)
     await asyncio.to_thread(
         _send_blocking,
         api.server.smtp_port,
@@ -208,6 +218,18 @@ async def send_mail(
         rcpt,
         announce_size=announce_size,
     )
+
+
+def author_of(raw: bytes) -> str:
+    headers = BytesHeaderParser(policy=policy.compat32).parsebytes(raw)
+    return parseaddr(str(headers.get("From", "")))[1] or "sender@example.com"
+
+
+def authenticated_by(raw: bytes, domain: str, authserv_id: str = TRUSTED_AUTHSERV_ID) -> bytes:
+    """`raw` as an MX that checked it delivers it: an Authentication-Results
+    header on top saying DMARC passed for `domain`."""
+    header = f"Authentication-Results: {authserv_id}; dmarc=pass header.from={domain}\r\n"
+    return header.encode() + raw
 
 
 def readdress(raw: bytes, to: str, **replace: str) -> bytes:

@@ -17,6 +17,7 @@ from app.models import Message
 from tests.channels.conftest import conversations_of
 from tests.channels.email.conftest import (
     Sink,
+    authenticated_by,
     create_email_inbox,
     fixture,
     mail,
@@ -91,10 +92,12 @@ async def test_a_reply_and_its_answer_go_round_through_imap(
 ) -> None:
     inbox, user = await _imap_inbox(mail_api, dovecot)
     address = inbox["config"]["address"]
+    # The mailbox provider's MX vouches for the sender (a trusted authserv-id):
+    # mail we did not receive ourselves has no other way to be verified.
     first = readdress(fixture("multipart-html-attachment.eml"), address).replace(
         b"oliver.smith@example.com", f"oliver-{user}@example.com".encode()
     )
-    await asyncio.to_thread(dovecot.append, user, first)
+    await asyncio.to_thread(dovecot.append, user, authenticated_by(first, "example.com"))
     assert len(await _bodies_when(mail_api, inbox, 1)) == 1
     (conversation,) = await conversations_of(mail_api, inbox)
     r = await mail_api.http.post(
@@ -109,10 +112,33 @@ async def test_a_reply_and_its_answer_go_round_through_imap(
         address,
         **{"AGENT-REPLY-MESSAGE-ID@shop.example": str(sent["Message-ID"]).strip("<>")},
     ).replace(b"oliver.smith@example.com", f"oliver-{user}@example.com".encode())
-    await asyncio.to_thread(dovecot.append, user, answer)
+    await asyncio.to_thread(dovecot.append, user, authenticated_by(answer, "example.com"))
     bodies = await _bodies_when(mail_api, inbox, 3)
     assert "That worked, thank you!" in bodies
     assert [c["id"] for c in await conversations_of(mail_api, inbox)] == [conversation["id"]]
+
+
+async def test_mailbox_mail_is_verified_only_by_a_trusted_header(
+    mail_api: Api, dovecot: Dovecot
+) -> None:
+    """No SMTP session of ours saw it: SPF means nothing, a header of an
+    authserv-id nobody trusts means nothing, the trusted MX's header counts."""
+    inbox, user = await _imap_inbox(mail_api, dovecot)
+    address = inbox["config"]["address"]
+    sender = f"aiko-{user}@example.com"
+    plain = mail(address, sender=sender, body="plain")
+    untrusted = authenticated_by(
+        mail(address, sender=sender, body="untrusted"), "example.com", "mx.elsewhere.test"
+    )
+    vouched = authenticated_by(mail(address, sender=sender, body="vouched"), "example.com")
+    for raw in (plain, untrusted, vouched):
+        await asyncio.to_thread(dovecot.append, user, raw)
+    assert len(await _bodies_when(mail_api, inbox, 3)) == 3
+    verified = {}
+    for conversation in await conversations_of(mail_api, inbox):
+        for message in await mail_api.messages(conversation["id"]):
+            verified[message["body"]] = "unverified_sender" not in message.get("flags", [])
+    assert verified == {"plain": False, "untrusted": False, "vouched": True}
 
 
 async def _stored_ids(api: Api) -> set[str]:
