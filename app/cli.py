@@ -1,4 +1,4 @@
-"""madoguchi serve | migrate | create-admin"""
+"""madoguchi serve | migrate | create-admin | agents"""
 
 from __future__ import annotations
 
@@ -198,6 +198,92 @@ def _create_admin(args: argparse.Namespace) -> int:
     return asyncio.run(create())
 
 
+def _agents(args: argparse.Namespace) -> int:
+    """`madoguchi agents list|deactivate|activate|reset-password`, on the
+    database directly. The server needs no telling: tokens answer 401 at
+    once, and its agent sockets close within a few seconds
+    (app/realtime/agent_sessions.py)."""
+    from app.migrate import upgrade_to_head
+
+    settings = _settings(args)
+    upgrade_to_head(settings)
+    password = None
+    if args.action == "reset-password":
+        password = _new_password(args.password)
+        if password is None:
+            return 1
+    return asyncio.run(_agents_action(settings, args.action, args.agent, password))
+
+
+def _new_password(given: str | None) -> str | None:
+    """From --password, else MADOGUCHI_NEW_PASSWORD, else asked twice (not echoed)."""
+    import getpass
+    import os
+
+    password = given or os.environ.get("MADOGUCHI_NEW_PASSWORD")
+    if not password:
+        if not sys.stdin.isatty():
+            print(  # noqa: T201
+                "error: give the new password with --password or MADOGUCHI_NEW_PASSWORD",
+                file=sys.stderr,
+            )
+            return None
+        password = getpass.getpass("New password: ")
+        if getpass.getpass("Again: ") != password:
+            print("error: the two passwords differ", file=sys.stderr)  # noqa: T201
+            return None
+    if not 8 <= len(password) <= 1024:
+        print("error: a password has 8 to 1024 characters", file=sys.stderr)  # noqa: T201
+        return None
+    return password
+
+
+async def _agents_action(
+    settings: Settings, action: str, who: str | None, password: str | None
+) -> int:
+    from app.agents import repository as agents_repo
+    from app.agents import service as agents_service
+    from app.agents.schemas import AgentUpdate
+    from app.auth import service as auth_service
+    from app.db import Database
+    from app.errors import AppError
+    from app.events.bus import MemoryBus
+
+    db = Database(settings, MemoryBus())
+    try:
+        if action == "list":
+            async with db.read() as session:
+                agents = await agents_repo.list_all(session)
+            print("id\temail\tname\trole\tactive")  # noqa: T201
+            for a in agents:
+                print(f"{a.id}\t{a.email}\t{a.name}\t{a.role}\t{str(a.is_active).lower()}")  # noqa: T201
+            return 0
+        async with db.read() as session:
+            agent = (
+                await agents_repo.get(session, int(who))
+                if who is not None and who.isdigit()
+                else await agents_repo.get_by_email(session, who or "")
+            )
+        if agent is None:
+            print(f"error: no agent {who}", file=sys.stderr)  # noqa: T201
+            return 1
+        if action == "reset-password":
+            assert password is not None
+            await auth_service.reset_password(db, agent.id, password)
+            print(f"password of {agent.email} reset; every session of theirs ended")  # noqa: T201
+            return 0
+        active = action == "activate"
+        async with db.write() as session:
+            await agents_service.update_agent(session, agent.id, AgentUpdate(active=active))
+        print(f"{agent.email} {'activated' if active else 'deactivated'}")  # noqa: T201
+        return 0
+    except AppError as exc:
+        print(f"error: {exc.detail}", file=sys.stderr)  # noqa: T201
+        return 1
+    finally:
+        await db.dispose()
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="madoguchi", description=__doc__)
     sub = root.add_subparsers(dest="command", required=True)
@@ -233,6 +319,27 @@ def parser() -> argparse.ArgumentParser:
     admin.add_argument("--name", default=None)
     admin.add_argument("--data-dir", default=None)
     admin.set_defaults(run=_create_admin)
+
+    agents = sub.add_parser("agents", help="list agents, deactivate one, reset a password")
+    actions = agents.add_subparsers(dest="action", required=True)
+    listing = actions.add_parser("list", help="id, email, name, role and active of every agent")
+    listing.add_argument("--data-dir", default=None)
+    listing.set_defaults(run=_agents, agent=None, password=None)
+    for action, text in (
+        ("deactivate", "sign the agent out everywhere and refuse their sign-in"),
+        ("activate", "let a deactivated agent sign in again"),
+        ("reset-password", "set a new password; every session of the agent ends"),
+    ):
+        command = actions.add_parser(action, help=text)
+        command.add_argument("agent", help="the agent's email or id")
+        command.add_argument("--data-dir", default=None)
+        if action == "reset-password":
+            command.add_argument(
+                "--password", default=None, help="else MADOGUCHI_NEW_PASSWORD, else asked"
+            )
+            command.set_defaults(run=_agents)
+        else:
+            command.set_defaults(run=_agents, password=None)
     return root
 
 

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -29,15 +29,17 @@ from app.conversations.endpoints import router as conversations_router
 from app.conversations.widget_endpoints import router as widget_conversations_router
 from app.conversations.writer import MESSAGE_WRITER
 from app.db import Database
-from app.errors import install_error_handlers
+from app.errors import NotAuthenticated, install_error_handlers
 from app.events.bus import EventBus, MemoryBus, publish_soon
 from app.events.domain import AgentPresenceChanged
 from app.inboxes.endpoints import router as inboxes_router
 from app.inboxes.pages import router as chat_page_router
 from app.kit.body_limit import BodyLimit
+from app.kit.crypto import constant_time_equals
 from app.mail.endpoints import router as email_router
 from app.mail.transport import EmailTransport
 from app.metrics import install_metrics
+from app.realtime.agent_sessions import AgentSessionCheck
 from app.realtime.agent_socket import agent_socket
 from app.realtime.hub import HUB, Hub
 from app.realtime.sockets import SocketDispatcher
@@ -95,6 +97,8 @@ def build_runtime(settings: Settings) -> Runtime:
         bus.subscribe(shared.on_event)
         scale_out.bus.on_resync(hub.resync)
     bus.subscribe(hub.dispatch)
+    # Agent sockets against the store: what the command line changed reaches them.
+    runtime.loops.append(AgentSessionCheck(runtime.db, bus, hub))
     worker = runtime.provide(WORKER, Worker(runtime.db, poll_seconds=settings.worker_poll_seconds))
     conversations_wiring.install(runtime)
     runtime.loops.append(worker)
@@ -183,7 +187,13 @@ def create_app(settings: Settings | None = None) -> SocketDispatcher:
         return {"status": "ok"}
 
     @app.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
+        if settings.metrics_token and not constant_time_equals(
+            request.headers.get("authorization", ""), f"Bearer {settings.metrics_token}"
+        ):
+            raise NotAuthenticated(
+                "metrics need the metrics token", headers={"WWW-Authenticate": "Bearer"}
+            )
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/widget.js", include_in_schema=False)

@@ -93,6 +93,10 @@ class Server:
                 "MADOGUCHI_RATE_WIDGET_SESSIONS": "0",
                 "MADOGUCHI_RATE_WIDGET_MESSAGES": "0",
                 "MADOGUCHI_RATE_LOGIN": "0",
+                # Mail senders are authenticated over DNS: a test's DNS is a
+                # file of its own (tests/channels/email/fake_dns.py).
+                "MADOGUCHI_DNS_RESOLVER": "tests.channels.email.fake_dns:FileResolver",
+                "MADOGUCHI_TEST_DNS_FILE": str(data_dir / "dns.json"),
             }
         )
         self.env.update(env)

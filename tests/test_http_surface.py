@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.conftest import StartServer
 from tests.harness import Api
 
 
@@ -40,3 +41,18 @@ async def test_availability_is_public(api: Api, inbox: dict[str, Any]) -> None:
     r = await api.http.get(f"/api/v1/inboxes/{inbox['id']}/availability")
     assert r.status_code == 200
     assert r.json() == {"open": True, "next_open_at": None, "expected_reply_seconds": 300}
+
+
+async def test_metrics_behind_a_token_and_no_demo_page_when_the_operator_says(
+    start_server: StartServer,
+) -> None:
+    api = await start_server({"MADOGUCHI_METRICS_TOKEN": "scrape-me", "MADOGUCHI_DEMO_PAGE": "0"})
+    refused = await api.http.get("/metrics")
+    assert refused.status_code == 401
+    assert refused.json()["error"] == "not_authenticated"
+    wrong = await api.http.get("/metrics", headers={"authorization": "Bearer guess"})
+    assert wrong.status_code == 401
+    scraped = await api.http.get("/metrics", headers={"authorization": "Bearer scrape-me"})
+    assert scraped.status_code == 200
+    assert "madoguchi_websockets" in scraped.text
+    assert (await api.http.get("/demo")).status_code == 404

@@ -7,8 +7,13 @@ from fastapi import APIRouter
 from app.agents import repository as agents_repo
 from app.agents import service as agents_service
 from app.agents.presence import PRESENCE
-from app.agents.schemas import AgentCreate, AgentUpdate, PasswordChange, StatusUpdate
-from app.agents.service import AGENT_CHANGES
+from app.agents.schemas import (
+    AgentCreate,
+    AgentUpdate,
+    PasswordChange,
+    PasswordReset,
+    StatusUpdate,
+)
 from app.auth import service as auth_service
 from app.auth.dependencies import Admin, CurrentAgent, Supervisor
 from app.kit.numbers import DbId
@@ -53,12 +58,18 @@ async def set_status(
 async def update_agent(
     agent_id: DbId, body: AgentUpdate, _: Admin, runtime: RuntimeDep
 ) -> dict[str, Any]:
+    # Routing hears of it through the `AgentChanged` event, in every process:
+    # more room, or a new skill, may let waiting conversations go now.
     async with runtime.db.write() as session:
         agent = await agents_service.update_agent(session, agent_id, body)
-        out = await agents_service.agent_out(session, agent, runtime[PRESENCE])
-    # More room, or a new skill, may let waiting conversations go now.
-    runtime[AGENT_CHANGES].agent_changed(agent_id)
-    return out
+        return await agents_service.agent_out(session, agent, runtime[PRESENCE])
+
+
+@router.post("/{agent_id}/password", status_code=204)
+async def reset_password(
+    agent_id: DbId, body: PasswordReset, _: Admin, runtime: RuntimeDep
+) -> None:
+    await auth_service.reset_password(runtime.db, agent_id, body.password)
 
 
 @router.put("/me/password")

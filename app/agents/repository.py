@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -67,3 +67,36 @@ async def team_ids_of(session: AsyncSession, agent_id: int) -> frozenset[int]:
 async def list_all(session: AsyncSession) -> Sequence[Agent]:
     result = await session.execute(select(Agent).order_by(Agent.id))
     return result.scalars().all()
+
+
+async def active_admin_ids(session: AsyncSession) -> list[int]:
+    """Locks the active admins' rows (PostgreSQL) until the transaction ends:
+    two admins demoting each other at once cannot both see the other stay."""
+    result = await session.execute(
+        select(Agent.id)
+        .where(Agent.role == "admin", Agent.is_active)
+        .order_by(Agent.id)
+        .with_for_update()
+    )
+    return list(result.scalars())
+
+
+async def standing_of(
+    session: AsyncSession, agent_ids: Collection[int]
+) -> dict[int, tuple[str, bool, frozenset[int]]]:
+    """Each agent's role, whether active, and team ids; gone agents are absent."""
+    ids = sorted(agent_ids)
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(Agent.id, Agent.role, Agent.is_active).where(Agent.id.in_(ids))
+    )
+    teams: dict[int, set[int]] = {}
+    for agent_id, team_id in await session.execute(
+        select(AgentTeam.agent_id, AgentTeam.team_id).where(AgentTeam.agent_id.in_(ids))
+    ):
+        teams.setdefault(agent_id, set()).add(team_id)
+    return {
+        agent_id: (role, bool(active), frozenset(teams.get(agent_id, ())))
+        for agent_id, role, active in rows
+    }

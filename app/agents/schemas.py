@@ -1,8 +1,16 @@
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+    model_validator,
+)
 
 from app.auth.roles import Role
 from app.kit.email_address import EmailAddress
@@ -29,10 +37,31 @@ class AgentCreate(BaseModel):
 
 
 class AgentUpdate(BaseModel):
-    """What routing reads of an agent; either may be left out."""
+    """An admin's change to an agent: any field may be left out, none may be
+    null, and nothing else may be sent (a misspelt `"activ": false` must not
+    look like success). Types are strict: `false` is not a capacity of 0."""
 
-    capacity: int | None = Field(default=None, ge=0, le=1000)
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = None
+    role: Role | None = None
+    capacity: StrictInt | None = Field(default=None, ge=0, le=1000)
+    teams: list[Label] | None = Field(default=None, max_length=50)
     skills: list[Label] | None = Field(default=None, max_length=50)
+    active: StrictBool | None = None
+
+    @model_validator(mode="after")
+    def _no_nulls(self) -> Self:
+        nulls = sorted(name for name in self.model_fields_set if getattr(self, name) is None)
+        if nulls:
+            raise ValueError(f"{', '.join(nulls)} may be left out, not null")
+        return self
+
+
+class PasswordReset(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    password: Password
 
 
 class AgentRef(BaseModel):
@@ -47,6 +76,7 @@ class AgentOut(AgentRef):
     teams: list[str]
     skills: list[str]
     status: Literal["online", "away", "offline"]
+    active: bool
 
 
 class StatusUpdate(BaseModel):

@@ -9,9 +9,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.agents import repository as agents_repo
 from app.agents.presence import AgentPresence, Status
 from app.agents.schemas import AgentCreate, AgentUpdate
+from app.auth import service as auth_service
 from app.auth.passwords import hash_password
+from app.auth.roles import Role
 from app.db import Database
 from app.errors import Conflict, NotFound
+from app.events.bus import publish_after_commit
+from app.events.domain import AgentChanged
 from app.kit.clock import clock
 from app.models import Agent
 from app.runtime import Part
@@ -53,15 +57,40 @@ async def create_agent(db: Database, data: AgentCreate) -> Agent:
     return agent
 
 
+class LastAdmin(Conflict):
+    code = "last_admin"
+
+
 async def update_agent(session: AsyncSession, agent_id: int, data: AgentUpdate) -> Agent:
+    """Applies an admin's change. Deactivating ends every session of the agent
+    (tokens deleted: a reactivation does not bring them back); once committed,
+    `AgentChanged` tells every process: sockets close or take the new role and
+    teams, routing reads the agent again and takes back a deactivated agent's
+    live conversations."""
     agent = await agents_repo.get(session, agent_id)
     if agent is None:
         raise NotFound("no such agent")
+    role = data.role.value if data.role is not None else agent.role
+    active = data.active if data.active is not None else agent.is_active
+    if agent.role == Role.ADMIN and agent.is_active and (role != Role.ADMIN or not active):
+        others = [a for a in await agents_repo.active_admin_ids(session) if a != agent.id]
+        if not others:
+            raise LastAdmin("the last active admin cannot be deactivated or demoted")
+    if data.name is not None:
+        agent.name = data.name
     if data.capacity is not None:
         agent.capacity = data.capacity
     if data.skills is not None:
         agent.skills = list(dict.fromkeys(data.skills))
+    if data.teams is not None:
+        teams = await agents_repo.teams_by_name(session, list(dict.fromkeys(data.teams)))
+        await agents_repo.set_teams(session, agent.id, [t.id for t in teams])
+    if agent.is_active and not active:
+        await auth_service.end_sessions(session, agent.id, "account deactivated")
+    agent.role, agent.is_active = role, active
     await session.flush()
+    team_ids = await agents_repo.team_ids_of(session, agent.id)
+    publish_after_commit(session, AgentChanged(agent.id, role, tuple(sorted(team_ids)), active))
     return agent
 
 
@@ -81,6 +110,7 @@ def agent_json(agent: Agent, teams: list[str], presence: AgentPresence) -> dict[
         "skills": agent.skills,
         "status": presence.status(agent.id),
         "chosen_status": agent.chosen_status,
+        "active": agent.is_active,
     }
 
 

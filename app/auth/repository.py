@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 from sqlalchemy import delete, select
@@ -35,3 +36,17 @@ async def delete_token(session: AsyncSession, digest: str) -> None:
 
 async def delete_tokens_of(session: AsyncSession, agent_id: int) -> None:
     await session.execute(delete(AccessToken).where(AccessToken.agent_id == agent_id))
+
+
+async def live_digests(session: AsyncSession, digests: Collection[str], now: datetime) -> set[str]:
+    """Which of these token digests still sign an active agent in."""
+    if not digests:
+        return set()
+    result = await session.execute(
+        select(AccessToken.digest)
+        .join(Agent, Agent.id == AccessToken.agent_id)
+        .where(
+            AccessToken.digest.in_(sorted(digests)), AccessToken.expires_at > now, Agent.is_active
+        )
+    )
+    return set(result.scalars())

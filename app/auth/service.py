@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth import repository as tokens_repo
 from app.auth.passwords import hash_password, verify_password
 from app.db import Database
-from app.errors import NotAuthenticated
+from app.errors import NotAuthenticated, NotFound
 from app.events.bus import publish_after_commit
 from app.events.domain import CloseAgentSockets
 from app.kit.clock import clock
@@ -64,7 +64,14 @@ async def login(
 
 
 async def authenticate(session: AsyncSession, token: str) -> Agent:
-    agent = await tokens_repo.get_by_token_digest(session, token_digest(token), clock.now())
+    return await agent_of_digest(session, token_digest(token))
+
+
+async def agent_of_digest(session: AsyncSession, digest: str) -> Agent:
+    """The agent a token (by its digest) signs in, as stored now: a socket asks
+    again before each frame that acts, so a new role or a deactivation counts
+    from the next frame."""
+    agent = await tokens_repo.get_by_token_digest(session, digest, clock.now())
     if agent is None:
         raise NotAuthenticated("invalid or expired access token")
     return agent
@@ -93,6 +100,26 @@ async def change_password(db: Database, agent: Agent, current: str, new: str) ->
         publish_after_commit(session, CloseAgentSockets(stored.id, None, "password changed"))
         token = await _issue_token(session, stored)
     return IssuedToken(token=token, agent=stored)
+
+
+async def reset_password(db: Database, agent_id: int, new: str) -> None:
+    """An admin sets the password: every session of the agent ends (tokens
+    deleted, sockets closed), and nothing is issued to the admin."""
+    new_hash = await hash_password(new)
+    async with db.write() as session:
+        stored = await session.get(Agent, agent_id)
+        if stored is None:
+            raise NotFound("no such agent")
+        stored.password_hash = new_hash
+        await end_sessions(session, stored.id, "password reset")
+
+
+async def end_sessions(session: AsyncSession, agent_id: int, reason: str) -> None:
+    """Deletes every token of the agent; once committed, the agent's sockets in
+    every process close (1008). A process that misses the event finds the
+    tokens gone within SESSION_CHECK_SECONDS (app/realtime/agent_sessions.py)."""
+    await tokens_repo.delete_tokens_of(session, agent_id)
+    publish_after_commit(session, CloseAgentSockets(agent_id, None, reason))
 
 
 async def _issue_token(session: AsyncSession, agent: Agent) -> str:

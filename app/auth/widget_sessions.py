@@ -46,10 +46,16 @@ async def authenticate_session(session: AsyncSession, token: str) -> WidgetIdent
     row = result.scalar_one_or_none()
     if row is None:
         raise NotAuthenticated("invalid widget session token")
+    customer_id = await customer_of(session, row.customer_id)
+    customer = await session.get(Customer, customer_id)
+    if customer is not None and customer.erased_at is not None:
+        # An erasure deletes its customer's sessions; one opened while it ran
+        # ends here.
+        raise NotAuthenticated("invalid widget session token")
     return WidgetIdentity(
         session_id=row.id,
         inbox_id=row.inbox_id,
-        customer_id=await customer_of(session, row.customer_id),
+        customer_id=customer_id,
         digest=digest,
         verified_external_id=row.verified_external_id,
     )

@@ -29,6 +29,8 @@ ASSETS = {
     "console.css": "text/css",
     "reports.js": "text/javascript",
     "reports.css": "text/css",
+    "agents.js": "text/javascript",
+    "agents.css": "text/css",
 }
 
 
@@ -41,6 +43,12 @@ async def console() -> FileResponse:
 async def reports_page() -> FileResponse:
     """Service standards for supervisors: figures and charts for a period and inbox."""
     return FileResponse(STATIC / "reports.html", media_type="text/html", headers=HEADERS)
+
+
+@router.get("/console/agents")
+async def agents_page() -> FileResponse:
+    """Agents and teams for admins: create, change, deactivate, reset a password."""
+    return FileResponse(STATIC / "agents.html", media_type="text/html", headers=HEADERS)
 
 
 @router.get("/console/{asset}")

@@ -5,19 +5,28 @@ merged into them. Erasing removes, from the database itself and not just from
 view, their personal data (name, addresses, phone, identities, widget
 sessions), the contents of every message of their conversations (the bodies,
 the senders' details in meta, CSAT comments), the raw mail and attachments
-(the email channel's store), and pending sends. What stays is anonymous: the
-customer row without data, the conversations and messages as timestamps,
-authors' kinds and seqs, so reports keep their counts. On SQLite the freed
-pages are zeroed (`secure_delete`) and the WAL checkpointed, so the erased
-text is not left in the file either. There is no search index yet; when one
-lands, erase must remove the customer's documents from it here.
+(the email channel's store), pending sends, the values their merges moved,
+and the jobs about their conversations (a failed send's error may quote an
+address). What stays is anonymous: the customer row without data, the
+conversations and messages as timestamps, authors' kinds and seqs, so reports
+keep their counts. On SQLite the freed pages are zeroed (`secure_delete`) and
+the WAL checkpointed, so the erased text is not left in the file either.
+There is no search index yet; when one lands, erase must remove the
+customer's documents from it here.
+
+Their widget sockets close once the erasure commits, in every process (the
+`CustomerErased` event), and the message writer refuses anything more for
+them: a message racing the erasure is either stored before it and scrubbed,
+or refused (app/conversations/writer.py). The same person writing again on
+another channel is a new customer: their identities are gone.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.contacts import repository as customers_repo
@@ -26,6 +35,8 @@ from app.conversations.publishing import conversation_changed
 from app.conversations.schemas import stored_message_out
 from app.db import Database
 from app.errors import Conflict, NotFound
+from app.events.bus import publish_after_commit
+from app.events.domain import CustomerErased
 from app.kit.clock import clock
 from app.models import (
     Attachment,
@@ -36,7 +47,9 @@ from app.models import (
     CustomerMerge,
     Identity,
     Inbox,
+    Job,
     MailSource,
+    MergeSuggestion,
     Message,
     WidgetSession,
 )
@@ -200,8 +213,7 @@ async def erase(db: Database, customer_id: int, actor_id: int) -> CustomerErasur
 
 
 async def _erase(session: AsyncSession, customer_id: int, actor_id: int) -> CustomerErasure:
-    customers = await customers_repo.lock_customers(session, [customer_id])
-    customer = customers.get(customer_id)
+    people, customer = await _lock_people(session, customer_id)
     if customer is None:
         raise NotFound("no such customer")
     if customer.erased_at is not None:
@@ -211,7 +223,6 @@ async def _erase(session: AsyncSession, customer_id: int, actor_id: int) -> Cust
             f"customer {customer.id} was merged into customer {customer.merged_into_id};"
             " erase that one"
         )
-    people = await customers_repo.folded_into(session, customer_id)
     conversation_ids = list(
         (
             await session.execute(
@@ -250,8 +261,23 @@ async def _erase(session: AsyncSession, customer_id: int, actor_id: int) -> Cust
         update(Conversation).where(Conversation.id.in_(conversation_ids)).values(subject=None)
     )
     await session.execute(delete(Identity).where(Identity.customer_id.in_(people)))
+    # Their sessions end here: REST and new sockets refuse the tokens, and
+    # the open sockets close after the commit (the event below).
     await session.execute(delete(WidgetSession).where(WidgetSession.customer_id.in_(people)))
+    # Jobs about their conversations: a failed send's error may quote an
+    # address, and what is still due (an auto-reply, a CSAT question) would
+    # write to the erased customer. A running one finds its row gone and
+    # records nothing (app/worker/runner.py holds it by its lease).
+    await session.execute(
+        delete(Job).where(
+            or_(
+                Job.payload["conversation_id"].as_integer().in_(conversation_ids),
+                Job.payload["message_id"].as_integer().in_(message_ids),
+            )
+        )
+    )
     now = clock.now()
+    await _scrub_merges(session, people, actor_id, now)
     await session.execute(
         update(Customer)
         .where(Customer.id.in_(people))
@@ -264,7 +290,54 @@ async def _erase(session: AsyncSession, customer_id: int, actor_id: int) -> Cust
     await session.flush()
     for conversation_id in conversation_ids:
         await conversation_changed(session, "updated", conversation_id)
+    publish_after_commit(session, CustomerErased(tuple(people)))
     return record
+
+
+async def _lock_people(
+    session: AsyncSession, customer_id: int
+) -> tuple[list[int], Customer | None]:
+    """The customer and everyone folded into them, every row locked (in id
+    order, as merges lock) before anything is changed: a merge into them
+    waits, and so does the message writer's check (app/conversations/
+    batch_store.py `erased_customers`), which must not meet a half-done
+    erasure. A merge that committed meanwhile is locked in the next round."""
+    people = await customers_repo.folded_into(session, customer_id)
+    while True:
+        locked = await customers_repo.lock_customers(session, people)
+        found = await customers_repo.folded_into(session, customer_id)
+        if set(found) <= locked.keys():
+            return found, locked.get(customer_id)
+        people = sorted(set(people) | set(found))
+
+
+async def _scrub_merges(
+    session: AsyncSession, people: list[int], actor_id: int, now: datetime
+) -> None:
+    """Merges on either side of which one of them stood keep their ids (what
+    moved, for the record) but not the values a kept customer took over:
+    a name, an address, a phone. Their merges can no longer be undone (an
+    erased customer's never are), so nothing needs the values. Suggestions
+    still pending are declined: an erased customer never merges."""
+    either_side = or_(
+        CustomerMerge.kept_customer_id.in_(people), CustomerMerge.merged_customer_id.in_(people)
+    )
+    for record in (await session.execute(select(CustomerMerge).where(either_side))).scalars():
+        moved: dict[str, Any] = dict(record.moved or {})
+        if moved.get("fields"):
+            moved["fields"] = dict.fromkeys(moved["fields"])
+            record.moved = moved
+    await session.execute(
+        update(MergeSuggestion)
+        .where(
+            MergeSuggestion.state == "pending",
+            or_(
+                MergeSuggestion.customer_id.in_(people),
+                MergeSuggestion.other_customer_id.in_(people),
+            ),
+        )
+        .values(state="rejected", decided_at=now, decided_by_agent_id=actor_id)
+    )
 
 
 async def _count(session: AsyncSession, model: Any, where: Any) -> int:

@@ -59,6 +59,40 @@ def find_stored(conn: Connection, inbox_id: int, external_ids: Sequence[str]) ->
     return {row[3]: Found(row[0], row[1], row[2]) for row in rows}
 
 
+def conversation_customers(conn: Connection, conversation_ids: Sequence[int]) -> dict[int, int]:
+    """The customer of each of these conversations."""
+    p = Params(conn)
+    rows = fetch_all(
+        conn,
+        "SELECT id, customer_id FROM conversations"  # noqa: S608 - placeholders only
+        f" WHERE id IN ({', '.join(p(i) for i in conversation_ids)})",
+        tuple(p.values),
+    )
+    return {int(row[0]): int(row[1]) for row in rows}
+
+
+def erased_customers(conn: Connection, customer_ids: Iterable[int]) -> set[int]:
+    """Which of these customers were erased.
+
+    PostgreSQL: their rows are key-share locked until commit. An erasure
+    locks its customers FOR UPDATE before it touches anything, so it either
+    committed first (the lock here waits for it and reads the row anew) or
+    waits for this batch's commit and then scrubs what the batch stored. KEY
+    SHARE, the lock a foreign key takes, still lets a session write a
+    customer's name meanwhile. SQLite: its one writer orders the two.
+    """
+    ids = sorted(set(customer_ids))
+    p = Params(conn)
+    lock = " ORDER BY id FOR KEY SHARE" if conn.dialect.name == "postgresql" else ""
+    rows = fetch_all(
+        conn,
+        "SELECT id, erased_at FROM customers"  # noqa: S608 - placeholders only
+        f" WHERE id IN ({', '.join(p(i) for i in ids)}){lock}",
+        tuple(p.values),
+    )
+    return {int(row[0]) for row in rows if row[1] is not None}
+
+
 @dataclass(frozen=True, slots=True)
 class Reserved:
     last_seq: int

@@ -40,7 +40,7 @@ from app.conversations.writer import (
 )
 from app.db import Database
 from app.errors import BadRequest, Forbidden, NotAuthenticated, NotFound
-from app.events.domain import CustomersMerged, Event
+from app.events.domain import CustomerErased, CustomersMerged, Event
 from app.inboxes import repository as inboxes_repo
 from app.kit.expiring import ExpiringMap
 from app.kit.text import make_storable
@@ -268,9 +268,10 @@ class IntakeCache:
     )
 
     def on_event(self, event: Event) -> None:
-        """Bus subscriber: a merge moves identities to another customer, so
+        """Bus subscriber: a merge moves identities to another customer, and
+        an erasure deletes them (the sender is a new customer next time), so
         what the cache knew of identities is forgotten at once."""
-        if isinstance(event, CustomersMerged):
+        if isinstance(event, CustomersMerged | CustomerErased):
             self.customers.clear()
 
 

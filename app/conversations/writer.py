@@ -29,7 +29,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from app.conversations import batch_store
 from app.db import Database
 from app.driver_sql import db_time
-from app.errors import NotFound
+from app.errors import Conflict, NotFound
 from app.kit.background import BackgroundLoop
 from app.kit.clock import clock
 from app.runtime import Part
@@ -41,6 +41,12 @@ MAX_BATCH = 512
 # Batches up to this size are cheaper than the hop to SQLite's writer thread
 # (Database.write_batch's `small`).
 SMALL_BATCH = 8
+
+
+class ErasedCustomer(Conflict):
+    """The message's customer was erased: nothing more is stored for them."""
+
+    code = "customer_erased"
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,6 +300,7 @@ def _store_batch(conn: Connection, batch: list[NewMessage]) -> list[StoredMessag
     repeats = _mark_duplicates(conn, batch, outcomes)
     now = clock.now()
     fresh = [i for i in range(len(batch)) if outcomes[i] is None and i not in repeats]
+    fresh = _refuse_erased(conn, batch, fresh, outcomes)
     threads = _resolve_threads(conn, batch, [i for i in fresh if batch[i].thread], now)
     by_conversation: dict[int, list[int]] = {}
     for i in fresh:
@@ -369,6 +376,41 @@ def _store_batch(conn: Connection, batch: list[NewMessage]) -> list[StoredMessag
         else:
             outcomes[i] = original
     return [o for o in outcomes if o is not None]
+
+
+def _refuse_erased(
+    conn: Connection,
+    batch: list[NewMessage],
+    fresh: list[int],
+    outcomes: list[StoredMessage | BaseException | None],
+) -> list[int]:
+    """The fresh messages whose customer was not erased; the others are
+    refused. Checked (and, on PostgreSQL, locked) before any conversation row
+    is, in the order an erasure takes them: a message racing an erasure is
+    either stored first and scrubbed by it, or refused."""
+    if not fresh:
+        return fresh
+    named = [c for c in (batch[i].conversation_id for i in fresh) if c is not None]
+    owners = batch_store.conversation_customers(conn, named) if named else {}
+
+    def customer_of(m: NewMessage) -> int | None:
+        if m.thread is not None:
+            return m.thread.customer_id
+        assert m.conversation_id is not None
+        return owners.get(m.conversation_id)
+
+    customers = {i: customer_of(batch[i]) for i in fresh}
+    known = {c for c in customers.values() if c is not None}
+    erased = batch_store.erased_customers(conn, known) if known else set()
+    if not erased:
+        return fresh
+    kept = []
+    for i in fresh:
+        if customers[i] in erased:
+            outcomes[i] = ErasedCustomer("the customer's data was erased; nothing more is stored")
+        else:
+            kept.append(i)
+    return kept
 
 
 def _job_rows(conn: Connection, stored: StoredMessage, now: datetime) -> list[tuple[Any, ...]]:

@@ -138,6 +138,20 @@ class CloseAgentSockets:
 
 
 @dataclass(frozen=True, slots=True)
+class AgentChanged:
+    """An admin changed an agent (role, teams, capacity, skills, active), or a
+    process found one deactivated by the command line: the agent's open
+    sockets take the new role and teams at once, or close when `active` is
+    false (app/realtime/hub.py); routing reads the agent again and takes back
+    a deactivated agent's live conversations (app/routing/router.py)."""
+
+    agent_id: int
+    role: str
+    team_ids: tuple[int, ...]
+    active: bool
+
+
+@dataclass(frozen=True, slots=True)
 class CustomersMerged:
     """A customer was folded into another (or a merge undone): caches that map
     an identity to its customer forget what they knew (app/conversations/intake.py)."""
@@ -146,6 +160,15 @@ class CustomersMerged:
     merged_customer_id: int
     merge_id: int
     undone: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerErased:
+    """An admin erased a customer (and everyone folded into them): their widget
+    sockets close in every process (app/realtime/hub.py), and caches that map
+    an identity to a customer forget what they knew (app/conversations/intake.py)."""
+
+    customer_ids: tuple[int, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,7 +203,9 @@ Event = (
     | AvailabilityChanged
     | JobsQueued
     | CloseAgentSockets
+    | AgentChanged
     | CustomersMerged
+    | CustomerErased
     | SlaAlert
     | CsatRequested
 )

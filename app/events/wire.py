@@ -17,7 +17,7 @@ from app.events.domain import ConversationScope, Event, QueuePlace
 
 # Every kind of the Event union crosses: a new event needs no second list here.
 _KINDS: dict[str, type[Any]] = {cls.__name__: cls for cls in get_args(Event)}
-_TUPLE_FIELDS = frozenset({"notify_agent_ids", "inbox_team_ids"})
+_TUPLE_FIELDS = frozenset({"notify_agent_ids", "inbox_team_ids", "team_ids", "customer_ids"})
 
 
 class BadWireEvent(ValueError):

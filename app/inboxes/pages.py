@@ -8,6 +8,7 @@ import html
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
+from app.errors import NotFound
 from app.inboxes import repository as inboxes_repo
 from app.inboxes import service as inboxes_service
 from app.kit.text import StorableStr
@@ -42,7 +43,9 @@ async def chat_page(
 @router.get("/demo")
 async def demo_page(runtime: RuntimeDep) -> HTMLResponse:
     """A page that embeds the widget of the first live web inbox: open it next
-    to /console and chat with yourself."""
+    to /console and chat with yourself. Off with MADOGUCHI_DEMO_PAGE=0."""
+    if not runtime.settings.demo_page:
+        raise NotFound("no demo page here")
     async with runtime.db.read() as session:
         inboxes = await inboxes_repo.list_all(session)
     inbox = next(

@@ -15,7 +15,7 @@ from app.conversations import access
 from app.conversations import service as conversations
 from app.conversations.writer import MESSAGE_WRITER
 from app.errors import AppError, NotAuthenticated
-from app.events.domain import Typing
+from app.events.domain import AgentChanged, Typing
 from app.inboxes import repository as inboxes_repo
 from app.kit.crypto import token_digest
 from app.models import Agent
@@ -28,13 +28,16 @@ from app.realtime.frames import (
     require_str,
     send_error,
 )
-from app.realtime.hub import HUB, Connection
+from app.realtime.hub import DEACTIVATED, HUB, POLICY_VIOLATION, Connection
 from app.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-POLICY_VIOLATION = 1008
 _STATUSES = ("online", "away", "offline")
+# Frames that act as the agent: each is preceded by a look at the agent as
+# stored now (one indexed read). A ping does not act.
+_ACTING = frozenset({"message", "presence", "read", "typing", "watch", "unwatch"})
+SESSION_ENDED = "session ended"
 
 
 def _own_origin(ws: WebSocket, public_url: str | None) -> bool:
@@ -85,6 +88,7 @@ async def agent_socket(ws: WebSocket, runtime: Runtime, token: str) -> None:
 
 async def _serve(runtime: Runtime, conn: Connection, agent: Agent, viewer: access.Viewer) -> None:
     max_chars = runtime.settings.max_message_chars
+    ended = False
     while True:
         try:
             frame = parse_frame(await conn.ws.receive())
@@ -93,8 +97,20 @@ async def _serve(runtime: Runtime, conn: Connection, agent: Agent, viewer: acces
         except BadFrame as exc:
             send_error(conn, exc)
             continue
+        if ended:
+            continue  # closing: what the client sent meanwhile is not acted on
         kind = frame["type"]
         client_id: str | None = None
+        if kind in _ACTING:
+            # Who the agent is now, not at the handshake: a new role or teams
+            # count from this frame, a deactivation or a revoked token ends it.
+            try:
+                agent, viewer = await _standing(runtime, conn)
+            except NotAuthenticated:
+                reason = await _why_ended(runtime, agent.id)
+                conn.close(POLICY_VIOLATION, reason)
+                ended = True
+                continue
         try:
             if kind == "message":
                 conversation_id = require_int(frame, "conversation_id", minimum=1)
@@ -154,6 +170,29 @@ async def _serve(runtime: Runtime, conn: Connection, agent: Agent, viewer: acces
         except AppError as exc:
             extra = {"client_id": client_id} if client_id else {}
             conn.send(error_frame(exc.code, exc.detail, **extra))
+
+
+async def _standing(runtime: Runtime, conn: Connection) -> tuple[Agent, access.Viewer]:
+    assert conn.token_digest is not None
+    async with runtime.db.read() as session:
+        agent = await auth_service.agent_of_digest(session, conn.token_digest)
+        viewer = await access.viewer_of(session, agent)
+    conn.viewer = viewer
+    return agent, viewer
+
+
+async def _why_ended(runtime: Runtime, agent_id: int) -> str:
+    """Why the token no longer works. A deactivation made where no event was
+    published (the command line) is announced now, so routing takes back the
+    agent's conversations without waiting for the presence grace period."""
+    async with runtime.db.read() as session:
+        standing = (await agents_repo.standing_of(session, [agent_id])).get(agent_id)
+    if standing is not None and standing[1]:
+        return SESSION_ENDED
+    if standing is not None:
+        role, _, team_ids = standing
+        await runtime.bus.publish(AgentChanged(agent_id, role, tuple(sorted(team_ids)), False))
+    return DEACTIVATED
 
 
 async def _typing(

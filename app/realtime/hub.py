@@ -16,9 +16,11 @@ import orjson
 from starlette.websockets import WebSocket, WebSocketState
 
 from app.agents.presence import AgentPresence
+from app.auth.roles import Role
 from app.conversations.access import Viewer, may_see, serves
 from app.conversations.schemas import customer_view
 from app.events.domain import (
+    AgentChanged,
     AgentPresenceChanged,
     AvailabilityChanged,
     CloseAgentSockets,
@@ -26,6 +28,7 @@ from app.events.domain import (
     ConversationRead,
     ConversationScope,
     CsatRequested,
+    CustomerErased,
     CustomersMerged,
     Event,
     Frame,
@@ -37,6 +40,7 @@ from app.events.domain import (
     SlaAlert,
     Typing,
 )
+from app.kit.expiring import ExpiringMap
 from app.realtime.ws_protocol import direct_sender
 from app.runtime import Part
 
@@ -51,9 +55,23 @@ MAX_QUEUED_FRAMES = 1000
 PACE_QUEUED_FRAMES = 64
 TRY_AGAIN_LATER = 1013
 SERVICE_RESTART = 1012
+# An agent socket whose session ended (logout, password, deactivation): the
+# console signs out instead of reconnecting.
+POLICY_VIOLATION = 1008
+DEACTIVATED = "account deactivated"
 # A private close code: the socket's customer changed (a merge, or its undo).
 # The widget reconnects at once, and its session now resolves to the right customer.
 CUSTOMER_CHANGED = 4001
+# A widget socket of an erased customer: its session is gone, so the widget
+# starts a new one (a new customer) rather than reconnecting.
+SESSION_ENDED = "the session ended: the customer's data was erased"
+# How long a process remembers an erasure: a socket that authenticated just
+# before it and registers just after is closed as it registers, and frames
+# already read from a closing socket are dropped (app/realtime/widget_socket.py).
+# A socket takes milliseconds from its handshake to its registration; a minute
+# covers a process stalled under load many times over.
+ERASED_MEMORY_SECONDS = 60.0
+ERASED_MEMORY_ENTRIES = 10_000
 
 # Unique across the processes that share one bus: a random part per process.
 _PROCESS = secrets.token_hex(4)
@@ -236,6 +254,9 @@ class Hub:
         # alone is 216 bytes on each of thousands of idle widget sockets.
         self._customers: dict[int, list[Connection]] = {}
         self._watchers: dict[int, set[Connection]] = {}
+        self._erased: ExpiringMap[int, bool] = ExpiringMap(
+            ERASED_MEMORY_SECONDS, ERASED_MEMORY_ENTRIES
+        )
 
     # -- registry --------------------------------------------------------
 
@@ -265,6 +286,8 @@ class Hub:
             self._agents.setdefault(conn.agent_id, set()).add(conn)
         if conn.customer_id is not None:
             self._customers.setdefault(conn.customer_id, []).append(conn)
+            if self.was_erased(conn.customer_id):
+                conn.close(POLICY_VIOLATION, SESSION_ENDED)
 
     def remove(self, conn: Connection) -> None:
         agent_id, customer_id = conn.agent_id, conn.customer_id
@@ -304,6 +327,13 @@ class Hub:
                 for conn in list(conns):
                     conn.close(SERVICE_RESTART, "events may have been missed; reconnect and resume")
 
+    def agent_connections(self) -> list[Connection]:
+        return [conn for conns in self._agents.values() for conn in conns]
+
+    def was_erased(self, customer_id: int) -> bool:
+        """The customer was erased lately (this process heard of it)."""
+        return self._erased.get(customer_id) is not None
+
     def customer_connection_count(self) -> int:
         return sum(len(c) for c in self._customers.values())
 
@@ -333,7 +363,9 @@ class Hub:
         elif isinstance(event, CloseAgentSockets):
             for conn in list(self._agents.get(event.agent_id, ())):
                 if event.token_digest is None or conn.token_digest == event.token_digest:
-                    conn.close(1008, event.reason)
+                    conn.close(POLICY_VIOLATION, event.reason)
+        elif isinstance(event, AgentChanged):
+            self._agent_changed(event)
         elif isinstance(event, QueueChanged):
             self._queue_changed(event)
         elif isinstance(event, AvailabilityChanged):
@@ -355,6 +387,8 @@ class Hub:
                 conn.send(frame)
         elif isinstance(event, CustomersMerged):
             self._customers_merged(event)
+        elif isinstance(event, CustomerErased):
+            self._customer_erased(event)
         elif isinstance(event, AgentPresenceChanged | JobsQueued | InboxSettingsChanged):
             return
 
@@ -422,6 +456,19 @@ class Hub:
             },
         )
 
+    def _agent_changed(self, event: AgentChanged) -> None:
+        """An agent's sockets see as the agent now may, from the next event
+        on: a demoted supervisor's watched conversations outside their teams
+        go quiet at once. A deactivated agent's sockets close."""
+        conns = list(self._agents.get(event.agent_id, ()))
+        if not event.active:
+            for conn in conns:
+                conn.close(POLICY_VIOLATION, DEACTIVATED)
+            return
+        viewer = Viewer(event.agent_id, Role(event.role), frozenset(event.team_ids))
+        for conn in conns:
+            conn.viewer = viewer
+
     def _customers_merged(self, event: CustomersMerged) -> None:
         """A widget socket holds its customer id from the handshake: after a
         merge (or its undo) it would fan out under the wrong customer. Both
@@ -435,6 +482,14 @@ class Hub:
         for customer_id in changed:
             for conn in list(self._customers.get(customer_id, ())):
                 conn.close(CUSTOMER_CHANGED, "customer merged; reconnect and resume")
+
+    def _customer_erased(self, event: CustomerErased) -> None:
+        """The erased customer's widget sockets close (their sessions were
+        deleted in the erasure's commit): nothing more is read from them."""
+        for customer_id in event.customer_ids:
+            self._erased.put(customer_id, True)
+            for conn in list(self._customers.get(customer_id, ())):
+                conn.close(POLICY_VIOLATION, SESSION_ENDED)
 
     def _queue_changed(self, event: QueueChanged) -> None:
         """Each waiting customer's place in the queue, to their own sockets of

@@ -12,7 +12,7 @@ from app.channels.base import InboundMessage, Sender
 from app.channels.web.adapter import WebConfig
 from app.conversations import customer_chat, intake
 from app.conversations.intake import InboxFacts
-from app.conversations.writer import MESSAGE_WRITER, StoredMessage
+from app.conversations.writer import MESSAGE_WRITER, ErasedCustomer, StoredMessage
 from app.errors import AppError, NotAuthenticated, RateLimited
 from app.kit.clock import clock
 from app.realtime.frames import (
@@ -26,7 +26,7 @@ from app.realtime.frames import (
     require_str,
     send_error,
 )
-from app.realtime.hub import HUB, Connection
+from app.realtime.hub import HUB, SESSION_ENDED, Connection
 from app.realtime.sockets import origin_of
 from app.reports import csat
 from app.responders import planner
@@ -124,6 +124,7 @@ async def _open(
 
 async def _serve(runtime: Runtime, conn: Connection, chat: _Chat, rate_key: str) -> None:
     max_chars = runtime.settings.max_message_chars
+    hub = runtime[HUB]
     # Messages being stored; an idle socket holds no set.
     pending: set[asyncio.Future[StoredMessage]] | None = None
     while True:
@@ -133,6 +134,10 @@ async def _serve(runtime: Runtime, conn: Connection, chat: _Chat, rate_key: str)
             return
         except BadFrame as exc:
             send_error(conn, exc)
+            continue
+        if hub.was_erased(chat.customer_id):
+            # Read before the close took effect: an erased customer's frames
+            # change nothing (a rating's comment, a typing name to agents).
             continue
         kind = frame["type"]
         try:
@@ -289,6 +294,9 @@ def _acknowledge(
     exc = done.exception()
     if exc is not None:
         conn.send(_refusal(client_id, exc))
+        if isinstance(exc, ErasedCustomer):
+            # Erased in another process, whose event has not come yet.
+            conn.close(POLICY_VIOLATION, SESSION_ENDED)
         return
     stored = done.result()
     chat.conversation_id = stored.conversation_id

@@ -1,8 +1,9 @@
 """The router: listens to the bus and runs assignment passes as things change.
 
 No periodic sweep: a conversation opened, reopened, resolved, transferred or
-unassigned, an agent coming online, choosing online or away, or going offline
-(after the presence grace period) each wake the router, and one pass serves
+unassigned, an agent coming online, choosing online or away, going offline
+(after the presence grace period), or changed or deactivated by an admin
+(`AgentChanged`) each wake the router, and one pass serves
 everything that changed meanwhile. Passes in this process run one at a time
 (one task); across processes the database's row locks keep them apart
 (app/routing/assign.py).
@@ -23,11 +24,13 @@ from typing import Literal, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.agents import repository as agents_repo
 from app.conversations import access
 from app.conversations.publishing import change_event, conversation_changed
 from app.db import Database
 from app.events.bus import EventBus
 from app.events.domain import (
+    AgentChanged,
     AgentPresenceChanged,
     ConversationChanged,
     Event,
@@ -91,6 +94,7 @@ class Router:
         # Agents who went offline, and reopened conversations whose assignee
         # is offline: taken back at the start of the next pass.
         self._departed: set[int] = set()
+        self._deactivated: set[int] = set()
         self._orphans: set[tuple[int, int]] = set()
         # Assignments this router made, whose events need no further pass.
         self._own: set[tuple[int, int]] = set()
@@ -158,6 +162,14 @@ class Router:
             if event.status == "offline":
                 self._departed.add(event.agent_id)
             self.kick()
+        elif isinstance(event, AgentChanged):
+            # An admin changed them: room, skills or teams may let waiting
+            # conversations go now. A deactivated agent's go back at once,
+            # whatever presence says while their sockets close.
+            self.assigner.agent_changed(event.agent_id)
+            if not event.active:
+                self._deactivated.add(event.agent_id)
+            self.kick()
 
     def place_of(self, conversation_id: int) -> QueuePlace | None:
         """Where a waiting conversation stands, as of the last pass."""
@@ -198,6 +210,10 @@ class Router:
             departed, self._departed = self._departed, set()
             for agent_id in sorted(departed):
                 await self._take_back(agent_id)
+            deactivated, self._deactivated = self._deactivated, set()
+            for agent_id in sorted(deactivated):
+                await self._take_back(agent_id, deactivated=True)
+            departed |= deactivated
             orphans, self._orphans = self._orphans, set()
             if orphans:
                 await self._release_orphans(orphans)
@@ -206,14 +222,19 @@ class Router:
                 await self._tell_queue(outcome)
             return outcome
 
-    async def _take_back(self, agent_id: int) -> None:
-        """An agent went offline: their conversations go back to the queue, each
-        at its old place."""
+    async def _take_back(self, agent_id: int, *, deactivated: bool = False) -> None:
+        """An agent went offline, or was deactivated: their conversations go
+        back to the queue, each at its old place."""
         async with self.db.write() as session:
             # Not while a pass (of any process) may be giving them more.
             await routing_repo.one_pass_at_a_time(session)
+            if deactivated:
+                # Reactivated since: they keep what they have.
+                agent = await agents_repo.get(session, agent_id)
+                if agent is not None and agent.is_active:
+                    return
             # Back within the grace period after all (or online elsewhere).
-            if self.presence.status(agent_id) != "offline":
+            elif self.presence.status(agent_id) != "offline":
                 return
             ids = await routing_repo.take_back(session, agent_id, clock.now())
             for conversation_id in ids:
@@ -222,7 +243,10 @@ class Router:
                 )
         if ids:
             log.info(
-                "agent %s went offline: %s conversations back in the queue", agent_id, len(ids)
+                "agent %s %s: %s conversations back in the queue",
+                agent_id,
+                "was deactivated" if deactivated else "went offline",
+                len(ids),
             )
 
     async def _release_orphans(self, orphans: Iterable[tuple[int, int]]) -> None:

@@ -148,6 +148,7 @@
     $("canned-shared-label").hidden = auth.agent.role !== "admin";
     // The reports page is for supervisors and admins (the API says so too).
     $("reports-link").hidden = auth.agent.role === "agent";
+    $("agents-link").hidden = auth.agent.role !== "admin";
   }
   function signedOut(message) {
     auth = null;
@@ -444,6 +445,13 @@
     meta.append(node("span", "who", name));
     if (m.private) meta.append(badge("private note"));
     if (m.channel) meta.append(badge(m.channel));
+    // A mail whose From SPF, DKIM and DMARC did not vouch for: maybe not who it says.
+    if ((m.flags || []).includes("unverified_sender")) {
+      const warn = badge("sender not verified");
+      warn.classList.add("unverified");
+      warn.title = "The sender's address could not be verified (SPF, DKIM, DMARC): it may be forged.";
+      meta.append(warn);
+    }
     meta.append(node("time", "time", when(m.created_at)));
     meta.append(node("span", "state"));
     li.append(meta, node("div", "text", m.body));
