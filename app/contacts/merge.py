@@ -9,9 +9,9 @@ empty, with `merged_into_id` set: old links and sessions follow it.
 
 Both customers' rows are locked (in id order) for the merge's transaction, so
 of two merges racing over the same customers one wins and the other finds
-the customer already merged and is refused (409). Verified facts merge here
-without an agent (`reason` "verified_email", "chat_link"); unverified claims
-only ever make a `MergeSuggestion`.
+the customer already merged and is refused (409). A verified email merges
+here without an agent (`reason` "verified_email"); unverified claims and a
+chat link followed by another customer only ever make a `MergeSuggestion`.
 """
 
 from __future__ import annotations

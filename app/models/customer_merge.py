@@ -25,10 +25,10 @@ class CustomerMerge(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     kept_customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
     merged_customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
-    # None: the server joined them on a verified fact (a vouched-for email, a
-    # signed chat link).
+    # None: the server joined them on a verified fact (a vouched-for email).
     actor_agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
-    # "agent", "suggestion", "verified_email", "chat_link"
+    # "agent", "suggestion", "verified_email" ("chat_link" in merges made
+    # before links stopped merging)
     reason: Mapped[str] = mapped_column(String(40))
     # {"identity_ids": [...], "conversation_ids": [...], "resolved_conversation_ids": [...],
     #  "fields": {"name": ..., ...}} (the fields the kept customer had empty and took over).
