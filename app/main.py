@@ -21,6 +21,7 @@ from app.channels.registry import build_registry
 from app.config import Settings, get_settings
 from app.console.endpoints import router as console_router
 from app.contacts import wiring as contacts_wiring
+from app.contacts.confirmation_pages import router as confirmation_pages_router
 from app.contacts.endpoints import router as customers_router
 from app.contacts.endpoints import suggestions_router
 from app.conversations import webhooks
@@ -173,6 +174,7 @@ def create_app(settings: Settings | None = None) -> SocketDispatcher:
         email_router,
         reports_router,
         csat_pages_router,
+        confirmation_pages_router,
         attachments_router,
         canned_router,
     ):

@@ -11,9 +11,10 @@ the email inbox, kept resolved until they answer it).
 
 Only mail to a verified address carries a signed link back to the chat
 (app/contacts/chat_link.py): that address is the customer's. An address
-merely typed into the widget may be anyone's, and whoever reads it must not
-be let into the chat (nor the chat's customer into theirs); that mail says
-where the chat was and that the address is unconfirmed, and carries no link.
+merely typed into the widget may be anyone's: it first gets a request to
+confirm it, with nothing of the chat in it (app/contacts/email_confirmation.py),
+and the replies only once it is confirmed, still without a link into the chat
+(whoever reads it must not be let in, nor the chat's customer into theirs).
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.channels.registry import ChannelRegistry
-from app.contacts import chat_link
+from app.contacts import chat_link, email_confirmation
 from app.contacts.identities import email_key
 from app.contacts.outreach import Recipient, send_on_channel
 from app.conversations.service import FOLLOW_UP
@@ -108,6 +110,15 @@ class MailUnreadReplies:
                     "no live email inbox: follow-up of conversation %s not sent", conversation.id
                 )
                 return
+            if not verified:
+                standing = await email_confirmation.standing(
+                    session, customer.id, address, clock.now()
+                )
+                if standing == "pending":
+                    return  # the replies wait for the answer
+                if standing == "none":
+                    await self._ask(session, mail_inbox, web_inbox, customer, address)
+                    return
             await send_on_channel(
                 session,
                 self.channels,
@@ -130,10 +141,9 @@ class MailUnreadReplies:
         text = "You have a reply to your chat:\n\n" + "\n\n".join(lines)
         if not verified:
             return text + (
-                f"\n\nThis address was given in a chat with {web_inbox.name} and has not"
-                " been confirmed, so this mail carries no link into the chat: to continue,"
-                " go back to the chat on the device where you started it. If you did not"
-                " chat with us, please ignore this mail."
+                f"\n\nYou confirmed this address for replies to your chat with {web_inbox.name}."
+                " This mail carries no link into the chat: to continue, go back to the chat"
+                " on the device where you started it, or answer this mail."
             )
         if self.public_url and web_inbox.widget_key:
             token = chat_link.sign(self.link_secret, customer_id, clock.now(), self.link_lifetime)
@@ -142,6 +152,43 @@ class MailUnreadReplies:
                 f"{web_inbox.widget_key}?link={token}"
             )
         return text
+
+    async def _ask(
+        self,
+        session: AsyncSession,
+        mail_inbox: Inbox,
+        web_inbox: Inbox,
+        customer: Customer,
+        address: str,
+    ) -> None:
+        """Asks a typed-in address whether it wants the chat's replies. The
+        mail repeats nothing the visitor typed (not even their name): the
+        reader may be a stranger whose address was typed in."""
+        if not self.public_url:
+            log.info("no MADOGUCHI_PUBLIC_URL: cannot ask customer %s to confirm", customer.id)
+            return
+        token = await email_confirmation.new_request(session, customer.id, address, clock.now())
+        if token is None:
+            log.info("confirmation of customer %s's address not sent: asked enough", customer.id)
+            return
+        url = f"{self.public_url.rstrip('/')}/email/confirm/{token}"
+        _, message = await send_on_channel(
+            session,
+            self.channels,
+            inbox=mail_inbox,
+            customer=customer,
+            recipient=Recipient(external_id=email_key(address), email=address, name=None),
+            body=(
+                f"Someone chatting with {web_inbox.name} gave this address to get the"
+                f" answers by mail. If that was you, confirm it here:\n\n{url}\n\n"
+                "If it was not you, ignore this mail: nothing more will be sent to you."
+            ),
+            author=None,
+            author_name=web_inbox.name,
+            subject=f"Confirm your address for {web_inbox.name}",
+        )
+        # The outbox then leaves out the name the visitor typed, too.
+        message.meta = {**(message.meta or {}), "unverified_recipient": address}
 
     async def give_up(self, payload: dict[str, Any], error: str) -> None:
         log.warning(

@@ -45,6 +45,7 @@ from app.models import (
     Customer,
     CustomerErasure,
     CustomerMerge,
+    EmailConfirmation,
     Identity,
     Inbox,
     Job,
@@ -264,6 +265,9 @@ async def _erase(session: AsyncSession, customer_id: int, actor_id: int) -> Cust
     # Their sessions end here: REST and new sockets refuse the tokens, and
     # the open sockets close after the commit (the event below).
     await session.execute(delete(WidgetSession).where(WidgetSession.customer_id.in_(people)))
+    await session.execute(
+        delete(EmailConfirmation).where(EmailConfirmation.customer_id.in_(people))
+    )
     # Jobs about their conversations: a failed send's error may quote an
     # address, and what is still due (an auto-reply, a CSAT question) would
     # write to the erased customer. A running one finds its row gone and

@@ -55,9 +55,10 @@ class DeliverReply:
         # that opened a conversation on another channel names its recipient.
         named = (prior.meta or {}).get("sender") if prior else (message.meta or {}).get("recipient")
         sender: dict[str, Any] = dict(named or {})
-        # An automatic reply to a sender nobody vouched for (maybe a forged
-        # address) repeats nothing they wrote: no name, no subject
-        # (responders/auto_reply.py marks it).
+        # An automatic message to an address nobody vouched for (maybe a
+        # forged sender, maybe a stranger's address typed into the widget)
+        # repeats nothing they wrote: no name, no subject of theirs
+        # (responders/auto_reply.py and contacts/follow_up.py mark it).
         plain = message.author_kind == "system" and "unverified_recipient" in (message.meta or {})
         outbound = OutboundMessage(
             conversation_id=conversation.id,
@@ -71,7 +72,7 @@ class DeliverReply:
             text=message.body,
             author_name=message.author_name,
             thread_key=conversation.thread_key,
-            subject=None if plain else conversation.subject,
+            subject=None if plain and prior is not None else conversation.subject,
             references=references,
             last_inbound=PriorMessage(
                 external_id=prior.external_id,

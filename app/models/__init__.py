@@ -7,6 +7,7 @@ from app.models.chat_link import ChatLinkUse
 from app.models.conversation import Conversation
 from app.models.customer import Customer, Identity, WidgetSession
 from app.models.customer_merge import CustomerErasure, CustomerMerge, MergeSuggestion
+from app.models.email_confirmation import EmailConfirmation
 from app.models.inbox import Inbox, InboxTeam
 from app.models.job import Job
 from app.models.mail import Attachment, ImapCursor, MailSource
@@ -33,6 +34,7 @@ __all__ = [
     "Customer",
     "CustomerErasure",
     "CustomerMerge",
+    "EmailConfirmation",
     "Identity",
     "ImapCursor",
     "Inbox",

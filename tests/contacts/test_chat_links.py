@@ -9,6 +9,7 @@ import asyncio
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 from typing import Any
 from urllib.parse import unquote
 
@@ -73,6 +74,14 @@ async def agent_reply(api: Api, agent: dict[str, Any], conversation_id: int, bod
     assert r.status_code == 201, r.text
 
 
+async def confirm_by_mail(api: Api, mail: EmailMessage) -> None:
+    """The reader of a confirmation request clicks its button."""
+    found = re.search(r"/email/confirm/([\w-]+)", plain_text(mail))
+    assert found, plain_text(mail)
+    r = await api.http.post(f"/email/confirm/{found.group(1)}")
+    assert r.status_code == 200, r.text
+
+
 async def widget_conversations(api: Api, session_token: str) -> list[int]:
     r = await api.http.get("/api/v1/widget/conversations", headers=api.auth(session_token))
     assert r.status_code == 200, r.text
@@ -111,10 +120,13 @@ async def test_a_claimed_email_never_opens_its_owners_history(capi: Api, relay: 
     )
     (mail,) = await relay.wait_for(owner_address, 1, timeout=FOLLOW_UP_SECONDS + 20)
     text = plain_text(mail)
-    assert "Here it is." in text
-    # The address was only claimed: the mail carries no key to the chat.
+    # The address was only claimed: the owner is asked whether they want the
+    # chat's answers, and the mail carries nothing of the chat, no name the
+    # visitor typed and no key to the chat.
+    assert "/email/confirm/" in text
+    assert "Here it is." not in text
+    assert "Not Kenji" not in str(mail)
     assert "?link=" not in text
-    assert "not been confirmed" in text
 
     # Even a genuine link to the visitor's customer, followed by the owner with
     # their saved session, joins nothing: the owner stays the owner.
@@ -140,7 +152,10 @@ async def test_a_claimed_email_never_opens_its_owners_history(capi: Api, relay: 
     await capi.new_session(web, session_token=visitor["session_token"], email=intruder_address)
     await agent_reply(capi, agent, owner_chat, "Your refund arrived.")
     mails = await relay.wait_for(owner_address, 2, timeout=FOLLOW_UP_SECONDS + 20)
+    await confirm_by_mail(capi, mails[-1])
+    mails = await relay.wait_for(owner_address, 3, timeout=FOLLOW_UP_SECONDS + 20)
     assert "Your refund arrived." in plain_text(mails[-1])
+    assert "?link=" not in plain_text(mails[-1])
     await asyncio.sleep(FOLLOW_UP_SECONDS + 1)
     assert relay.to(intruder_address) == []
 
