@@ -309,6 +309,8 @@ async def _lock_people(
     people = await customers_repo.folded_into(session, customer_id)
     while True:
         locked = await customers_repo.lock_customers(session, people)
+        if customer_id not in locked:
+            return [], None  # no such customer: nothing to wait for
         found = await customers_repo.folded_into(session, customer_id)
         if set(found) <= locked.keys():
             return found, locked.get(customer_id)

@@ -3,6 +3,7 @@ removed from the database and the raw mail store, counts kept."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from email.message import EmailMessage
 
@@ -137,3 +138,16 @@ async def test_erase_removes_the_data_and_keeps_the_counts(capi: Api) -> None:
             headers=capi.auth(capi.admin_token),
         )
         assert (r.status_code, r.json()["error"]) == (422, "customer_erased")
+
+
+async def test_erasing_an_unknown_customer_is_404_and_writes_go_on(capi: Api) -> None:
+    """An erase of an id that names nobody once waited for a customer row that
+    could never be locked, holding the write lock: every write after it hung."""
+    r = await asyncio.wait_for(
+        capi.http.post("/api/v1/customers/987654321/erase", headers=capi.auth(capi.admin_token)),
+        timeout=30,
+    )
+    assert r.status_code == 404, r.text
+    inbox = await capi.create_inbox()
+    session = await asyncio.wait_for(capi.new_session(inbox, name="After"), timeout=30)
+    assert session["customer_id"]
