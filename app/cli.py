@@ -90,6 +90,8 @@ def _serve_workers(args: argparse.Namespace, settings: Settings) -> int:
     SIGTERM or SIGINT. Only the first runs the SMTP listener and the IMAP
     readers: one port can be bound once without SO_REUSEPORT, and a mailbox
     needs one reader."""
+    import os
+
     from app.migrate import upgrade_to_head
 
     if settings.is_sqlite:
@@ -123,8 +125,11 @@ def _serve_workers(args: argparse.Namespace, settings: Settings) -> int:
         return cmd
 
     def spawn(index: int) -> subprocess.Popen[bytes]:
-        # Our own interpreter and arguments, no shell.
-        return subprocess.Popen(command(index))  # noqa: S603
+        # Our own interpreter and arguments, no shell. Each learns how many
+        # share its Redis: its share of a limit while Redis is down.
+        processes = max(settings.server_processes, args.workers)
+        env = {**os.environ, "MADOGUCHI_SERVER_PROCESSES": str(processes)}
+        return subprocess.Popen(command(index), env=env)  # noqa: S603
 
     children = {i: spawn(i) for i in range(args.workers)}
     stopping = False

@@ -30,8 +30,24 @@ class Settings(BaseSettings):
     # binds `smtp_host` (default: `serve --host`); 0 turns it off.
     smtp_port: int = Field(default=2525, ge=0, le=65535)
     smtp_host: str | None = None
-    # 25 MB is what Gmail and Microsoft 365 accept: a customer's mail that
-    # their own provider sent must not bounce here. Larger is refused with 552.
+    # The listener's largest mail, announced in EHLO as SIZE; larger is
+    # refused with 552, which the sender sees as a bounce. 10 MiB is just over
+    # Postfix's default (10,240,000), so mail an MTA in front relays passes;
+    # it also bounds memory: each open session may hold one mail.
+    smtp_max_message_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    # Sessions open at once, all told and per client (an IPv4 address or an
+    # IPv6 /64), and new sessions a minute per client: past one, 421 (the
+    # sender retries later). 200 sessions of 10 MiB bound the buffered mail
+    # at 2 GiB; an MTA delivering a queue opens a few. 0 turns one off.
+    smtp_max_sessions: int = Field(default=200, ge=0)
+    smtp_max_sessions_per_ip: int = Field(default=20, ge=0)
+    smtp_connections_per_ip_per_minute: int = Field(default=60, ge=0)
+    # Relays in front of the listener (addresses or networks, comma-separated),
+    # e.g. an MTA on the same host through which all mail comes from one
+    # address: held to smtp_max_sessions only.
+    smtp_trusted_relays: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # IMAP mailboxes: 25 MB is what Gmail and Microsoft 365 accept, and a mail
+    # the mailbox already holds is skipped, not bounced, past it.
     email_max_message_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
     # Attachments above this are kept in the raw mail only, not as downloads.
     email_max_attachment_bytes: int = Field(default=10 * 1024 * 1024, ge=0)
@@ -41,6 +57,11 @@ class Settings(BaseSettings):
     imap_rescan_seconds: float = Field(default=15, gt=0)
     # Off in all but one process of `serve --workers N` (one reader per mailbox).
     imap_readers: bool = True
+    # An inbox's IMAP host must resolve to public addresses only (no loopback,
+    # private, link-local or metadata address: an admin's config must not reach
+    # the services beside us). Exempt: these host names, addresses or networks
+    # (CIDR), comma-separated, for a mail server inside the network.
+    imap_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Mail senders are authenticated (SPF, DKIM, DMARC) by the listener itself;
     # an upstream Authentication-Results header is believed only from these
     # authserv-ids (the MX in front of the listener, an IMAP mailbox's
@@ -62,8 +83,21 @@ class Settings(BaseSettings):
     rate_widget_sessions: int = Field(default=30, ge=0)
     rate_widget_messages: int = Field(default=120, ge=0)
     rate_login: int = Field(default=10, ge=0)
+    # The `serve` processes that share one Redis (`serve --workers N` sets it
+    # for its own): while Redis is unreachable each holds a client to its
+    # share (1/N) of every rate_* limit, so together they allow about one.
+    server_processes: int = Field(default=1, ge=1)
     # Typing and read frames per widget session: each costs a database round trip.
     rate_widget_signals: int = Field(default=120, ge=0)
+    # Resume frames per widget session: each replays a conversation's history.
+    # A page sends one per socket it opens, so tabs and reconnects stay far below.
+    rate_widget_resumes: int = Field(default=30, ge=0)
+    # What the widget's anonymous uploads may add to the database per client
+    # address and hour (IPv6 counted by /64); 0 turns it off. 20 files of the
+    # largest size: far above a chat's needs, far below a disk filling up.
+    widget_upload_bytes_per_ip_per_hour: int = Field(default=200 * 1024 * 1024, ge=0)
+    # Open widget sockets per widget session, in each process: a tab each.
+    widget_max_sockets_per_session: int = Field(default=10, ge=0)
 
     presence_grace_seconds: float = Field(default=30, ge=0)
     # With Redis: how often a process says it and its agents are still here.
@@ -86,6 +120,14 @@ class Settings(BaseSettings):
     # this many hours.
     widget_email_follow_up_seconds: float = Field(default=300, ge=0)
     chat_link_hours: float = Field(default=72, gt=0)
+    # A widget session not resumed and no socket opened with it for this many
+    # days is dead (401; a resume with it opens a new session). A resume with a
+    # token older than the rotation age gets a new token for the same session;
+    # the old one keeps working for the overlap, while the page's other tabs
+    # and sockets switch over.
+    widget_session_idle_days: float = Field(default=30, gt=0)
+    widget_session_rotate_hours: float = Field(default=24, gt=0)
+    widget_session_overlap_seconds: float = Field(default=600, ge=0)
     # What a web inbox promises when no business hours say otherwise.
     default_expected_reply_seconds: int = Field(default=300, ge=0)
     # Responders: at most one automatic reply of each kind per conversation
@@ -103,7 +145,13 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     access_log: bool = True
 
-    @field_validator("channel_plugins", "trusted_authserv_ids", mode="before")
+    @field_validator(
+        "channel_plugins",
+        "trusted_authserv_ids",
+        "smtp_trusted_relays",
+        "imap_allowed_hosts",
+        mode="before",
+    )
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):

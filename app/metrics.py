@@ -53,6 +53,12 @@ class RuntimeCollector(Collector):
         )
         timeouts.add_metric([], router.answer_timeouts)
         yield timeouts
+        limits = GaugeMetricFamily(
+            "madoguchi_shared_limits_degraded",
+            "1 while Redis is unreachable and each process enforces its share of the rate limits",
+        )
+        limits.add_metric([], 1 if rt.limits.degraded else 0)
+        yield limits
 
 
 def install_metrics(registry: CollectorRegistry, runtime: Runtime) -> None:

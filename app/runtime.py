@@ -21,6 +21,7 @@ from app.channels.registry import ChannelRegistry
 from app.config import Settings
 from app.db import Database
 from app.events.bus import EventBus
+from app.kit.byte_budget import ByteBudget, SharedByteBudget
 from app.kit.ratelimit import RateLimiter
 from app.kit.shared_ratelimit import SharedCounters, SharedRateLimiter
 
@@ -52,6 +53,9 @@ class RateLimits:
     widget_sessions: RateLimiter
     widget_messages: RateLimiter
     widget_signals: RateLimiter
+    widget_resumes: RateLimiter
+    # Bytes per client address (IPv6 by /64) and hour, not events per minute.
+    widget_upload_bytes: ByteBudget
     login: RateLimiter
 
     @classmethod
@@ -60,12 +64,16 @@ class RateLimits:
             widget_sessions=RateLimiter(settings.rate_widget_sessions),
             widget_messages=RateLimiter(settings.rate_widget_messages),
             widget_signals=RateLimiter(settings.rate_widget_signals),
+            widget_resumes=RateLimiter(settings.rate_widget_resumes),
+            widget_upload_bytes=ByteBudget(settings.widget_upload_bytes_per_ip_per_hour),
             login=RateLimiter(settings.rate_login),
         )
 
     @classmethod
     def shared(cls, settings: Settings, counters: SharedCounters) -> RateLimits:
-        """Counted in Redis, across every process."""
+        """Counted in Redis, across every process; while Redis is unreachable,
+        each process holds a client to its share of a limit."""
+        counters.processes = settings.server_processes
         return cls(
             widget_sessions=SharedRateLimiter(
                 settings.rate_widget_sessions, "widget_sessions", counters
@@ -76,8 +84,22 @@ class RateLimits:
             widget_signals=SharedRateLimiter(
                 settings.rate_widget_signals, "widget_signals", counters
             ),
+            widget_resumes=SharedRateLimiter(
+                settings.rate_widget_resumes, "widget_resumes", counters
+            ),
+            widget_upload_bytes=SharedByteBudget(
+                settings.widget_upload_bytes_per_ip_per_hour,
+                "widget_upload_bytes",
+                counters.redis,
+            ),
             login=SharedRateLimiter(settings.rate_login, "login", counters),
         )
+
+    @property
+    def degraded(self) -> bool:
+        """Shared limits that Redis does not answer for now (never, in memory)."""
+        login = self.login
+        return isinstance(login, SharedRateLimiter) and login.counters.degraded
 
 
 @dataclass(slots=True)

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.app_in_process import app_in_process
 from tests.conftest import StartServer
+from tests.redis_alone import (  # noqa: F401 - fixtures
+    lone_redis_server_fixture,
+    start_of_a_minute_fixture,
+)
+from tests.scale.conftest import RedisServer, eventually
 
 
 async def test_widget_sessions_and_messages_are_rate_limited(start_server: StartServer) -> None:
@@ -62,3 +74,51 @@ async def test_typing_and_read_frames_are_rate_limited(start_server: StartServer
         await widget.send({"type": "message", "client_id": "m-2", "body": "still here"})
         assert (await widget.expect("ack"))["client_id"] == "m-2"
     assert len(await api.messages(ack["conversation_id"])) == 2
+
+
+async def shared_limits_degraded(metrics: httpx.AsyncClient) -> float:
+    text = (await metrics.get("/metrics")).text
+    found = re.search(r"^madoguchi_shared_limits_degraded (\S+)$", text, re.MULTILINE)
+    assert found is not None, text
+    return float(found[1])
+
+
+@pytest.mark.usefixtures("start_of_a_minute")
+async def test_login_limit_holds_at_a_share_per_process_while_redis_is_down(
+    tmp_path: Path, lone_redis_server: RedisServer
+) -> None:
+    """Two processes share the limit of 4 through Redis. While Redis is down
+    each one allows 2 (its share) and says so on /metrics; once it is back,
+    the whole limit is shared again."""
+    async with app_in_process(
+        tmp_path, redis_url=lone_redis_server.url, rate_login=4, server_processes=2
+    ) as app:
+        metrics = await app.client("127.0.0.1")
+
+        async def wrong_logins(address: str, email: str, count: int) -> list[int]:
+            client = await app.client(address)
+            body = {"email": email, "password": "a guess"}
+            return [
+                (await client.post("/api/v1/auth/token", json=body)).status_code
+                for _ in range(count)
+            ]
+
+        assert await shared_limits_degraded(metrics) == 0
+
+        lone_redis_server.kill()
+        # The first count sent after the outage began finds it out.
+        assert await wrong_logins("192.0.2.1", "probe@example.com", 1) == [401]
+
+        async def outage_shown() -> bool:
+            return await shared_limits_degraded(metrics) == 1
+
+        await eventually(outage_shown)
+        assert await wrong_logins("203.0.113.7", "target@example.com", 4) == [401, 401, 429, 429]
+
+        lone_redis_server.start()
+
+        async def outage_over() -> bool:
+            return await shared_limits_degraded(metrics) == 0
+
+        await eventually(outage_over)
+        assert await wrong_logins("203.0.113.8", "other@example.com", 6) == [401] * 4 + [429] * 2

@@ -15,9 +15,11 @@ from app.attachments.files import CheckedFile, PayloadTooLarge, check_file
 from app.auth.dependencies import CurrentAgent, WidgetSession
 from app.conversations import service as conversations
 from app.conversations.writer import MESSAGE_WRITER
+from app.errors import AppError
+from app.kit.client_key import rate_key_of
 from app.kit.numbers import DbId
 from app.kit.text import Storable
-from app.runtime import Runtime, RuntimeDep
+from app.runtime import Runtime, RuntimeDep, client_address
 
 router = APIRouter(prefix="/api/v1", tags=["attachments"])
 
@@ -26,13 +28,26 @@ ClientId = Annotated[str, Query(min_length=1, max_length=100), Storable]
 AttachmentId = Annotated[str, Path(min_length=1, max_length=64)]
 
 
-async def _upload(request: Request, runtime: Runtime, filename: str) -> CheckedFile:
+def _declared_size(request: Request, runtime: Runtime) -> int | None:
+    """The body's Content-Length, refused at once past the largest file."""
     limit = runtime.settings.attachment_max_bytes
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is None or not declared.isdigit():
+        return None
+    if int(declared) > limit:
         raise PayloadTooLarge(f"the file is larger than {limit} bytes")
+    return int(declared)
+
+
+async def _upload(request: Request, runtime: Runtime, filename: str) -> CheckedFile:
+    _declared_size(request, runtime)
     content = await request.body()
-    return check_file(content, filename, request.headers.get("content-type"), limit)
+    return check_file(
+        content,
+        filename,
+        request.headers.get("content-type"),
+        runtime.settings.attachment_max_bytes,
+    )
 
 
 @router.post("/widget/attachments", status_code=201)
@@ -43,12 +58,28 @@ async def upload_customer_file(
     filename: Filename,
     client_id: ClientId,
 ) -> dict[str, Any]:
-    """The customer's file, as a message of theirs in the current chat."""
+    """The customer's file, as a message of theirs in the current chat.
+    Anonymous: besides the session's message limit, each client address
+    (IPv6 by /64) has a budget of bytes per hour, since new sessions are cheap."""
     runtime.limits.widget_messages.hit(f"session:{customer.session_id}")
+    budget = runtime.limits.widget_upload_bytes
+    client_key = rate_key_of(client_address(request))
+    declared = _declared_size(request, runtime)
+    # Refused before the body is read, when its declared size would not fit.
+    budget.check(client_key, declared or 0)
     file = await _upload(request, runtime, filename)
-    return await attachments.customer_upload(
-        runtime, customer, request.headers.get("origin"), file, client_id
-    )
+    # Counted before the file is stored, so parallel uploads cannot all fit
+    # in one remainder; given back if it is not stored after all.
+    spent = await budget.take(client_key, len(file.content))
+    try:
+        return await attachments.customer_upload(
+            runtime, customer, request.headers.get("origin"), file, client_id
+        )
+    except AppError:
+        # Refused (origin, session, erasure): nothing was stored. Anything
+        # else may have been, and stays counted.
+        await budget.give_back(spent)
+        raise
 
 
 @router.get("/widget/attachments/{attachment_id}")

@@ -8,11 +8,12 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import repository as tokens_repo
-from app.auth.passwords import hash_password, verify_password
+from app.auth.passwords import HashingBusy, hash_password, verify_password
 from app.db import Database
 from app.errors import NotAuthenticated, NotFound
 from app.events.bus import publish_after_commit
 from app.events.domain import CloseAgentSockets
+from app.kit.client_key import rate_key_of
 from app.kit.clock import clock
 from app.kit.crypto import new_token, token_digest
 from app.kit.ratelimit import RateLimiter
@@ -30,28 +31,32 @@ class IssuedToken:
 async def login(
     db: Database, email: str, password: str, client_address: str, limiter: RateLimiter
 ) -> IssuedToken:
-    """Failed attempts count per address and per account, so neither a single
-    host nor a botnet aimed at one account can guess for long.
+    """Failed attempts count per client (an IPv4 address, an IPv6 /64) and per
+    account, so neither a single host nor a botnet aimed at one account can
+    guess for long.
+
+    Each attempt is counted before its hash runs and given back only when the
+    password was right: a burst of guesses that arrives while the first ones
+    hash is refused at once (429) instead of all passing the check together,
+    so no more than the limit's worth of hashes ever run per key and window.
 
     The password is checked between transactions: a hash inside the write
     transaction would hold SQLite's write lock, and every other writer, for
     its whole length."""
     email = email.lower()
-    keys = (f"addr:{client_address}", f"acct:{email}")
-    for key in keys:
-        limiter.check(key)
+    # A wrong password stays counted, and so does an attempt cut short while
+    # it hashed (the client gone): it cost what a guess costs.
+    attempt = limiter.reserve(rate_key_of(client_address), f"acct:{email}")
     async with db.read() as session:
         agent = await tokens_repo.agent_by_email(session, email)
-    matches = await verify_password(agent.password_hash if agent else None, password)
-    # Concurrent guesses all passed the first check while they hashed. Checked
-    # again with no await before the count, at most the limit's worth of
-    # outcomes per window get out; past it even the right password waits.
-    for key in keys:
-        limiter.check(key)
+    try:
+        matches = await verify_password(agent.password_hash if agent else None, password)
+    except HashingBusy:
+        attempt.release()  # refused before any hash: no guess was made
+        raise
     if not matches or agent is None:
-        for key in keys:
-            limiter.hit(key)
         raise NotAuthenticated("wrong email or password")
+    attempt.release()
     if not agent.is_active:
         raise NotAuthenticated("this account is disabled")
     async with db.write() as session:

@@ -29,7 +29,8 @@ from app.events.bus import EventBus
 from app.events.domain import AgentChanged
 from app.kit.background import BackgroundLoop
 from app.kit.clock import clock
-from app.realtime.hub import DEACTIVATED, POLICY_VIOLATION, Hub
+from app.realtime.connection import DEACTIVATED, POLICY_VIOLATION
+from app.realtime.hub import Hub
 
 log = logging.getLogger(__name__)
 

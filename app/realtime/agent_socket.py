@@ -19,6 +19,7 @@ from app.events.domain import AgentChanged, Typing
 from app.inboxes import repository as inboxes_repo
 from app.kit.crypto import token_digest
 from app.models import Agent
+from app.realtime.connection import DEACTIVATED, POLICY_VIOLATION, Connection
 from app.realtime.frames import (
     BadFrame,
     Disconnected,
@@ -28,7 +29,7 @@ from app.realtime.frames import (
     require_str,
     send_error,
 )
-from app.realtime.hub import DEACTIVATED, HUB, POLICY_VIOLATION, Connection
+from app.realtime.hub import HUB
 from app.runtime import Runtime
 
 log = logging.getLogger(__name__)

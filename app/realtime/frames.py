@@ -9,7 +9,7 @@ from starlette.types import Message
 
 from app.kit.numbers import DB_INT_MAX
 from app.kit.text import check_storable
-from app.realtime.hub import Connection
+from app.realtime.connection import Connection
 
 
 class Disconnected(Exception):

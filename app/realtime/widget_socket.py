@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from starlette.websockets import WebSocket
 
+from app.auth.widget_sessions import SessionLifetimes
 from app.channels.base import InboundMessage, Sender
 from app.channels.web.adapter import WebConfig
 from app.conversations import customer_chat, intake
@@ -15,6 +16,7 @@ from app.conversations.intake import InboxFacts
 from app.conversations.writer import MESSAGE_WRITER, ErasedCustomer, StoredMessage
 from app.errors import AppError, NotAuthenticated, RateLimited
 from app.kit.clock import clock
+from app.realtime.connection import SESSION_ENDED, TRY_AGAIN_LATER, Connection
 from app.realtime.frames import (
     BadFrame,
     Disconnected,
@@ -26,7 +28,7 @@ from app.realtime.frames import (
     require_str,
     send_error,
 )
-from app.realtime.hub import HUB, SESSION_ENDED, Connection
+from app.realtime.hub import HUB
 from app.realtime.sockets import origin_of
 from app.reports import csat
 from app.responders import planner
@@ -69,7 +71,9 @@ async def _open(
     Returns plain values only: the rows read here are let go before the socket
     idles, since thousands of idle sockets would each keep a copy."""
     try:
-        opening = await customer_chat.open_chat(runtime.db, token)
+        opening = await customer_chat.open_chat(
+            runtime.db, token, SessionLifetimes.of(runtime.settings)
+        )
     except NotAuthenticated:
         # Closing before accept answers the handshake with 403: no data flows.
         await ws.close(POLICY_VIOLATION, "invalid session token")
@@ -84,9 +88,25 @@ async def _open(
         return None
 
     await ws.accept()
+    hub = runtime[HUB]
+    # Counted and registered with no await between, so tabs opening at once
+    # cannot all pass. The new socket is refused, not the oldest closed: a
+    # closed tab would reconnect and close the next oldest, round and round,
+    # each reconnect a resume; a refused one backs off and leaves the open
+    # tabs alone. Counted in this process: with N processes a session may
+    # hold up to N times as many.
+    cap = runtime.settings.widget_max_sockets_per_session
+    if cap and hub.session_socket_count(identity.session_id) >= cap:
+        await ws.close(TRY_AGAIN_LATER, "too many sockets for this session")
+        return None
     # The responders decide on each message without a database read.
     planner.responder_settings.prime(inbox.id, inbox.business_hours, inbox.responders)
-    conn = runtime[HUB].connect(ws, customer_id=identity.customer_id, inbox_id=inbox.id)
+    conn = hub.connect(
+        ws,
+        customer_id=identity.customer_id,
+        inbox_id=inbox.id,
+        session_id=identity.session_id,
+    )
     chat = _Chat(
         intake.facts_of(inbox, opening.inbox_team_ids, web),
         identity.customer_id,
@@ -166,6 +186,8 @@ async def _serve(runtime: Runtime, conn: Connection, chat: _Chat, rate_key: str)
                     pending.add(stored)
                     stored.add_done_callback(pending.discard)
             elif kind == "resume":
+                # Each replays a history: a limit of its own, tighter than signals'.
+                runtime.limits.widget_resumes.hit(rate_key)
                 after = optional_int(frame, "after_seq") or 0
                 conversation_id = optional_int(frame, "conversation_id", minimum=1)
                 # Acks in flight land first, so the replay has no holes.
@@ -201,6 +223,8 @@ async def _serve(runtime: Runtime, conn: Connection, chat: _Chat, rate_key: str)
                             seq,
                         )
             elif kind == "csat":
+                # A database write each, like a typing or read frame.
+                runtime.limits.widget_signals.hit(rate_key)
                 # One rating per resolved conversation of the customer's own;
                 # a second from the widget replaces it (app/reports/csat.py).
                 rating = require_int(frame, "rating", minimum=1)

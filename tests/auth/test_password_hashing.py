@@ -53,8 +53,9 @@ async def test_server_answers_while_logins_hash(api: Api) -> None:
 
 
 async def test_concurrent_guesses_meet_the_login_limit(start_server: StartServer) -> None:
-    """All of them pass the limit's first check while they hash; no more than
-    the limit's worth get an answer other than 429."""
+    """Each is counted before it hashes, so the ones past the limit are
+    refused at once: no more than the limit's worth get an answer other than
+    429 (tests/auth/test_login_burst.py counts the hashes)."""
     api = await start_server({"MADOGUCHI_RATE_LOGIN": "3"})
     guesses = await asyncio.gather(
         *(

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 SCRIPT = """
-from app.realtime.hub import Connection
+from app.realtime.connection import Connection
 print(Connection(None).id)  # type: ignore[arg-type]
 """
 

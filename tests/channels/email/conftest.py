@@ -119,6 +119,7 @@ async def mail_api(start_server: StartServer, sink: Sink) -> Api:
         {
             "MADOGUCHI_SMTP_RELAY": f"smtp://127.0.0.1:{sink.port}",
             "MADOGUCHI_EMAIL_MAX_MESSAGE_BYTES": str(MAX_MESSAGE_BYTES),
+            "MADOGUCHI_SMTP_MAX_MESSAGE_BYTES": str(MAX_MESSAGE_BYTES),
             "MADOGUCHI_WORKER_POLL_SECONDS": "60",
             # New IMAP inboxes get their reader within half a second.
             "MADOGUCHI_IMAP_RESCAN_SECONDS": "0.5",
@@ -175,12 +176,18 @@ class Refused(Exception):
 
 
 def _send_blocking(
-    port: int, raw: bytes, mail_from: str, rcpt_to: list[str], *, announce_size: bool
+    port: int,
+    raw: bytes,
+    mail_from: str,
+    rcpt_to: list[str],
+    *,
+    announce_size: bool,
+    source_ip: str = "127.0.0.1",
 ) -> str:
     # On the wire, as every MTA sends it: CRLF line ends (smtplib converts str
     # mail, never bytes).
     raw = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
-    with smtplib.SMTP("127.0.0.1", port, timeout=60) as client:
+    with smtplib.SMTP("127.0.0.1", port, timeout=60, source_address=(source_ip, 0)) as client:
         client.ehlo("client.test")
         if not announce_size:
             client.esmtp_features.pop("size", None)
@@ -202,11 +209,13 @@ async def send_mail(
     *,
     mail_from: str | None = None,
     announce_size: bool = True,
+    source_ip: str = "127.0.0.1",
 ) -> None:
     """Delivers `raw` with smtplib (in a thread: the sink shares this loop);
     raises Refused with the server's code when it says no. The MAIL FROM is
     the From address unless given, as the author's own provider sends it: in
-    the test DNS (fake_dns.WORLD) its SPF passes, aligned with the From domain."""
+    the test DNS (fake_dns.WORLD) its SPF passes, aligned with the From domain.
+    `source_ip`: another loopback address (127.0.0.2) is another client."""
     rcpt = [to] if isinstance(to, str) else to
     if mail_from is None:
         mail_from = author_of(raw)
@@ -217,6 +226,7 @@ async def send_mail(
         mail_from,
         rcpt,
         announce_size=announce_size,
+        source_ip=source_ip,
     )
 
 
