@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 
 from app.auth import service as auth_service
 from app.auth.roles import Role
-from app.auth.widget_sessions import WidgetIdentity, authenticate_session
+from app.auth.widget_sessions import SessionLifetimes, WidgetIdentity, authenticate_session
 from app.errors import Forbidden, NotAuthenticated
 from app.models import Agent
 from app.runtime import RuntimeDep
@@ -49,7 +49,7 @@ Admin = Annotated[Agent, Depends(require_role(Role.ADMIN))]
 
 async def current_widget_session(runtime: RuntimeDep, token: BearerToken) -> WidgetIdentity:
     async with runtime.db.read() as session:
-        return await authenticate_session(session, token)
+        return await authenticate_session(session, token, SessionLifetimes.of(runtime.settings))
 
 
 WidgetSession = Annotated[WidgetIdentity, Depends(current_widget_session)]

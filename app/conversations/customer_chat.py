@@ -10,7 +10,13 @@ from typing import Any
 
 from sqlalchemy import update
 
-from app.auth.widget_sessions import WidgetIdentity, authenticate_session
+from app.auth.widget_sessions import (
+    SessionLifetimes,
+    WidgetIdentity,
+    authenticate_session,
+    record_seen,
+    seen_due,
+)
 from app.contacts import repository as customers_repo
 from app.conversations import repository as conversations_repo
 from app.conversations.access import scope_of
@@ -20,6 +26,7 @@ from app.errors import NotAuthenticated, NotFound
 from app.events.bus import EventBus, publish_after_commit
 from app.events.domain import ConversationRead, Typing
 from app.inboxes import repository as inboxes_repo
+from app.kit.clock import clock
 from app.kit.crypto import token_digest
 from app.models import Conversation, Inbox
 
@@ -50,15 +57,24 @@ class ChatOpening:
     current: CurrentChat | None
 
 
-async def open_chat(db: Database, token: str) -> ChatOpening:
+async def open_chat(db: Database, token: str, lifetimes: SessionLifetimes) -> ChatOpening:
     """Authenticates a widget socket's token and reads what the socket starts
     with, in one query and one thread hop (a reconnect storm opens thousands
     a second). Only a session whose customer was merged into another takes the
     longer way, which follows the merges. Raises NotAuthenticated."""
     digest = token_digest(token)
     row = await db.read_sync(lambda conn: conversations_repo.socket_opening(conn, digest))
-    if row is None:
+    now = clock.now()
+    if row is None or not lifetimes.alive(
+        current=bool(row.current),
+        last_seen_at=row.last_seen_at,
+        previous_until=row.previous_until,
+        now=now,
+    ):
         raise NotAuthenticated("invalid widget session token")
+    if seen_due(row.last_seen_at, now):
+        # An opening counts as a use (idle expiry); at most one write an hour.
+        await record_seen(db, row.session_id, now)
     # A plain copy of what the socket uses; never attached to a session.
     inbox = Inbox(
         id=row.inbox_id,
@@ -76,6 +92,7 @@ async def open_chat(db: Database, token: str) -> ChatOpening:
                 customer_id=row.customer_id,
                 digest=digest,
                 verified_external_id=row.verified_external_id,
+                current=bool(row.current),
             ),
             inbox=inbox,
             inbox_team_ids=tuple(sorted(int(t) for t in row.team_ids.split(",")))
@@ -90,7 +107,7 @@ async def open_chat(db: Database, token: str) -> ChatOpening:
             ),
         )
     async with db.read() as session:
-        identity = await authenticate_session(session, token)
+        identity = await authenticate_session(session, token, lifetimes)
         merged_into = await customers_repo.get(session, identity.customer_id)
         team_ids = await inboxes_repo.team_ids(session, inbox.id)
     return ChatOpening(

@@ -325,11 +325,20 @@ def _socket_opening() -> Select[Any]:
             Conversation.id.label("conversation_id"),
             Conversation.status.label("conversation_status"),
             Conversation.agent_last_read_seq.label("agent_read_seq"),
+            # Whether the token is still good (auth/widget_sessions.py).
+            (WidgetSession.digest == bindparam("digest")).label("current"),
+            WidgetSession.last_seen_at,
+            WidgetSession.previous_until,
         )
         .join(Customer, Customer.id == WidgetSession.customer_id)
         .join(Inbox, Inbox.id == WidgetSession.inbox_id)
         .outerjoin(Conversation, Conversation.id == latest)
-        .where(WidgetSession.digest == bindparam("digest"))
+        .where(
+            or_(
+                WidgetSession.digest == bindparam("digest"),
+                WidgetSession.previous_digest == bindparam("digest"),
+            )
+        )
     )
 
 

@@ -68,3 +68,13 @@ class WidgetSession(Base):
     # different verified user on the same browser gets a session of their own.
     verified_external_id: Mapped[str | None] = mapped_column(String(320))
     created_at: Mapped[datetime]
+    # When `digest`'s token was issued: a resume with it past the rotation age
+    # gets a new one (app/auth/widget_sessions.py).
+    token_issued_at: Mapped[datetime]
+    # The last resume or socket opening, recorded at most once per
+    # SEEN_RESOLUTION so that a resume stays read-only; idle too long, dead.
+    last_seen_at: Mapped[datetime]
+    # The token `digest` replaced: still good until `previous_until`, so that
+    # the browser's other tabs and reconnecting sockets can switch over.
+    previous_digest: Mapped[str | None] = mapped_column(String(64), unique=True)
+    previous_until: Mapped[datetime | None]

@@ -4,18 +4,28 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, BeforeValidator, StringConstraints
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.widget_sessions import SessionLifetimes
 from app.channels.web.adapter import WebConfig
 from app.contacts import chat_link
 from app.errors import Forbidden
 from app.inboxes import service as inboxes_service
+from app.kit.client_key import rate_key_of
 from app.kit.clock import clock
 from app.kit.email_address import EmailAddress
 from app.kit.language import primary_subtag
 from app.kit.text import Storable
+from app.models import Inbox
 from app.responders.availability import QUEUE_SOURCE, availability
 from app.runtime import RuntimeDep, client_address
-from app.widget.sessions import SessionRequest, open_session
+from app.widget.sessions import (
+    OpenedSession,
+    SessionRequest,
+    TokenRules,
+    open_session,
+    resume_reading,
+)
 
 router = APIRouter(prefix="/api/v1/widget", tags=["widget"])
 
@@ -46,43 +56,59 @@ class SessionCreate(BaseModel):
     link: Key | None = None
 
 
+async def _embeddable_inbox(session: AsyncSession, widget_key: str, request: Request) -> Inbox:
+    inbox = await inboxes_service.web_inbox_by_key(session, widget_key)
+    if not WebConfig.model_validate(inbox.config).allows_origin(request.headers.get("origin")):
+        raise Forbidden("this page's origin may not embed the widget")
+    return inbox
+
+
 @router.post("/sessions")
 async def create_session(
     body: SessionCreate, request: Request, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    address_key = f"addr:{client_address(request)}"
+    address_key = rate_key_of(client_address(request))
     link: chat_link.ChatLink | None = None
     if body.link:
         link = chat_link.verify(chat_link.server_secret(runtime.settings), body.link, clock.now())
         if link is None:
             raise chat_link.InvalidChatLink("this chat link is not valid or has expired")
-    async with runtime.db.write() as session:
-        inbox = await inboxes_service.web_inbox_by_key(session, body.widget_key)
-        if not WebConfig.model_validate(inbox.config).allows_origin(request.headers.get("origin")):
-            raise Forbidden("this page's origin may not embed the widget")
-        opened = await open_session(
-            session,
-            inbox,
-            SessionRequest(
-                name=body.name or None,
-                email=body.email or None,
-                external_id=body.external_id or None,
-                identity_hash=body.identity_hash,
-                session_token=body.session_token,
-                link=link,
-            ),
-            # Only new sessions count against the limit; resuming one is free.
-            before_new=lambda: runtime.limits.widget_sessions.hit(address_key),
-        )
-        # The page's language, else the browser's first choice: the
-        # responders answer in it, and routing prefers agents who speak it.
-        accepted = request.headers.get("accept-language", "").split(",")[0].split(";")[0]
-        language = primary_subtag(body.language) or primary_subtag(accepted)
-        if language and opened.customer.language != language:
-            opened.customer.language = language
+    # The page's language, else the browser's first choice.
+    accepted = request.headers.get("accept-language", "").split(",")[0].split(";")[0]
+    req = SessionRequest(
+        name=body.name or None,
+        email=body.email or None,
+        external_id=body.external_id or None,
+        identity_hash=body.identity_hash,
+        session_token=body.session_token,
+        link=link,
+        language=primary_subtag(body.language) or primary_subtag(accepted),
+    )
+    rules = TokenRules(
+        SessionLifetimes.of(runtime.settings), chat_link.server_secret(runtime.settings)
+    )
+    opened: OpenedSession | None = None
+    if req.session_token and link is None:
+        # Most opens are a page load resuming its session: no write lock, no write.
+        async with runtime.db.read() as session:
+            inbox = await _embeddable_inbox(session, body.widget_key, request)
+            opened = await resume_reading(session, inbox, req, rules)
+    if opened is None:
+        async with runtime.db.write() as session:
+            inbox = await _embeddable_inbox(session, body.widget_key, request)
+            opened = await open_session(
+                session,
+                inbox,
+                req,
+                rules,
+                # Only new sessions count against the limit; resuming one is free.
+                before_new=lambda: runtime.limits.widget_sessions.hit(address_key),
+            )
     return {
         "session_token": opened.token,
         "customer_id": opened.customer.id,
+        # False: a new session, whatever token was given (unknown, or dead).
+        "resumed": opened.resumed,
         "inbox_id": inbox.id,
         "availability": (
             await availability(

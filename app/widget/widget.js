@@ -209,6 +209,17 @@
     if (e.key === "Escape" && !fullscreen) { e.preventDefault(); setOpen(false); }
   });
 
+  // The page's storage is shared by its tabs: another tab may have rotated
+  // the token (the one it replaced dies minutes later) or opened a new
+  // session. A token found there that differs from ours is the one to use.
+  function adoptStored() {
+    try {
+      var stored = JSON.parse(localStorage.getItem(storeKey) || "{}") || {};
+      if (stored.token && stored.token !== saved.token) { saved.token = stored.token; return true; }
+    } catch (e) { /* private mode */ }
+    return false;
+  }
+  window.addEventListener("storage", function (e) { if (e.key === storeKey) adoptStored(); });
   function persist() {
     try {
       localStorage.setItem(storeKey, JSON.stringify({token: saved.token || null, open: !!saved.open,
@@ -467,6 +478,7 @@
   function connect() {
     if (stopped) return;
     attempts += 1;
+    adoptStored();
     var ws = new WebSocket(base.replace(/^http/, "ws") + "/ws/widget?token=" + encodeURIComponent(saved.token));
     // Per connection: frames of an old socket must not touch the new one's state.
     var state = {opened: false, resumed: false, resuming: false, held: []};
@@ -493,6 +505,8 @@
   }
   function later(fn) { if (!stopped) setTimeout(fn, delay()); }
   function refused() {
+    // Refused because another tab has moved on to a newer token: resume with it.
+    if (adoptStored()) { start(); return; }
     if (renewed) { unavailable(); return; }
     renewed = true;
     saved.token = null;
@@ -555,6 +569,7 @@
   }
   function start(extra) {
     if (stopped) return;
+    adoptStored();
     var had = saved.token || null;
     if (!everOpened) setConnection(t("connecting"));
     session(extra)
@@ -569,8 +584,9 @@
       .then(function (s) {
         if (s === undefined) return;
         if (!s) { unavailable(); return; }
-        if (had && s.session_token !== had) {
-          // The server no longer knew our token and opened a new session.
+        // A new token for the same session (a rotation) is no renewal: only
+        // a new session, when the server no longer knew our token, is.
+        if (had && s.resumed === false) {
           if (renewed) { unavailable(); return; }
           renewed = true;
         }
