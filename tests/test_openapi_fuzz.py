@@ -6,6 +6,12 @@ whose links it infers from the path parameters (an inbox's `id` feeds
 `/inboxes/{inbox_id}`, and so on). The only check is `not_a_server_error`:
 the responses declare no schema, and the priority is that bad input is a 4xx.
 
+A second run fuzzes as a plain `agent`: besides no 5xx, every operation a
+route gates behind `Admin` or `Supervisor` (app/auth/dependencies.py, read
+from the routes themselves) answers it 403 (or 400/422 for a body refused
+before any dependency ran), and no answer to it carries an inbox's secret or
+an admin's token.
+
 Runs on both databases: PostgreSQL is where 32-bit ids and NUL bytes bite,
 SQLite where integers past 64 bits do. Seeded (`derandomize`), no shrinking
 and bounded example counts keep it reproducible and around a minute a run on
@@ -15,17 +21,23 @@ two cores. The server is its own, since fuzzing fills it with agents and inboxes
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, get_args
 
 import pytest
 import schemathesis
+from fastapi import APIRouter
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Flaky, FlakyStrategyDefinition, Unsatisfiable
 from schemathesis import Case, GenerationMode, Response
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
 
+from app.auth.dependencies import Admin, Supervisor
+from app.config import Settings
+from app.main import create_app
 from tests.conftest import StartServer
 from tests.harness import Api
 
@@ -40,6 +52,41 @@ SELF_ENDING = {"POST /api/v1/auth/logout", "PUT /api/v1/agents/me/password"}
 AGENT_CHANGES = {"PATCH /api/v1/agents/{agent_id}", "POST /api/v1/agents/{agent_id}/password"}
 STATEFUL_SCENARIOS = 30
 STATEFUL_STEPS = 10
+# The plain agent's run: a few valid calls of each gated operation, then
+# sequences; a few hundred requests in all, as the suite's time is shared.
+AGENT_EXAMPLES_PER_GATED = 4
+AGENT_STATEFUL_SCENARIOS = 15
+# What a gated operation may answer a plain agent: refused, or its body
+# refused before the role dependency ran (FastAPI parses JSON first).
+REFUSED_TO_AGENTS = {403, 400, 422}
+# Secrets the fuzzing inbox holds: no answer to the plain agent may carry one.
+BOT_TOKEN = "fuzz-bot-token-4b1f9a"
+SECRET_TOKEN = "fuzz-secret-token-7c2e"
+
+
+def gated_operations() -> frozenset[str]:
+    """`METHOD path` of every route that depends on the Admin or Supervisor role,
+    as the routes declare it (any depth of dependencies)."""
+    gates = {get_args(Admin)[1].dependency, get_args(Supervisor)[1].dependency}
+
+    def gated(dependant: Dependant) -> bool:
+        return any(sub.call in gates or gated(sub) for sub in dependant.dependencies)
+
+    def api_routes(routes: Iterable[Any]) -> Iterator[APIRoute]:
+        # FastAPI keeps an included router as a route of its own that holds it.
+        for route in routes:
+            if isinstance(route, APIRoute):
+                yield route
+            elif isinstance(getattr(route, "original_router", None), APIRouter):
+                yield from api_routes(route.original_router.routes)
+
+    app = create_app(Settings()).app
+    return frozenset(
+        f"{method} {route.path}"
+        for route in api_routes(app.routes)
+        if gated(route.dependant)
+        for method in route.methods
+    )
 
 
 def _settings(max_examples: int) -> settings:
@@ -64,9 +111,23 @@ class Fuzz:
         self.admin = api.auth(api.admin_token)
         self.widget = api.auth(widget_token)
         self.throwaway = api.auth(throwaway_token)
+        # The caller of every other operation: the admin, or a plain agent.
+        self.caller = self.admin
+        # Set for the plain agent's run: the gated operations it must be refused.
+        self.gated: frozenset[str] | None = None
+        # What no answer to the caller may contain.
+        self.secrets: tuple[str, ...] = ()
         # Every 5xx, recorded as it happens: Hypothesis may end a run on other
-        # grounds (see _run) before it reports a failure.
+        # grounds (see _run) before it reports a failure. The same for every
+        # gated operation not refused, and every secret let out.
         self.server_errors: list[str] = []
+        self.role_failures: list[str] = []
+
+    def as_plain_agent(self, agent_token: str, throwaway_token: str) -> None:
+        self.caller = self.api.auth(agent_token)
+        self.throwaway = self.api.auth(throwaway_token)
+        self.gated = gated_operations()
+        self.secrets = (BOT_TOKEN, SECRET_TOKEN, self.api.admin_token)
 
     def call(self, case: Case) -> None:
         self.check(case, case.call(headers=self.headers_for(case)))
@@ -76,21 +137,32 @@ class Fuzz:
             self.server_errors.append(
                 f"{case.operation.label}: {response.status_code}\n{case.as_curl_command()}"
             )
+        if self.gated is not None:
+            self.check_role(case, response)
         case.validate_response(response, checks=[not_a_server_error])
+
+    def check_role(self, case: Case, response: Response) -> None:
+        label = case.operation.label
+        what = ""
+        if label in (self.gated or ()) and response.status_code not in REFUSED_TO_AGENTS:
+            what = f"a plain agent got {response.status_code} from a gated operation"
+        elif any(secret in response.text for secret in self.secrets):
+            what = "a secret in an answer to a plain agent"
+        if what:
+            self.role_failures.append(f"{label}: {what}\n{case.as_curl_command()}")
 
     def headers_for(self, case: Case) -> dict[str, str]:
         if case.operation.label in SELF_ENDING:
             return self.throwaway
         if case.operation.path.startswith("/api/v1/widget/conversations"):
             return self.widget
-        return self.admin
+        return self.caller
 
     def schema(self) -> Any:
         return schemathesis.openapi.from_url(f"{self.api.server.url}/openapi.json")
 
 
-@pytest.fixture(scope="module")
-async def fuzz(start_server: StartServer) -> Fuzz:
+async def _seeded(start_server: StartServer) -> Fuzz:
     api = await start_server()
     inbox = await api.create_inbox(teams=["sales"])
     await api.create_agent(teams=["sales"])
@@ -102,6 +174,35 @@ async def fuzz(start_server: StartServer) -> Fuzz:
             await widget.send({"type": "message", "client_id": f"seed-{n}", "body": "hello"})
             await widget.expect("ack")
     return Fuzz(api, session["session_token"], throwaway["token"])
+
+
+@pytest.fixture(scope="module")
+async def fuzz(start_server: StartServer) -> Fuzz:
+    return await _seeded(start_server)
+
+
+@pytest.fixture(scope="module")
+async def agent_fuzz(start_server: StartServer) -> Fuzz:
+    """A server of its own: the admin's runs may end the admin's session and
+    change any agent's role, the plain agent's included."""
+    fuzz = await _seeded(start_server)
+    api = fuzz.api
+    # An inbox with secrets, in the plain agent's team: readable, never its secrets.
+    r = await api.http.post(
+        "/api/v1/inboxes",
+        json={
+            "name": "Bot",
+            "channel": "telegram",
+            "config": {"bot_token": BOT_TOKEN, "secret_token": SECRET_TOKEN},
+            "teams": ["sales"],
+        },
+        headers=api.auth(api.admin_token),
+    )
+    assert r.status_code == 201, r.text
+    agent = await api.create_agent(role="agent", teams=["sales"])
+    throwaway = await api.create_agent(role="agent")
+    fuzz.as_plain_agent(agent["token"], throwaway["token"])
+    return fuzz
 
 
 def _run(run: Callable[[], None], label: str) -> list[str]:
@@ -123,18 +224,28 @@ def _run(run: Callable[[], None], label: str) -> list[str]:
     return []
 
 
-def _fuzz_operations(fuzz: Fuzz, *, agent_changes: bool = False) -> list[str]:
+def _fuzz_operations(
+    fuzz: Fuzz,
+    *,
+    agent_changes: bool | None = False,
+    only: frozenset[str] | None = None,
+    modes: tuple[GenerationMode, ...] = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE),
+    examples_per_mode: int = EXAMPLES_PER_MODE,
+) -> list[str]:
+    """`agent_changes`: those only (True), none of them (False), or either (None);
+    `only`: these operations' labels only."""
     failures: list[str] = []
     operations = [
         op
         for op in (result.ok() for result in fuzz.schema().get_all_operations())
-        if (op.label in AGENT_CHANGES) == agent_changes
+        if (agent_changes is None or (op.label in AGENT_CHANGES) == agent_changes)
+        and (only is None or op.label in only)
     ]
     # The self-ending ones last, so a logout cannot cut the others short.
     operations.sort(key=lambda op: op.label in SELF_ENDING)
     for operation in operations:
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            examples = SLOW_EXAMPLES.get(operation.label, EXAMPLES_PER_MODE)
+        for mode in modes:
+            examples = min(SLOW_EXAMPLES.get(operation.label, examples_per_mode), examples_per_mode)
 
             @_settings(examples)
             @given(case=operation.as_strategy(generation_mode=mode))
@@ -145,9 +256,11 @@ def _fuzz_operations(fuzz: Fuzz, *, agent_changes: bool = False) -> list[str]:
     return failures
 
 
-def _fuzz_sequences(fuzz: Fuzz) -> list[str]:
+def _fuzz_sequences(
+    fuzz: Fuzz, *, scenarios: int = STATEFUL_SCENARIOS, excluded: frozenset[str] | None = None
+) -> list[str]:
     schema = fuzz.schema()
-    for label in SELF_ENDING | AGENT_CHANGES:
+    for label in SELF_ENDING | AGENT_CHANGES if excluded is None else excluded:
         method, path = label.split(" ")
         schema = schema.exclude(method=method, path=path)
     machine = schema.as_state_machine()
@@ -161,7 +274,7 @@ def _fuzz_sequences(fuzz: Fuzz) -> list[str]:
         ) -> None:
             fuzz.check(case, response)
 
-    config = settings(_settings(STATEFUL_SCENARIOS), stateful_step_count=STATEFUL_STEPS)
+    config = settings(_settings(scenarios), stateful_step_count=STATEFUL_STEPS)
     return _run(lambda: Sequences.run(settings=config), "stateful sequences")
 
 
@@ -185,3 +298,35 @@ async def test_no_change_to_agents_answers_a_server_error(fuzz: Fuzz) -> None:
     failures = await asyncio.to_thread(_fuzz_operations, fuzz, agent_changes=True)
     assert not fuzz.server_errors, "\n\n".join(fuzz.server_errors)
     assert not failures, "\n\n".join(failures)
+
+
+async def test_a_plain_agent_is_refused_what_its_role_does_not_allow(agent_fuzz: Fuzz) -> None:
+    """The gated operations first (a few valid calls each, so every one is
+    tried), then sequences; changes to agents are in both, as a refused one
+    changes nothing."""
+    fuzz = agent_fuzz
+    assert fuzz.gated is not None
+    assert "POST /api/v1/inboxes" in fuzz.gated
+    assert "GET /api/v1/conversations" not in fuzz.gated
+    # Labels as the schema's own, so none is missed for a spelling.
+    schema_labels = {op.ok().label for op in fuzz.schema().get_all_operations()}
+    assert fuzz.gated <= schema_labels, fuzz.gated - schema_labels
+    failures = await asyncio.to_thread(
+        _fuzz_operations,
+        fuzz,
+        agent_changes=None,
+        only=fuzz.gated,
+        modes=(GenerationMode.POSITIVE,),
+        examples_per_mode=AGENT_EXAMPLES_PER_GATED,
+    )
+    failures += await asyncio.to_thread(
+        _fuzz_sequences, fuzz, scenarios=AGENT_STATEFUL_SCENARIOS, excluded=SELF_ENDING
+    )
+    assert not fuzz.role_failures, "\n\n".join(fuzz.role_failures)
+    assert not fuzz.server_errors, "\n\n".join(fuzz.server_errors)
+    assert not failures, "\n\n".join(failures)
+    assert "Traceback" not in fuzz.api.server.log_text()
+    # Nothing legitimate was lost: the agent still reads its team's inboxes.
+    r = await fuzz.api.http.get("/api/v1/inboxes", headers=fuzz.caller)
+    assert r.status_code == 200, r.text
+    assert "Bot" in [i["name"] for i in r.json()["items"]]

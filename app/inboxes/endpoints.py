@@ -59,8 +59,9 @@ def inbox_out(inbox: Inbox, teams: list[str], viewer: Agent) -> dict[str, Any]:
 
 @router.post("", status_code=201)
 async def create_inbox(body: InboxCreate, admin: Admin, runtime: RuntimeDep) -> dict[str, Any]:
+    config = await inboxes_service.checked_config(runtime.channels, body.channel, body.config)
     async with runtime.db.write() as session:
-        inbox = await inboxes_service.create_inbox(session, runtime.channels, body)
+        inbox = await inboxes_service.create_inbox(session, body, config)
         teams = await inboxes_repo.team_names(session, inbox.id)
     return inbox_out(inbox, teams, admin)
 

@@ -33,10 +33,21 @@ def validated_config(channels: ChannelRegistry, channel: str, raw: dict[str, Any
     return config
 
 
-async def create_inbox(
-    session: AsyncSession, channels: ChannelRegistry, data: InboxCreate
-) -> Inbox:
-    config = validated_config(channels, data.channel, data.config)
+async def checked_config(channels: ChannelRegistry, channel: str, raw: dict[str, Any]) -> BaseModel:
+    """`validated_config`, then the channel's own checks that need I/O (the
+    email channel resolves its IMAP host): an adapter states them as an
+    optional async `check_config`, raising an AppError (a 4xx) for a config it
+    refuses. Called before the write transaction: a DNS lookup must not hold
+    the write lock."""
+    config = validated_config(channels, channel, raw)
+    check = getattr(channels.get(channel), "check_config", None)
+    if callable(check):
+        await check(config)
+    return config
+
+
+async def create_inbox(session: AsyncSession, data: InboxCreate, config: BaseModel) -> Inbox:
+    """`config`: `data.config` as `checked_config` returned it."""
     inbox = await inboxes_repo.add(
         session,
         Inbox(

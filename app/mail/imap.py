@@ -14,7 +14,9 @@ unseen is imported. From then on every new UID is, seen or not.
 
 While connected, a reader waits in IDLE when the server offers it (renewed
 every poll interval) and polls otherwise; a lost connection is retried with
-backoff. The supervisor re-reads
+backoff. Each connection resolves the host again and goes only to an address
+the rule of `kit/network.py` lets through (DNS may have changed since the
+inbox was saved), verifying TLS for the host's name. The supervisor re-reads
 the inboxes every `imap_rescan_seconds`, starting readers for new mailboxes
 and restarting those whose settings changed.
 """
@@ -33,6 +35,7 @@ import aioimaplib
 from app.channels.email.adapter import ImapConfig
 from app.db import Database
 from app.kit.background import BackgroundLoop
+from app.kit.network import HostAllowance, public_addresses
 from app.mail import repository as mail_repo
 from app.mail.intake import MailDirectory, MailInbox, MailIntake
 
@@ -53,6 +56,45 @@ _SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
 
 class ImapError(Exception):
     pass
+
+
+class _PinnedImap(aioimaplib.IMAP4):  # type: ignore[misc]  # aioimaplib is untyped
+    """aioimaplib's client connected to an address already checked, not to
+    the host's name (a second lookup could answer another address), with TLS
+    still verifying the certificate for the name."""
+
+    def __init__(
+        self,
+        address: str,
+        *,
+        host: str,
+        port: int,
+        timeout: float,
+        ssl_context: ssl.SSLContext | None,
+    ) -> None:
+        self._server_hostname = host if ssl_context is not None else None
+        super().__init__(host=address, port=port, timeout=timeout, ssl_context=ssl_context)
+
+    def create_client(
+        self,
+        host: str,
+        port: int,
+        loop: asyncio.AbstractEventLoop | None,
+        conn_lost_cb: object = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        # As aioimaplib's own, with the name for TLS given beside the address.
+        local_loop = loop if loop is not None else asyncio.get_running_loop()
+        self.protocol = aioimaplib.IMAP4ClientProtocol(local_loop, conn_lost_cb)
+        self._client_task = local_loop.create_task(
+            local_loop.create_connection(
+                lambda: self.protocol,
+                host,
+                port,
+                ssl=ssl_context,
+                server_hostname=self._server_hostname,
+            )
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +121,7 @@ class MailboxReader:
         *,
         poll_seconds: float,
         max_message_bytes: int,
+        allowed_hosts: HostAllowance,
     ) -> None:
         assert inbox.config.imap is not None
         self.db = db
@@ -87,6 +130,7 @@ class MailboxReader:
         self.imap: ImapConfig = inbox.config.imap
         self.poll_seconds = poll_seconds
         self.max_message_bytes = max_message_bytes
+        self.allowed_hosts = allowed_hosts
         # Whether a sync completed on the current connection (resets the backoff).
         self.synced = False
 
@@ -119,19 +163,33 @@ class MailboxReader:
             delay = min(BACKOFF_MAX, delay * 2)
 
     async def _connect(self) -> aioimaplib.IMAP4:
-        client: aioimaplib.IMAP4
-        if self.imap.tls:
-            client = aioimaplib.IMAP4_SSL(
+        assert self.imap.port is not None  # set by ImapConfig's validator
+        # Raises HostRefused (logged, retried with backoff like any failure):
+        # the mailbox's DNS may point inside our network since it was saved.
+        addresses = await public_addresses(self.imap.host, self.imap.port, self.allowed_hosts)
+        failure: Exception | None = None
+        for address in addresses:
+            client = _PinnedImap(
+                str(address),
                 host=self.imap.host,
                 port=self.imap.port,
                 timeout=30,
-                ssl_context=ssl.create_default_context(),
+                ssl_context=ssl.create_default_context() if self.imap.tls else None,
             )
-        else:
-            client = aioimaplib.IMAP4(host=self.imap.host, port=self.imap.port, timeout=30)
-        await client.wait_hello_from_server()
-        _check(await client.login(self.imap.username, self.imap.password), "LOGIN")
-        return client
+            try:
+                await client.wait_hello_from_server()
+            except (OSError, TimeoutError) as exc:
+                _abandon(client)
+                failure = exc
+                continue
+            try:
+                _check(await client.login(self.imap.username, self.imap.password), "LOGIN")
+            except BaseException:
+                await _close(client)
+                raise
+            return client
+        assert failure is not None
+        raise failure
 
     async def _serve(self, client: aioimaplib.IMAP4) -> None:
         idle = client.has_capability("IDLE")
@@ -248,6 +306,13 @@ def _uids(lines: list[bytes]) -> list[int]:
     return []
 
 
+def _abandon(client: aioimaplib.IMAP4) -> None:
+    """Drops a connection that never said hello (nothing to log out of)."""
+    transport = getattr(client.protocol, "transport", None)
+    if transport is not None:
+        transport.close()
+
+
 async def _close(client: aioimaplib.IMAP4) -> None:
     with contextlib.suppress(Exception):
         if client.has_pending_idle():
@@ -267,6 +332,7 @@ class ImapSupervisor:
         rescan_seconds: float,
         poll_seconds: float,
         max_message_bytes: int,
+        allowed_hosts: HostAllowance,
     ) -> None:
         self.db = db
         self.intake = intake
@@ -274,6 +340,7 @@ class ImapSupervisor:
         self.rescan_seconds = rescan_seconds
         self.poll_seconds = poll_seconds
         self.max_message_bytes = max_message_bytes
+        self.allowed_hosts = allowed_hosts
         self._readers: dict[int, tuple[str, asyncio.Task[None]]] = {}
         # A rescan that fails is logged and tried again at the next one.
         self._loop = BackgroundLoop(
@@ -309,6 +376,7 @@ class ImapSupervisor:
                     inbox,
                     poll_seconds=self.poll_seconds,
                     max_message_bytes=self.max_message_bytes,
+                    allowed_hosts=self.allowed_hosts,
                 )
                 task = asyncio.create_task(reader.run(), name=f"imap-inbox-{inbox_id}")
                 self._readers[inbox_id] = (_settings_of(inbox), task)

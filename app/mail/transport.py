@@ -9,10 +9,12 @@ import logging
 from app.config import Settings
 from app.conversations.writer import MessageWriter
 from app.db import Database
+from app.kit.network import HostAllowance
 from app.mail import dmarc
 from app.mail.authentication import MailAuthenticator
 from app.mail.imap import ImapSupervisor
 from app.mail.intake import MailDirectory, MailIntake
+from app.mail.limits import SmtpSessionLimits
 from app.mail.listener import SmtpListener
 from app.mail.resolver import load_resolver
 
@@ -41,7 +43,8 @@ class EmailTransport:
                 self.directory,
                 host=settings.smtp_host or "127.0.0.1",
                 port=settings.smtp_port,
-                max_message_bytes=settings.email_max_message_bytes,
+                max_message_bytes=settings.smtp_max_message_bytes,
+                limits=SmtpSessionLimits.from_settings(settings),
             )
             if settings.smtp_port
             else None
@@ -53,6 +56,7 @@ class EmailTransport:
             rescan_seconds=settings.imap_rescan_seconds,
             poll_seconds=settings.imap_poll_seconds,
             max_message_bytes=settings.email_max_message_bytes,
+            allowed_hosts=HostAllowance.parse(settings.imap_allowed_hosts),
         )
 
         # `serve --workers N`: one process of the N reads the mailboxes.

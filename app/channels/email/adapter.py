@@ -22,7 +22,17 @@ from app.channels.base import (
 from app.channels.email import outbound
 from app.channels.email.parsing import parse_mail
 from app.config import Settings
+from app.errors import InvalidRequest
 from app.kit.email_address import EmailAddress
+from app.kit.network import HostAllowance, HostRefused, HostUnresolved, public_addresses
+
+
+class ImapHostNotAllowed(InvalidRequest):
+    code = "imap_host_not_allowed"
+
+
+class ImapHostUnresolved(InvalidRequest):
+    code = "imap_host_unresolved"
 
 
 class ImapConfig(BaseModel):
@@ -63,11 +73,30 @@ class EmailAdapter:
         self.relay = outbound.Relay.from_url(settings.smtp_relay) if settings.smtp_relay else None
         self.max_attachment_bytes = settings.email_max_attachment_bytes
         self.max_body_chars = settings.max_message_chars
+        self.imap_allowed_hosts = HostAllowance.parse(settings.imap_allowed_hosts)
 
     def public_address(
         self, config: EmailConfig, *, widget_key: str | None, public_url: str | None
     ) -> str | None:
         return str(config.address)
+
+    async def check_config(self, config: EmailConfig) -> None:
+        """Refuses an IMAP host inside our network (unless the setting
+        `imap_allowed_hosts` exempts it); the reader checks again at each
+        connection, as DNS may change."""
+        if config.imap is None or config.imap.port is None:
+            return
+        try:
+            await public_addresses(config.imap.host, config.imap.port, self.imap_allowed_hosts)
+        # The addresses found are not told: the answer must not map our
+        # internal DNS for whoever holds an admin's token.
+        except HostRefused as exc:
+            raise ImapHostNotAllowed(
+                "config.imap.host: not a public address; a mail server inside the"
+                " network must be named in MADOGUCHI_IMAP_ALLOWED_HOSTS"
+            ) from exc
+        except HostUnresolved as exc:
+            raise ImapHostUnresolved("config.imap.host: the name does not resolve") from exc
 
     def verify(self, config: EmailConfig, request: InboundRequest) -> WebhookAnswer | None:
         # Mail is accepted by the listener for configured addresses only, or

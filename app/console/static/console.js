@@ -56,9 +56,34 @@
     }
     return r.status === 204 ? null : r.json();
   }
+  // Our own agents' download route (app/mail/endpoints.py): the only place the
+  // token may go with a file's url. Ids are hex; anything else is refused.
+  const ATTACHMENT_PATH = /^\/api\/v1\/attachments\/[A-Za-z0-9_-]{1,64}$/;
+  // The path to fetch with the token, or null. A message's meta is not ours to
+  // trust (a channel's payload, a plug-in, a mail): a url on another host, or
+  // one of our paths that is not a file, must never receive the agent's token.
+  function ownAttachmentPath(url) {
+    if (typeof url !== "string") return null;
+    let parsed;
+    try { parsed = new URL(url, location.origin); } catch (e) { return null; }
+    if (parsed.origin !== location.origin || parsed.username || parsed.password) return null;
+    if (parsed.search || parsed.hash || !ATTACHMENT_PATH.test(parsed.pathname)) return null;
+    return parsed.pathname;
+  }
+  // A file on the platform's own host (a Messenger or LINE media url): a plain
+  // https link the agent may open, never fetched by the console, no token.
+  function externalFileUrl(url) {
+    if (typeof url !== "string") return null;
+    let parsed;
+    try { parsed = new URL(url); } catch (e) { return null; }
+    if (parsed.protocol !== "https:" || parsed.origin === location.origin || parsed.username || parsed.password) return null;
+    return parsed.href;
+  }
   // A file behind the token: fetched with it and saved, never opened as a page.
   async function download(url, filename) {
-    const r = await fetch(url, {headers: {authorization: "Bearer " + (auth && auth.token)}});
+    const path = ownAttachmentPath(url);
+    if (path === null) { $("action-error").textContent = "That file is not ours to download."; return; }
+    const r = await fetch(path, {headers: {authorization: "Bearer " + (auth && auth.token)}});
     if (!r.ok) { $("action-error").textContent = "The file could not be downloaded (" + r.status + ")."; return; }
     const href = URL.createObjectURL(await r.blob());
     const a = document.createElement("a");
@@ -77,11 +102,28 @@
     if (!files.length) return null;
     const box = node("div", "files");
     for (const a of files) {
-      const b = node("button", "file", "⬇ " + (a.filename || "file") + (a.size ? " (" + size(a.size) + ")" : ""));
-      b.type = "button";
-      b.setAttribute("aria-label", "Download " + (a.filename || "file"));
-      b.addEventListener("click", () => download(a.url, a.filename));
-      box.append(b);
+      const label = (a.filename || "file") + (a.size ? " (" + size(a.size) + ")" : "");
+      const own = ownAttachmentPath(a.url);
+      const external = own === null ? externalFileUrl(a.url) : null;
+      if (own !== null) {
+        const b = node("button", "file", "⬇ " + label);
+        b.type = "button";
+        b.setAttribute("aria-label", "Download " + (a.filename || "file"));
+        b.addEventListener("click", () => download(a.url, a.filename));
+        box.append(b);
+      } else if (external !== null) {
+        const link = node("a", "file external", "↗ " + label);
+        link.href = external;
+        link.target = "_blank";
+        link.rel = "noopener noreferrer";
+        link.referrerPolicy = "no-referrer";
+        link.title = "Opens " + new URL(external).host + " (not a file stored with us)";
+        box.append(link);
+      } else {
+        const name = node("span", "file unavailable", label + " (not available)");
+        name.title = "This file's address is not one the console opens.";
+        box.append(name);
+      }
     }
     return box;
   }
