@@ -44,8 +44,12 @@ class Settings(BaseSettings):
     smtp_connections_per_ip_per_minute: int = Field(default=60, ge=0)
     # Relays in front of the listener (addresses or networks, comma-separated),
     # e.g. an MTA on the same host through which all mail comes from one
-    # address: held to smtp_max_sessions only.
-    smtp_trusted_relays: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # address: held to smtp_max_sessions only. Loopback by default: whatever
+    # connects from this host (the local MTA, a TCP proxy) speaks for many
+    # senders, and a per-client cap on it would let one of them starve the rest.
+    smtp_trusted_relays: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["127.0.0.0/8", "::1"]
+    )
     # IMAP mailboxes: 25 MB is what Gmail and Microsoft 365 accept, and a mail
     # the mailbox already holds is skipped, not bounced, past it.
     email_max_message_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)

@@ -93,8 +93,6 @@ class Server:
                 "MADOGUCHI_RATE_WIDGET_SESSIONS": "0",
                 "MADOGUCHI_RATE_WIDGET_MESSAGES": "0",
                 "MADOGUCHI_RATE_LOGIN": "0",
-                # Tests send mail faster than any MTA; test_smtp_limits sets it.
-                "MADOGUCHI_SMTP_CONNECTIONS_PER_IP_PER_MINUTE": "0",
                 # Mail senders are authenticated over DNS: a test's DNS is a
                 # file of its own (tests/channels/email/fake_dns.py).
                 "MADOGUCHI_DNS_RESOLVER": "tests.channels.email.fake_dns:FileResolver",

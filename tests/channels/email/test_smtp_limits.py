@@ -62,9 +62,15 @@ def _every_loopback_sender(api: Api) -> None:
 
 @pytest.fixture(scope="module")
 async def limits_api(start_server: StartServer) -> Api:
-    """A listener with every limit at its default, the rate included."""
+    """A listener with every limit at its default, the rate included, that
+    treats loopback clients as the strangers they stand for here: as though it
+    were the MX itself, with no relay in front."""
     api = await start_server(
-        {"MADOGUCHI_SMTP_CONNECTIONS_PER_IP_PER_MINUTE": str(PER_MINUTE)}, smtp=True
+        {
+            "MADOGUCHI_SMTP_CONNECTIONS_PER_IP_PER_MINUTE": str(PER_MINUTE),
+            "MADOGUCHI_SMTP_TRUSTED_RELAYS": "",
+        },
+        smtp=True,
     )
     _every_loopback_sender(api)
     return api
@@ -374,3 +380,15 @@ def test_relays_are_addresses_or_networks() -> None:
     assert admission.admit("192.0.2.7") is None  # the global cap
     with pytest.raises(ValueError, match="not-an-ip"):
         parse_relays(["not-an-ip"])
+
+
+def test_by_default_this_hosts_own_mta_is_a_relay_and_strangers_are_not() -> None:
+    """An MTA (or a TCP proxy) on the same host speaks for every sender: a
+    per-client cap on it would let one sender starve all the others."""
+    admission = SmtpAdmission(SmtpSessionLimits.from_settings(Settings()))
+    local = [admission.admit("127.0.0.1") for _ in range(PER_IP + 5)]
+    assert all(slot is not None for slot in local)
+    assert admission.admit("::1") is not None
+    strangers = [admission.admit("198.51.100.7") for _ in range(PER_IP + 1)]
+    assert strangers[-1] is None
+    assert all(slot is not None for slot in strangers[:-1])
