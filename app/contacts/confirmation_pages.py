@@ -14,31 +14,17 @@ from fastapi.responses import HTMLResponse
 
 from app.contacts import email_confirmation
 from app.errors import AppError
+from app.kit.link_pages import link_page
 from app.kit.text import StorableStr
 from app.runtime import RuntimeDep
 
 router = APIRouter(include_in_schema=False)
 
-HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
-}
-STYLE = (
-    "body{font:16px system-ui,sans-serif;max-width:32em;margin:3em auto;padding:0 1em}"
-    "button{font-size:1.1em;padding:.5em 1em;min-height:44px;cursor:pointer}"
-)
+STYLE = "button{font-size:1.1em;padding:.5em 1em;min-height:44px;cursor:pointer}"
 
 
 def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
-    return HTMLResponse(
-        f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-        f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        f"<title>{html.escape(title)}</title><style>{STYLE}</style></head>"
-        f"<body><main>{body}</main></body></html>",
-        status_code=status,
-        headers=HEADERS,
-    )
+    return link_page(title, f"<main>{body}</main>", style=STYLE, status=status)
 
 
 def _error_page(exc: AppError) -> HTMLResponse:

@@ -14,34 +14,22 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from app.errors import AppError
+from app.kit.link_pages import link_page
 from app.kit.text import StorableStr, check_storable
 from app.reports import csat
 from app.runtime import RuntimeDep
 
 router = APIRouter(include_in_schema=False)
 
-HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
-}
 LABELS = {1: "Very poor", 2: "Poor", 3: "OK", 4: "Good", 5: "Great"}
 STYLE = (
-    "body{font:16px system-ui,sans-serif;max-width:32em;margin:3em auto;padding:0 1em}"
     "button{font-size:1.6em;margin:.2em;padding:.3em .6em;cursor:pointer}"
     "textarea{width:100%;min-height:4em}"
 )
 
 
 def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
-    return HTMLResponse(
-        f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-        f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        f"<title>{html.escape(title)}</title><style>{STYLE}</style></head>"
-        f"<body>{body}</body></html>",
-        status_code=status,
-        headers=HEADERS,
-    )
+    return link_page(title, body, style=STYLE, status=status)
 
 
 def _error_page(exc: AppError) -> HTMLResponse:
