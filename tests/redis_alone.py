@@ -4,7 +4,6 @@ Import them (`..._fixture`) into the test module that uses them."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -13,19 +12,12 @@ import pytest
 
 from app.kit.clock import clock
 from app.kit.ratelimit import WINDOW_SECONDS, now_seconds
-from tests.scale.conftest import REDIS_SERVER, RedisServer
+from tests.scale.conftest import RedisServer, running_redis
 
 
 @pytest.fixture(name="lone_redis_server")
 def lone_redis_server_fixture(tmp_path: Path) -> Iterator[RedisServer]:
-    if not os.path.exists(REDIS_SERVER):
-        if os.environ.get("CI"):
-            pytest.fail("redis-server is not installed (apt-get install redis-server)")
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.kill()
+    yield from running_redis(tmp_path)
 
 
 @pytest.fixture(name="start_of_a_minute")

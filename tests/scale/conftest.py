@@ -85,10 +85,8 @@ class RedisServer:
             self.process.wait()
 
 
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    if base_database_url() is None:
-        pytest.skip("several processes need PostgreSQL (the PostgreSQL run of scripts/test)")
+def running_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of the test's own, killed after it (a fixture's body)."""
     if not os.path.exists(REDIS_SERVER):
         if os.environ.get("CI"):
             pytest.fail("redis-server is not installed (apt-get install redis-server)")
@@ -97,6 +95,13 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     server.start()
     yield server
     server.kill()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    if base_database_url() is None:
+        pytest.skip("several processes need PostgreSQL (the PostgreSQL run of scripts/test)")
+    yield from running_redis(tmp_path)
 
 
 class Cluster:
