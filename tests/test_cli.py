@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+from tests.conftest import StartServer
 from tests.harness import Api, Server, base_database_url
 from tests.routing.helpers import Team, assigned_to, console, customer, settled
 
@@ -39,8 +40,12 @@ async def _me(api: Api, token: str) -> int:
 
 
 async def test_deactivating_from_the_shell_locks_the_agent_out_of_a_running_server(
-    api: Api,
+    start_server: StartServer,
 ) -> None:
+    # A server of its own: on the shared one, a conversation another test
+    # left waiting in an inbox without a team (everyone's) could take the
+    # agent's one place before this test's chat does.
+    api = await start_server()
     team = Team(api)
     inbox = await team.inbox()
     ann = await team.agent(capacity=1)
