@@ -91,9 +91,21 @@ class Dovecot:
         return name
 
     def client(self, user: str) -> imaplib.IMAP4:
-        client = imaplib.IMAP4("127.0.0.1", self.port, timeout=30)
-        client.login(user, self.password)
-        return client
+        """A signed-in client. Dovecot notices a changed passwd-file by its
+        stat, so a user added a moment ago may be refused once or twice
+        (seen under load in CI): tried again for a few seconds, each refused
+        connection closed."""
+        deadline = time.monotonic() + 10
+        while True:
+            client = imaplib.IMAP4("127.0.0.1", self.port, timeout=30)
+            try:
+                client.login(user, self.password)
+                return client
+            except imaplib.IMAP4.error:
+                client.shutdown()
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
 
     def append(self, user: str, raw: bytes, *, seen: bool = False, folder: str = "INBOX") -> None:
         client = self.client(user)
