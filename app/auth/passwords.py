@@ -33,9 +33,11 @@ _hasher = PasswordHasher()
 # threads bound what a flood of logins can take, and more than the cores
 # would not hash any faster.
 HASH_THREADS = max(1, min(4, os.cpu_count() or 1))
-# Waiting hashes: a queue this long drains in well under a second or two (a
-# hash is tens of milliseconds per thread), short against a client's timeout.
-HASH_QUEUE = 8 * HASH_THREADS
+# Waiting hashes hold next to no memory, so the queue may be long enough for
+# a whole shift signing in at 9:00 to wait its turn (a hash is tens of
+# milliseconds per thread: a full queue drains in a few seconds, short
+# against a client's timeout) while a flood past it is still refused at once.
+HASH_QUEUE = 64 * HASH_THREADS
 
 _hashing = ThreadPoolExecutor(max_workers=HASH_THREADS, thread_name_prefix="argon2")
 
@@ -85,7 +87,9 @@ _gate = HashingGate(HASH_THREADS + HASH_QUEUE)
 
 
 async def hash_password(password: str) -> str:
-    return await asyncio.wrap_future(_gate.submit(_hasher.hash, password))
+    # Only for a signed-in agent or admin (a new agent, a password change or
+    # reset): not a stranger's to flood, so never refused; it shares the threads.
+    return await asyncio.get_running_loop().run_in_executor(_hashing, _hasher.hash, password)
 
 
 async def verify_password(password_hash: str | None, password: str) -> bool:

@@ -53,7 +53,7 @@
     } catch (err) { $("login-error").textContent = "The server cannot be reached."; return; }
     $("password").value = "";
     if (!r.ok) {
-      $("login-error").textContent = r.status === 429 ? "Too many attempts; wait a minute." : "Sign-in failed: wrong email or password.";
+      $("login-error").textContent = r.status === 429 ? "Too many attempts; wait a minute." : r.status === 503 ? "The server is busy; try again in a moment." : "Sign-in failed: wrong email or password.";
       return;
     }
     const answer = await r.json();
