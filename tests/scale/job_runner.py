@@ -1,5 +1,7 @@
 """One of the processes of the job test: polls the jobs table with the real
-Worker for a while and writes down each job it ran (run as a script)."""
+Worker until every job has run and writes down each job it ran (run as a
+script). The processes start polling together, at the test's signal, so a
+process slow to import under load still takes part."""
 
 from __future__ import annotations
 
@@ -34,14 +36,27 @@ class Record:
         return None
 
 
-async def main(database_url: str, out: Path, seconds: float) -> None:
+def lines_in(path: Path) -> int:
+    return len(path.read_bytes().splitlines()) if path.exists() else 0
+
+
+async def main(database_url: str, out: Path, jobs: int) -> None:
     db = Database(Settings(database_url=database_url), MemoryBus())
     worker = Worker(db, {KIND: Record(out)}, poll_seconds=0.05)
+    (out.parent / f"ready-{os.getpid()}").touch()
+    go = out.parent / "go"
+    for _ in range(1200):  # the test gives the signal once all are ready
+        if go.exists():
+            break
+        await asyncio.sleep(0.05)
     await worker.start()
-    await asyncio.sleep(seconds)
+    for _ in range(1200):
+        if lines_in(out) >= jobs:
+            break
+        await asyncio.sleep(0.05)
     await worker.stop()
     await db.dispose()
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], Path(sys.argv[2]), float(sys.argv[3])))
+    asyncio.run(main(sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])))

@@ -32,10 +32,24 @@ async def test_each_job_runs_once_with_three_processes_polling(
     out = tmp_path / "ran.txt"
     processes = [
         subprocess.Popen(  # noqa: S603 - the test's own script
-            [sys.executable, "-m", "tests.scale.job_runner", cluster.database_url, str(out), "6"]
+            [
+                sys.executable,
+                "-m",
+                "tests.scale.job_runner",
+                cluster.database_url,
+                str(out),
+                str(JOBS),
+            ]
         )
         for _ in range(3)
     ]
+    # Polling starts together, once all three are up: a slow import under
+    # load must not leave one process with nothing to do.
+    for _ in range(1200):
+        if len(list(tmp_path.glob("ready-*"))) == 3:
+            break
+        await asyncio.sleep(0.05)
+    (tmp_path / "go").touch()
     for process in processes:
         assert await asyncio.to_thread(process.wait, 60) == 0
     lines = [line.split() for line in out.read_text().splitlines()]
