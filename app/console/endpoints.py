@@ -31,6 +31,9 @@ ASSETS = {
     "reports.css": "text/css",
     "agents.js": "text/javascript",
     "agents.css": "text/css",
+    "inboxes.js": "text/javascript",
+    "inboxes.css": "text/css",
+    "home.css": "text/css",
 }
 
 
@@ -49,6 +52,18 @@ async def reports_page() -> FileResponse:
 async def agents_page() -> FileResponse:
     """Agents and teams for admins: create, change, deactivate, reset a password."""
     return FileResponse(STATIC / "agents.html", media_type="text/html", headers=HEADERS)
+
+
+@router.get("/")
+async def home() -> FileResponse:
+    """Where a new server's address leads: the console, the demo, the API docs."""
+    return FileResponse(STATIC / "home.html", media_type="text/html", headers=HEADERS)
+
+
+@router.get("/console/inboxes")
+async def inboxes_page() -> FileResponse:
+    """Inboxes for admins: create every kind of channel and set it up."""
+    return FileResponse(STATIC / "inboxes.html", media_type="text/html", headers=HEADERS)
 
 
 @router.get("/console/{asset}")

@@ -1,0 +1,1 @@
+"use strict"; // filled by the inboxes page work
