@@ -5,27 +5,84 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from app.config import Settings
+from app.config import Settings, SettingsInvalid, load_settings
+
+if TYPE_CHECKING:
+    from app.db import Database
 
 log = logging.getLogger("madoguchi")
 
+# The version a source checkout reports when the package is not installed.
+FALLBACK_VERSION = "0.1.0"
+# The command-line option behind each setting it overrides, for errors.
+_OPTIONS = {"data_dir": "--data-dir", "smtp_port": "--smtp-port"}
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("madoguchi")
+    except PackageNotFoundError:
+        return FALLBACK_VERSION
+
 
 def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
-    overrides: dict[str, Any] = dict(extra)
+    overrides: dict[str, Any] = {k: v for k, v in extra.items() if v is not None}
     if getattr(args, "data_dir", None) is not None:
         overrides["data_dir"] = Path(args.data_dir)
-    return Settings(**overrides)
+    settings = load_settings(overrides, _OPTIONS)
+    try:
+        settings.prepare_sqlite()
+    except OSError as exc:
+        where = exc.filename or settings.data_dir
+        raise SettingsInvalid([f"data dir {where}: {exc.strerror or exc}"]) from None
+    return settings
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from app.kit.serve_lock import ServeLocked, hold_serve_lock, lock_path
+
+    # --smtp-port wins over MADOGUCHI_SMTP_PORT.
+    settings = _settings(args, smtp_port=args.smtp_port)
+    if args.workers > 1:
+        return _serve_workers(args, settings)
+    # The listener binds --host unless MADOGUCHI_SMTP_HOST names another address.
+    settings = settings.model_copy(
+        update={
+            "smtp_host": settings.smtp_host or args.host,
+            "imap_readers": settings.imap_readers and not args.no_imap,
+        }
+    )
+    database = settings.sqlite_path()
+    lock: int | None = None
+    if database is not None:
+        try:
+            lock = hold_serve_lock(database)
+        except ServeLocked as exc:
+            hint = "stop it first, or give this one its own --data-dir"
+            print(f"error: {exc}; {hint}", file=sys.stderr)  # noqa: T201
+            return 1
+        except OSError as exc:
+            print(f"error: cannot lock {lock_path(database)}: {exc.strerror}", file=sys.stderr)  # noqa: T201
+            return 1
+    try:
+        return _run_server(args, settings)
+    finally:
+        if lock is not None:
+            os.close(lock)
+
+
+def _run_server(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from app.kit.logs import configure_logging
@@ -33,18 +90,6 @@ def _serve(args: argparse.Namespace) -> int:
     from app.migrate import upgrade_to_head
     from app.realtime.ws_protocol import DirectSendProtocol
 
-    settings = _settings(args)
-    if args.workers > 1:
-        return _serve_workers(args, settings)
-    # --smtp-port wins over MADOGUCHI_SMTP_PORT; the listener binds --host
-    # unless MADOGUCHI_SMTP_HOST names another address.
-    settings = settings.model_copy(
-        update={
-            "smtp_port": settings.smtp_port if args.smtp_port is None else args.smtp_port,
-            "smtp_host": settings.smtp_host or args.host,
-            "imap_readers": settings.imap_readers and not args.no_imap,
-        }
-    )
     configure_logging(settings.log_level, settings.log_format, settings.access_log)
     upgrade_to_head(settings)
     config = uvicorn.Config(
@@ -89,9 +134,7 @@ def _serve_workers(args: argparse.Namespace, settings: Settings) -> int:
     migrates, starts them, restarts any that dies and stops them all on
     SIGTERM or SIGINT. Only the first runs the SMTP listener and the IMAP
     readers: one port can be bound once without SO_REUSEPORT, and a mailbox
-    needs one reader."""
-    import os
-
+    needs one reader. No serve lock: it runs on PostgreSQL only."""
     from app.migrate import upgrade_to_head
 
     if settings.is_sqlite:
@@ -166,26 +209,48 @@ def _migrate(args: argparse.Namespace) -> int:
 
 
 def _create_admin(args: argparse.Namespace) -> int:
+    """Creates an admin. With --if-missing an admin of that email already
+    there is success (a setup script may run twice); an agent of that email
+    who is not an admin is not what the script asked for: an error."""
+    from pydantic import ValidationError
+
     from app.agents import service as agents_service
     from app.agents.schemas import AgentCreate
     from app.auth.roles import Role
     from app.db import Database
     from app.errors import Conflict
     from app.events.bus import MemoryBus
+    from app.kit.email_address import normalise_email
     from app.migrate import upgrade_to_head
 
     settings = _settings(args)
+    try:
+        normalise_email(args.email)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)  # noqa: T201
+        return 1
     upgrade_to_head(settings)
+    if args.if_missing:
+        existing = asyncio.run(_existing_agent(settings, args.email))
+        if existing is not None:
+            return _report_existing(*existing)
+    password = _password(args.password, ADMIN_PASSWORD_ENV, f"Password for {args.email}: ")
+    if password is None:
+        return 1
     try:
         data = AgentCreate(
             email=args.email,
             name=args.name or args.email.split("@")[0],
-            password=args.password,
+            password=password,
             role=Role.ADMIN,
             capacity=10,
         )
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)  # noqa: T201
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {str(e['msg']).removeprefix('Value error, ')}"
+            for e in exc.errors()
+        )
+        print(f"error: {problems}", file=sys.stderr)  # noqa: T201
         return 1
 
     async def create() -> int:
@@ -195,12 +260,56 @@ def _create_admin(args: argparse.Namespace) -> int:
             print(f"created admin {agent.email} (id {agent.id})")  # noqa: T201
             return 0
         except Conflict as exc:
+            if args.if_missing:
+                # Another command created it after our look.
+                existing = await _find_agent(db, args.email)
+                if existing is not None:
+                    return _report_existing(*existing)
             print(f"error: {exc.detail}", file=sys.stderr)  # noqa: T201
             return 1
         finally:
             await db.dispose()
 
     return asyncio.run(create())
+
+
+async def _existing_agent(settings: Settings, email: str) -> tuple[str, str, bool] | None:
+    from app.db import Database
+    from app.events.bus import MemoryBus
+
+    db = Database(settings, MemoryBus())
+    try:
+        return await _find_agent(db, email)
+    finally:
+        await db.dispose()
+
+
+async def _find_agent(db: Database, email: str) -> tuple[str, str, bool] | None:
+    """(email, role, active) of the agent with this email, if any."""
+    from app.agents import repository as agents_repo
+
+    async with db.read() as session:
+        agent = await agents_repo.get_by_email(session, email.strip())
+        if agent is None:
+            return None
+        return agent.email, str(agent.role), agent.is_active
+
+
+def _report_existing(email: str, role: str, active: bool) -> int:
+    if role != "admin":
+        print(  # noqa: T201
+            f"error: {email} exists as {role}, not admin; nothing changed "
+            "(an admin can change the role in the console)",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"admin {email} exists; nothing changed")  # noqa: T201
+    if not active:
+        print(  # noqa: T201
+            f"note: {email} is deactivated; `madoguchi agents activate {email}` lets them sign in",
+            file=sys.stderr,
+        )
+    return 0
 
 
 def _agents(args: argparse.Namespace) -> int:
@@ -220,27 +329,26 @@ def _agents(args: argparse.Namespace) -> int:
     return asyncio.run(_agents_action(settings, args.action, args.agent, password))
 
 
+# The names of the variables the passwords may come in, not passwords.
+ADMIN_PASSWORD_ENV = "MADOGUCHI_ADMIN_PASSWORD"  # noqa: S105
+NEW_PASSWORD_ENV = "MADOGUCHI_NEW_PASSWORD"  # noqa: S105
+
+
 def _new_password(given: str | None) -> str | None:
     """From --password, else MADOGUCHI_NEW_PASSWORD, else asked twice (not echoed)."""
-    import getpass
-    import os
+    return _password(given, NEW_PASSWORD_ENV, "New password: ")
 
-    password = given or os.environ.get("MADOGUCHI_NEW_PASSWORD")
-    if not password:
-        if not sys.stdin.isatty():
-            print(  # noqa: T201
-                "error: give the new password with --password or MADOGUCHI_NEW_PASSWORD",
-                file=sys.stderr,
-            )
-            return None
-        password = getpass.getpass("New password: ")
-        if getpass.getpass("Again: ") != password:
-            print("error: the two passwords differ", file=sys.stderr)  # noqa: T201
-            return None
-    if not 8 <= len(password) <= 1024:
-        print("error: a password has 8 to 1024 characters", file=sys.stderr)  # noqa: T201
+
+def _password(given: str | None, env: str, prompt: str) -> str | None:
+    """From the option, else `env`, else asked on the terminal; None, with
+    the reason on stderr, when there is none or it is unusable."""
+    from app.kit.password_input import NoPassword, read_password
+
+    try:
+        return read_password(given, env, prompt)
+    except NoPassword as exc:
+        print(f"error: {exc}", file=sys.stderr)  # noqa: T201
         return None
-    return password
 
 
 async def _agents_action(
@@ -289,58 +397,128 @@ async def _agents_action(
         await db.dispose()
 
 
-def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="madoguchi", description=__doc__)
-    sub = root.add_subparsers(dest="command", required=True)
+DATA_DIR_HELP = (
+    "where the SQLite database and the server's own secret key live "
+    "(default ./data, or MADOGUCHI_DATA_DIR); the database is elsewhere "
+    "when MADOGUCHI_DATABASE_URL is set"
+)
 
-    serve = sub.add_parser("serve", help="run HTTP, WebSocket, SMTP and the workers")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0 to 65535 (got {port})")
+    return port
+
+
+def _positive(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (got {number})")
+    return number
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(
+        prog="madoguchi",
+        description=__doc__,
+        epilog="Settings come from MADOGUCHI_* environment variables; docs/settings.md lists them.",
+    )
+    root.add_argument("--version", action="version", version=f"madoguchi {_version()}")
+    sub = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    data = argparse.ArgumentParser(add_help=False)
+    data.add_argument("--data-dir", metavar="DIR", default=None, help=DATA_DIR_HELP)
+
+    serve = sub.add_parser(
+        "serve",
+        parents=[data],
+        help="run HTTP, WebSocket, SMTP and the workers",
+        description="Applies the migrations, then serves HTTP, WebSocket, inbound SMTP and "
+        "the background workers in one process. One serve per SQLite database.",
+    )
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1; 0.0.0.0 for every IPv4 address); "
+        "SMTP listens there too unless MADOGUCHI_SMTP_HOST says otherwise",
+    )
+    serve.add_argument(
+        "--port", type=_port, default=8000, help="HTTP and WebSocket port (default 8000)"
+    )
     serve.add_argument(
         "--smtp-port",
-        type=int,
+        type=_port,
         default=None,
         help="inbound SMTP (default 2525, or MADOGUCHI_SMTP_PORT); 0 turns the listener off",
     )
-    serve.add_argument("--data-dir", default=None)
     serve.add_argument(
         "--workers",
-        type=int,
+        type=_positive,
         default=1,
-        help="processes on one port; more than 1 needs PostgreSQL and MADOGUCHI_REDIS_URL",
+        help="processes on one port (default 1); more than 1 needs PostgreSQL "
+        "(MADOGUCHI_DATABASE_URL) and Redis (MADOGUCHI_REDIS_URL)",
     )
     # Internal, for the processes of --workers.
     serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     serve.add_argument("--no-imap", action="store_true", help=argparse.SUPPRESS)
     serve.set_defaults(run=_serve)
 
-    migrate = sub.add_parser("migrate", help="apply the database migrations")
-    migrate.add_argument("--data-dir", default=None)
+    migrate = sub.add_parser(
+        "migrate", parents=[data], help="apply the database migrations (safe beside a server)"
+    )
     migrate.set_defaults(run=_migrate)
 
-    admin = sub.add_parser("create-admin", help="create an admin agent")
-    admin.add_argument("--email", required=True)
-    admin.add_argument("--password", required=True)
-    admin.add_argument("--name", default=None)
-    admin.add_argument("--data-dir", default=None)
+    admin = sub.add_parser(
+        "create-admin",
+        parents=[data],
+        help="create an admin agent",
+        description="Creates an admin agent, migrating the database first if needed.",
+    )
+    admin.add_argument(
+        "--email", required=True, help="the admin's email address, to sign in with (required)"
+    )
+    admin.add_argument(
+        "--password",
+        default=None,
+        help=f"8 to 1024 characters; else {ADMIN_PASSWORD_ENV}, else asked twice on a "
+        "terminal. Given here it shows in `ps` and the shell's history",
+    )
+    admin.add_argument(
+        "--name", default=None, help="the name colleagues see (default: the email before the @)"
+    )
+    admin.add_argument(
+        "--if-missing",
+        action="store_true",
+        help="when an admin with this email exists, change nothing and exit 0 "
+        "(a setup script can run twice); an agent who is not an admin is still an error",
+    )
     admin.set_defaults(run=_create_admin)
 
     agents = sub.add_parser("agents", help="list agents, deactivate one, reset a password")
-    actions = agents.add_subparsers(dest="action", required=True)
-    listing = actions.add_parser("list", help="id, email, name, role and active of every agent")
-    listing.add_argument("--data-dir", default=None)
+    actions = agents.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = actions.add_parser(
+        "list", parents=[data], help="id, email, name, role and active of every agent"
+    )
     listing.set_defaults(run=_agents, agent=None, password=None)
     for action, text in (
         ("deactivate", "sign the agent out everywhere and refuse their sign-in"),
         ("activate", "let a deactivated agent sign in again"),
         ("reset-password", "set a new password; every session of the agent ends"),
     ):
-        command = actions.add_parser(action, help=text)
+        command = actions.add_parser(action, parents=[data], help=text)
         command.add_argument("agent", help="the agent's email or id")
-        command.add_argument("--data-dir", default=None)
         if action == "reset-password":
             command.add_argument(
-                "--password", default=None, help="else MADOGUCHI_NEW_PASSWORD, else asked"
+                "--password",
+                default=None,
+                help=f"8 to 1024 characters; else {NEW_PASSWORD_ENV}, else asked twice on a "
+                "terminal. Given here it shows in `ps` and the shell's history",
             )
             command.set_defaults(run=_agents)
         else:
@@ -350,7 +528,14 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
-    raise SystemExit(args.run(args))
+    try:
+        status = args.run(args)
+    except SettingsInvalid as exc:
+        # One line per problem, no traceback: the operator fixes a setting.
+        for line in exc.lines:
+            print(f"madoguchi: {line}", file=sys.stderr)  # noqa: T201
+        status = 2
+    raise SystemExit(status)
 
 
 if __name__ == "__main__":

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import SettingsError as SourceError
+from sqlalchemy.engine import make_url
+
+from app.kit.data_dir import ensure_private_dir, prepare_sqlite_file
 
 
 class Settings(BaseSettings):
@@ -170,6 +175,91 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.resolved_database_url().startswith("sqlite")
+
+    def sqlite_path(self) -> Path | None:
+        """The SQLite database's file; None for PostgreSQL or an in-memory one."""
+        if not self.is_sqlite:
+            return None
+        database = make_url(self.resolved_database_url()).database
+        if not database or database == ":memory:" or database.startswith("file:"):
+            return None
+        return Path(database)
+
+    def prepare_sqlite(self) -> None:
+        """The data dir and the SQLite file, private (app/kit/data_dir.py);
+        nothing for PostgreSQL."""
+        if not self.is_sqlite:
+            return
+        ensure_private_dir(self.data_dir)
+        path = self.sqlite_path()
+        if path is not None:
+            prepare_sqlite_file(path)
+
+
+ENV_PREFIX = "MADOGUCHI_"
+# Never echoed back in an error: they may hold a password or a token.
+_SECRET_WORDS = ("secret", "token", "password", "url", "relay")
+
+
+class SettingsInvalid(Exception):
+    """Settings that do not validate, one readable line per problem: an
+    operator reads them on a terminal, not pydantic's report."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None, options: Mapping[str, str] | None = None
+) -> Settings:
+    """Settings from the environment and `overrides` (command-line values);
+    `options` names the option each override came from (`smtp_port` ->
+    `--smtp-port`), so an error points at what the operator typed."""
+    overrides = dict(overrides or {})
+    options = options or {}
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else ""
+            if field in overrides and field in options:
+                where = f"option {options[field]}"
+            else:
+                where = f"setting {ENV_PREFIX}{field.upper()}"
+            line = f"{where}: {_problem(error)}"
+            if not any(word in field for word in _SECRET_WORDS):
+                line += f" (got {error['input']})"
+            lines.append(line)
+        raise SettingsInvalid(lines) from None
+    except SourceError as exc:
+        # pydantic-settings' own words name the field and the source.
+        raise SettingsInvalid([str(exc).splitlines()[0]]) from None
+
+
+def _problem(error: Any) -> str:
+    ctx = error.get("ctx") or {}
+    match error["type"]:
+        case "less_than_equal":
+            return f"must be at most {ctx['le']}"
+        case "less_than":
+            return f"must be less than {ctx['lt']}"
+        case "greater_than_equal":
+            return f"must be at least {ctx['ge']}"
+        case "greater_than":
+            return f"must be more than {ctx['gt']}"
+        case "int_parsing" | "int_from_float" | "int_type":
+            return "must be a whole number"
+        case "float_parsing" | "float_type":
+            return "must be a number"
+        case "bool_parsing" | "bool_type":
+            return "must be true or false (1/0, yes/no, on/off)"
+        case "literal_error":
+            return f"must be {ctx['expected']}"
+    message = str(error["msg"]).splitlines()[0]
+    message = message.removeprefix("Value error, ").removeprefix("Input should be ")
+    return message[:1].lower() + message[1:]
 
 
 @lru_cache

@@ -49,7 +49,7 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         kwargs: dict[str, Any] = {}
         if self.is_sqlite:
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            settings.prepare_sqlite()
             kwargs["connect_args"] = {"timeout": 30}
         else:
             kwargs.update(pool_size=20, max_overflow=20, pool_pre_ping=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 from pathlib import Path
 
 from alembic import command
@@ -20,6 +22,18 @@ def alembic_config(settings: Settings) -> Config:
 
 
 def upgrade_to_head(settings: Settings) -> None:
-    if settings.is_sqlite:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-    command.upgrade(alembic_config(settings), "head")
+    """Migrations run one at a time: a `serve` and a `create-admin` started
+    together on a new database would both create the tables. On SQLite a
+    blocking flock beside the file; on PostgreSQL an advisory lock taken in
+    the migration's transaction (migrations/env.py)."""
+    settings.prepare_sqlite()
+    path = settings.sqlite_path()
+    if path is None:
+        command.upgrade(alembic_config(settings), "head")
+        return
+    fd = os.open(path.with_name(path.name + ".migrate.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        command.upgrade(alembic_config(settings), "head")
+    finally:
+        os.close(fd)

@@ -21,6 +21,10 @@ def _run(connection: Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # One migrating process at a time (app/migrate.py); the others
+            # wait here, then find the tables at head and do nothing.
+            connection.exec_driver_sql("SELECT pg_advisory_xact_lock(7242001)")
         context.run_migrations()
 
 

@@ -20,6 +20,7 @@ A link is a bearer credential for a customer's whole history, so:
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from app.config import Settings
 from app.errors import Forbidden
 from app.kit.clock import clock
 from app.kit.crypto import constant_time_equals, hmac_sha256_hex
+from app.kit.data_dir import ensure_private_dir
 from app.models import ChatLinkUse
 
 # The file name of the generated secret in the data dir (not a secret itself).
@@ -57,13 +59,21 @@ def server_secret(settings: Settings) -> str:
     key = str(path)
     if key in _cache:
         return _cache[key]
-    path.parent.mkdir(parents=True, exist_ok=True)
+    ensure_private_dir(path.parent)
+    # Written whole and private, then linked into place: a process starting
+    # beside us never reads a half-written (or world-readable) key.
+    draft = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        with path.open("x", encoding="ascii") as handle:
-            handle.write(secrets.token_hex(32))
-        path.chmod(0o600)
+        os.write(fd, secrets.token_hex(32).encode("ascii"))
+    finally:
+        os.close(fd)
+    try:
+        os.link(draft, path)
     except FileExistsError:
         pass
+    finally:
+        draft.unlink()
     _cache[key] = path.read_text(encoding="ascii").strip()
     return _cache[key]
 

@@ -188,7 +188,7 @@ class RedisBus:
                 last_ping = time.monotonic()
                 while not self._broken.is_set():
                     message = await pubsub.get_message(timeout=0.5)
-                    if message is not None:
+                    if message is not None and message.get("type") == "message":
                         self._received(message["data"])
                     elif time.monotonic() - last_ping > PING_SECONDS:
                         await pubsub.ping()
