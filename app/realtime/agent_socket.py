@@ -29,12 +29,12 @@ from app.realtime.frames import (
     require_str,
     send_error,
 )
+from app.realtime.frames_spec import AGENT, AGENT_STATUSES, CLIENT_ID_MAX_LENGTH
 from app.realtime.hub import HUB
 from app.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-_STATUSES = ("online", "away", "offline")
 # Frames that act as the agent: each is preceded by a look at the agent as
 # stored now (one indexed read). A ping does not act.
 _ACTING = frozenset({"message", "presence", "read", "typing", "watch", "unwatch"})
@@ -113,9 +113,11 @@ async def _serve(runtime: Runtime, conn: Connection, agent: Agent, viewer: acces
                 ended = True
                 continue
         try:
+            if kind not in AGENT.client_types:
+                raise BadFrame("unknown_type", f"unknown frame type {kind[:40]!r}")
             if kind == "message":
                 conversation_id = require_int(frame, "conversation_id", minimum=1)
-                client_id = require_str(frame, "client_id", max_length=100)
+                client_id = require_str(frame, "client_id", max_length=CLIENT_ID_MAX_LENGTH)
                 body = require_str(frame, "body", max_length=max_chars)
                 stored = await conversations.post_agent_message(
                     runtime.db,
@@ -139,7 +141,7 @@ async def _serve(runtime: Runtime, conn: Connection, agent: Agent, viewer: acces
                 )
             elif kind == "presence":
                 status = frame.get("status")
-                if status not in _STATUSES:
+                if status not in AGENT_STATUSES:
                     raise BadFrame("invalid_frame", '"status" is online, away or offline')
                 async with runtime.db.write() as session:
                     fresh = await agents_repo.get(session, agent.id)
@@ -164,8 +166,6 @@ async def _serve(runtime: Runtime, conn: Connection, agent: Agent, viewer: acces
                 conn.send({"type": kind, "conversation_id": conversation_id})
             elif kind == "ping":
                 conn.send({"type": "pong"})
-            else:
-                raise BadFrame("unknown_type", f"unknown frame type {kind[:40]!r}")
         except BadFrame as exc:
             send_error(conn, exc)
         except AppError as exc:

@@ -28,6 +28,12 @@ from app.realtime.frames import (
     require_str,
     send_error,
 )
+from app.realtime.frames_spec import (
+    CLIENT_ID_MAX_LENGTH,
+    CSAT_COMMENT_MAX_LENGTH,
+    CSAT_RATING_MAX,
+    WIDGET,
+)
 from app.realtime.hub import HUB
 from app.realtime.sockets import origin_of
 from app.reports import csat
@@ -161,8 +167,10 @@ async def _serve(runtime: Runtime, conn: Connection, chat: _Chat, rate_key: str)
             continue
         kind = frame["type"]
         try:
+            if kind not in WIDGET.client_types:
+                raise BadFrame("unknown_type", f"unknown frame type {kind[:40]!r}")
             if kind == "message":
-                client_id = require_str(frame, "client_id", max_length=100)
+                client_id = require_str(frame, "client_id", max_length=CLIENT_ID_MAX_LENGTH)
                 body = require_str(frame, "body", max_length=max_chars)
                 try:
                     runtime.limits.widget_messages.hit(rate_key)
@@ -228,9 +236,9 @@ async def _serve(runtime: Runtime, conn: Connection, chat: _Chat, rate_key: str)
                 # One rating per resolved conversation of the customer's own;
                 # a second from the widget replaces it (app/reports/csat.py).
                 rating = require_int(frame, "rating", minimum=1)
-                if rating > 5:
+                if rating > CSAT_RATING_MAX:
                     raise BadFrame("invalid_frame", '"rating" is 1 to 5')
-                comment = optional_str(frame, "comment", max_length=4000)
+                comment = optional_str(frame, "comment", max_length=CSAT_COMMENT_MAX_LENGTH)
                 conversation_id = await csat.rate_from_widget(
                     runtime.db,
                     chat.inbox.id,
@@ -242,8 +250,6 @@ async def _serve(runtime: Runtime, conn: Connection, chat: _Chat, rate_key: str)
                 conn.send({"type": "csat", "conversation_id": conversation_id, "rating": rating})
             elif kind == "ping":
                 conn.send({"type": "pong"})
-            else:
-                raise BadFrame("unknown_type", f"unknown frame type {kind[:40]!r}")
         except BadFrame as exc:
             send_error(conn, exc)
         except RateLimited as exc:
