@@ -32,6 +32,7 @@ ASSETS = {
     "agents.js": "text/javascript",
     "agents.css": "text/css",
     "inboxes.js": "text/javascript",
+    "session.js": "text/javascript",
     "inboxes.css": "text/css",
     "home.css": "text/css",
 }

@@ -2,32 +2,22 @@
  * skills and capacity, deactivate and reactivate, reset a password. Plain JS
  * under the console's Content-Security-Policy; every name, email or team is
  * set with textContent or as an input's value, never as HTML. The sign-in is
- * the console's, kept for this tab (sessionStorage).
+ * the console's (session.js).
  */
 "use strict";
 (function () {
-  const STORE = "madoguchi.console";
   const $ = (id) => document.getElementById(id);
-  let auth = null;  // {token, agent}
-  try { auth = JSON.parse(sessionStorage.getItem(STORE)) || null; } catch (e) { auth = null; }
-
-  class ApiError extends Error {
-    constructor(status, detail) { super(detail); this.status = status; }
-  }
-  async function api(path, options) {
-    const opts = options || {};
-    const headers = {authorization: "Bearer " + (auth && auth.token)};
-    if (opts.body !== undefined) headers["content-type"] = "application/json";
-    const r = await fetch(path, {method: opts.method || "GET", headers: headers,
-      body: opts.body === undefined ? undefined : JSON.stringify(opts.body)});
-    if (r.status === 401) { signedOut("Your session has ended; sign in again."); throw new ApiError(401, "signed out"); }
-    if (!r.ok) {
-      let detail = String(r.status);
-      try { const j = await r.json(); detail = typeof j.detail === "string" ? j.detail : (j.error || detail); } catch (e) { /* not JSON */ }
-      throw new ApiError(r.status, detail);
-    }
-    return r.status === 204 ? null : r.json();
-  }
+  const session = window.MadoguchiSession({
+    signedIn: (auth) => {
+      if (auth.agent.role !== "admin") {
+        fail("Only admins change agents; your role is " + auth.agent.role + ".");
+        $("create").hidden = true;
+      }
+      load();
+    },
+    signedOut: () => { $("agent-rows").replaceChildren(); $("teams").replaceChildren(); },
+  });
+  const api = session.api;
 
   function node(tag, className, text) {
     const el = document.createElement(tag);
@@ -41,44 +31,6 @@
   }
   function say(text) { $("notice").textContent = text || ""; $("error").textContent = ""; }
   function fail(text) { $("error").textContent = text || ""; $("notice").textContent = ""; }
-
-  // -- signing in and out ----------------------------------------------------------
-  $("login").addEventListener("submit", async (e) => {
-    e.preventDefault();
-    $("login-error").textContent = "";
-    let r;
-    try {
-      r = await fetch("/api/v1/auth/token", {method: "POST", headers: {"content-type": "application/json"},
-        body: JSON.stringify({email: $("email").value, password: $("password").value})});
-    } catch (err) { $("login-error").textContent = "The server cannot be reached."; return; }
-    $("password").value = "";
-    if (!r.ok) {
-      $("login-error").textContent = r.status === 429 ? "Too many attempts; wait a minute." : r.status === 503 ? "The server is busy; try again in a moment." : "Sign-in failed: wrong email or password.";
-      return;
-    }
-    const answer = await r.json();
-    auth = {token: answer.access_token, agent: answer.agent};
-    try { sessionStorage.setItem(STORE, JSON.stringify(auth)); } catch (err) { /* private mode */ }
-    signedIn();
-  });
-  function signedIn() {
-    $("login").hidden = true;
-    $("app").hidden = false;
-    if (auth.agent.role !== "admin") {
-      fail("Only admins change agents; your role is " + auth.agent.role + ".");
-      $("create").hidden = true;
-    }
-    load();
-  }
-  function signedOut(message) {
-    auth = null;
-    try { sessionStorage.removeItem(STORE); } catch (e) { /* private mode */ }
-    $("agent-rows").replaceChildren();
-    $("teams").replaceChildren();
-    $("app").hidden = true;
-    $("login").hidden = false;
-    $("login-error").textContent = message || "";
-  }
 
   // -- the list -----------------------------------------------------------------------
   async function load() {
@@ -186,5 +138,5 @@
     load();
   });
 
-  if (auth && auth.token) signedIn(); else signedOut("");
+  session.start();
 })();

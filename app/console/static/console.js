@@ -191,6 +191,7 @@
     // The reports page is for supervisors and admins (the API says so too).
     $("reports-link").hidden = auth.agent.role === "agent";
     $("agents-link").hidden = auth.agent.role !== "admin";
+    $("inboxes-link").hidden = auth.agent.role !== "admin";
   }
   function signedOut(message) {
     auth = null;
