@@ -40,6 +40,7 @@ from app.kit.crypto import constant_time_equals
 from app.mail.endpoints import router as email_router
 from app.mail.transport import EmailTransport
 from app.metrics import install_metrics
+from app.openapi import install_openapi
 from app.realtime.agent_sessions import AgentSessionCheck
 from app.realtime.agent_socket import agent_socket
 from app.realtime.hub import HUB, Hub
@@ -179,6 +180,7 @@ def create_app(settings: Settings | None = None) -> SocketDispatcher:
         canned_router,
     ):
         app.include_router(router)
+    install_openapi(app)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from tests.conftest import StartServer
@@ -28,6 +29,18 @@ async def test_widget_script_and_console_are_served(api: Api) -> None:
     assert "data-key" in script.text
     console = await api.http.get("/console")
     assert "<title>Madoguchi console</title>" in console.text
+
+
+async def test_the_home_page_leads_to_the_console_the_demo_and_the_api_docs(
+    api: Api, inbox: dict[str, Any]
+) -> None:
+    home = await api.http.get("/")
+    assert home.status_code == 200
+    assert home.headers["content-type"].startswith("text/html")
+    links = re.findall(r'href="(/[^"]*)"', home.text)
+    assert {"/console", "/demo", "/docs"} <= set(links)
+    for link in links:  # every link works, its stylesheet included
+        assert (await api.http.get(link)).status_code == 200, link
 
 
 async def test_chat_page_embeds_the_widget(api: Api, inbox: dict[str, Any]) -> None:

@@ -10,12 +10,14 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
 from app.attachments import service as attachments
-from app.attachments.downloads import file_response
-from app.attachments.files import CheckedFile, PayloadTooLarge, check_file
+from app.attachments.downloads import SHOWN_AS_IS, file_response
+from app.attachments.files import ACCEPTED, CheckedFile, PayloadTooLarge, check_file
 from app.auth.dependencies import CurrentAgent, WidgetSession
 from app.conversations import service as conversations
+from app.conversations.schemas import FileAck, MessageOut, refused
 from app.conversations.writer import MESSAGE_WRITER
 from app.errors import AppError
+from app.kit.api_schema import NoNul, errors
 from app.kit.client_key import rate_key_of
 from app.kit.numbers import DbId
 from app.kit.text import Storable
@@ -23,9 +25,42 @@ from app.runtime import Runtime, RuntimeDep, client_address
 
 router = APIRouter(prefix="/api/v1", tags=["attachments"])
 
-Filename = Annotated[str, Query(min_length=1, max_length=1000), Storable]
-ClientId = Annotated[str, Query(min_length=1, max_length=100), Storable]
+Filename = Annotated[str, Query(min_length=1, max_length=1000), Storable, NoNul]
+ClientId = Annotated[str, Query(min_length=1, max_length=100), Storable, NoNul]
 AttachmentId = Annotated[str, Path(min_length=1, max_length=64)]
+
+# The file is the body itself, of one of the kinds taken; its kind is read
+# from its first bytes, not from Content-Type.
+_TEXT = {"minLength": 1, "pattern": "^[^\\u0000<][^\\u0000]*$"}
+FILE_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": f"the file's bytes: {ACCEPTED}. Not empty; text is UTF-8 without"
+        " NUL and not HTML, SVG or XML.",
+        "content": {
+            "text/plain": {"schema": _TEXT},
+            "text/csv": {"schema": _TEXT},
+            "application/octet-stream": {
+                "schema": {"type": "string", "format": "binary", "minLength": 1},
+            },
+        },
+    }
+}
+FILE_REFUSED: dict[int | str, dict[str, Any]] = {
+    413: refused(413, "the file is larger than the server's limit"),
+    415: refused(415, f"not a kind of file taken: {ACCEPTED}"),
+    422: refused(422, "the file is empty"),
+}
+# A download is the file's bytes, as a file to save: these types, else bytes.
+DOWNLOAD: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "the file, as an attachment (`Content-Disposition`)",
+        "content": {
+            media_type: {"schema": {"type": "string", "format": "binary"}}
+            for media_type in sorted(SHOWN_AS_IS | {"application/octet-stream"})
+        },
+    },
+}
 
 
 def _declared_size(request: Request, runtime: Runtime) -> int | None:
@@ -50,7 +85,13 @@ async def _upload(request: Request, runtime: Runtime, filename: str) -> CheckedF
     )
 
 
-@router.post("/widget/attachments", status_code=201)
+@router.post(
+    "/widget/attachments",
+    status_code=201,
+    response_model=FileAck,
+    openapi_extra=FILE_BODY,
+    responses={**FILE_REFUSED, **errors(403, 429)},
+)
 async def upload_customer_file(
     request: Request,
     customer: WidgetSession,
@@ -82,14 +123,32 @@ async def upload_customer_file(
         raise
 
 
-@router.get("/widget/attachments/{attachment_id}")
+@router.get(
+    "/widget/attachments/{attachment_id}",
+    response_class=Response,
+    responses={**DOWNLOAD, **errors(404)},
+)
 async def download_customer_file(
     attachment_id: AttachmentId, customer: WidgetSession, runtime: RuntimeDep
 ) -> Response:
     return file_response(await attachments.customer_download(runtime, customer, attachment_id))
 
 
-@router.post("/conversations/{conversation_id}/attachments", status_code=201)
+@router.post(
+    "/conversations/{conversation_id}/attachments",
+    status_code=201,
+    response_model=MessageOut,
+    response_model_exclude_unset=True,
+    openapi_extra=FILE_BODY,
+    responses={
+        **FILE_REFUSED,
+        **errors(404),
+        409: refused(409, "the customer was erased"),
+        422: refused(
+            422, "the file is empty, or the conversation's channel cannot carry files now"
+        ),
+    },
+)
 async def upload_agent_file(
     conversation_id: DbId,
     request: Request,
@@ -97,7 +156,9 @@ async def upload_agent_file(
     runtime: RuntimeDep,
     filename: Filename,
     client_id: ClientId | None = None,
-    private: bool = False,
+    private: Annotated[
+        bool, Query(description="a private note, never sent to the customer")
+    ] = False,
 ) -> dict[str, Any]:
     """An agent's file: to the customer in the widget, or kept as a private note."""
     file = await _upload(request, runtime, filename)

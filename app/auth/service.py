@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth import repository as tokens_repo
 from app.auth.passwords import HashingBusy, hash_password, verify_password
 from app.db import Database
-from app.errors import NotAuthenticated, NotFound
+from app.errors import AppError, NotAuthenticated, NotFound
 from app.events.bus import publish_after_commit
 from app.events.domain import CloseAgentSockets
 from app.kit.client_key import rate_key_of
@@ -20,6 +20,14 @@ from app.kit.ratelimit import RateLimiter
 from app.models import AccessToken, Agent
 
 TOKEN_LIFETIME = timedelta(days=30)
+
+
+class WrongPassword(AppError):
+    """The current password given to change it is wrong. Not 401: the session
+    is valid, and a client that hears 401 takes it for dead and logs out."""
+
+    code = "wrong_password"
+    status = 403
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,13 +101,13 @@ async def change_password(db: Database, agent: Agent, current: str, new: str) ->
     Both hashes run before the write transaction, as in `login`."""
     verified_hash = agent.password_hash
     if not await verify_password(verified_hash, current):
-        raise NotAuthenticated("current password is wrong")
+        raise WrongPassword("current password is wrong")
     new_hash = await hash_password(new)
     async with db.write() as session:
         stored = await session.get(Agent, agent.id)
         if stored is None or stored.password_hash != verified_hash:
             # Another change won the race: `current` is no longer the password.
-            raise NotAuthenticated("current password is wrong")
+            raise WrongPassword("current password is wrong")
         stored.password_hash = new_hash
         await tokens_repo.delete_tokens_of(session, stored.id)
         publish_after_commit(session, CloseAgentSockets(stored.id, None, "password changed"))

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, StrictBool, StringConstraints
 
 from app.conversations.schemas import Body
+from app.kit.api_schema import NoNul
 from app.kit.text import Storable
 from app.models import CannedResponse
 
@@ -15,7 +16,7 @@ Shortcut = Annotated[
         strip_whitespace=True, to_lower=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,49}$"
     ),
 ]
-Title = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), Storable]
+Title = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), Storable, NoNul]
 
 
 class CannedCreate(BaseModel):
@@ -25,7 +26,7 @@ class CannedCreate(BaseModel):
     body: Body
     title: Title | None = None
     # Shared with every agent: admins only.
-    shared: bool = False
+    shared: StrictBool = False
 
 
 class CannedUpdate(BaseModel):
@@ -34,6 +35,22 @@ class CannedUpdate(BaseModel):
     shortcut: Shortcut | None = None
     body: Body | None = None
     title: Title | None = None
+
+
+class CannedOut(BaseModel):
+    id: int
+    shortcut: str
+    title: str | None
+    body: str
+    shared: bool
+    owner_agent_id: int | None
+    created_at: str
+    updated_at: str
+
+
+class CannedList(BaseModel):
+    items: list[CannedOut]
+    next_cursor: str | None
 
 
 def canned_out(canned: CannedResponse) -> dict[str, Any]:

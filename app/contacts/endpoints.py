@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import aliased
 
@@ -13,15 +13,30 @@ from app.contacts import repository as customers_repo
 from app.contacts import service as contacts
 from app.contacts.schemas import (
     ConversationStart,
+    ConversationStarted,
+    CustomerExport,
+    CustomerMerged,
+    CustomerOut,
+    Erasure,
+    MergeOut,
+    MergePage,
     MergeRequest,
+    SuggestionOut,
+    SuggestionPage,
     SuggestionState,
     customer_out,
 )
 from app.conversations import access
 from app.conversations import repository as conversations_repo
-from app.conversations.schemas import conversation_out, stored_message_out
+from app.conversations.schemas import (
+    MessagePage,
+    conversation_out,
+    refused,
+    stored_message_out,
+)
 from app.errors import InvalidRequest, NotFound
 from app.inboxes import repository as inboxes_repo
+from app.kit.api_schema import errors
 from app.kit.numbers import DbId
 from app.kit.pagination import PageDep
 from app.models import Conversation, Inbox, Message
@@ -30,8 +45,11 @@ from app.runtime import RuntimeDep
 router = APIRouter(prefix="/api/v1/customers", tags=["customers"])
 suggestions_router = APIRouter(prefix="/api/v1/merge-suggestions", tags=["customers"])
 
+NO_CUSTOMER = refused(404, "no such customer, or one the agent may not see")
+CURSOR_REFUSED = refused(422, "a `cursor` that is not a `next_cursor` this server gave out")
 
-@router.get("/{customer_id}")
+
+@router.get("/{customer_id}", response_model=CustomerOut, responses={404: NO_CUSTOMER})
 async def get_customer(
     customer_id: DbId, agent: CurrentAgent, runtime: RuntimeDep
 ) -> dict[str, Any]:
@@ -42,7 +60,12 @@ async def get_customer(
     return customer_out(customer, identities)
 
 
-@router.get("/{customer_id}/timeline")
+@router.get(
+    "/{customer_id}/timeline",
+    response_model=MessagePage,
+    response_model_exclude_unset=True,
+    responses={404: NO_CUSTOMER, 422: CURSOR_REFUSED},
+)
 async def timeline(
     customer_id: DbId, agent: CurrentAgent, runtime: RuntimeDep, page: PageDep
 ) -> dict[str, Any]:
@@ -80,7 +103,15 @@ async def timeline(
 # -- merge -------------------------------------------------------------------
 
 
-@router.post("/{customer_id}/merge")
+@router.post(
+    "/{customer_id}/merge",
+    response_model=CustomerMerged,
+    responses={
+        404: NO_CUSTOMER,
+        409: refused(409, "one of the two was merged already, or erased"),
+        422: refused(422, "a customer into itself"),
+    },
+)
 async def merge(
     customer_id: DbId, body: MergeRequest, agent: Supervisor, runtime: RuntimeDep
 ) -> dict[str, Any]:
@@ -99,7 +130,7 @@ async def merge(
     return answer
 
 
-@router.get("/{customer_id}/merges")
+@router.get("/{customer_id}/merges", response_model=MergePage, responses={404: NO_CUSTOMER})
 async def list_merges(customer_id: DbId, agent: Supervisor, runtime: RuntimeDep) -> dict[str, Any]:
     """The merges that folded customers into this one, newest first."""
     async with runtime.db.read() as session:
@@ -108,7 +139,14 @@ async def list_merges(customer_id: DbId, agent: Supervisor, runtime: RuntimeDep)
     return {"items": [merges.merge_out(r) for r in records], "next_cursor": None}
 
 
-@router.post("/{customer_id}/merges/{merge_id}/undo")
+@router.post(
+    "/{customer_id}/merges/{merge_id}/undo",
+    response_model=MergeOut,
+    responses={
+        404: refused(404, "no such merge into this customer"),
+        409: refused(409, "undone already, the customers changed since, or one was erased"),
+    },
+)
 async def undo_merge(
     customer_id: DbId, merge_id: DbId, agent: Supervisor, runtime: RuntimeDep
 ) -> dict[str, Any]:
@@ -120,7 +158,9 @@ async def undo_merge(
         return merges.merge_out(record)
 
 
-@router.get("/{customer_id}/merge-suggestions")
+@router.get(
+    "/{customer_id}/merge-suggestions", response_model=SuggestionPage, responses={404: NO_CUSTOMER}
+)
 async def customer_suggestions(
     customer_id: DbId, agent: CurrentAgent, runtime: RuntimeDep
 ) -> dict[str, Any]:
@@ -133,12 +173,12 @@ async def customer_suggestions(
     return {"items": [merges.suggestion_out(s) for s in found], "next_cursor": None}
 
 
-@suggestions_router.get("")
+@suggestions_router.get("", response_model=SuggestionPage, responses={422: CURSOR_REFUSED})
 async def list_suggestions(
     agent: CurrentAgent,
     runtime: RuntimeDep,
     page: PageDep,
-    state: SuggestionState | None = "pending",
+    state: Annotated[SuggestionState, Query(description="which suggestions")] = "pending",
 ) -> dict[str, Any]:
     """Suggested merges about customers the agent may see (one of the two is
     enough: the suggestion names the other only by id)."""
@@ -156,7 +196,14 @@ async def list_suggestions(
     return {"items": [merges.suggestion_out(s) for s in found], "next_cursor": cursor}
 
 
-@suggestions_router.post("/{suggestion_id}/accept")
+@suggestions_router.post(
+    "/{suggestion_id}/accept",
+    response_model=SuggestionOut,
+    responses={
+        **errors(404),
+        409: refused(409, "decided already, or one of the two was merged already or erased"),
+    },
+)
 async def accept_suggestion(
     suggestion_id: DbId, agent: Supervisor, runtime: RuntimeDep
 ) -> dict[str, Any]:
@@ -168,7 +215,11 @@ async def accept_suggestion(
         return merges.suggestion_out(decided)
 
 
-@suggestions_router.post("/{suggestion_id}/reject")
+@suggestions_router.post(
+    "/{suggestion_id}/reject",
+    response_model=SuggestionOut,
+    responses={**errors(404), 409: refused(409, "decided already")},
+)
 async def reject_suggestion(
     suggestion_id: DbId, agent: CurrentAgent, runtime: RuntimeDep
 ) -> dict[str, Any]:
@@ -189,7 +240,23 @@ async def reject_suggestion(
 # -- another channel ---------------------------------------------------------
 
 
-@router.post("/{customer_id}/conversations", status_code=201)
+@router.post(
+    "/{customer_id}/conversations",
+    status_code=201,
+    response_model=ConversationStarted,
+    response_model_exclude_unset=True,
+    responses={
+        **errors(403),
+        404: refused(404, "no such customer or inbox"),
+        409: refused(409, "the customer was erased"),
+        422: refused(
+            422,
+            "the customer has no address or identity on that inbox's channel, was merged,"
+            " or the inbox cannot start a conversation (a web chat is started by the"
+            " customer)",
+        ),
+    },
+)
 async def start_conversation(
     customer_id: DbId, body: ConversationStart, agent: CurrentAgent, runtime: RuntimeDep
 ) -> dict[str, Any]:
@@ -232,7 +299,12 @@ async def start_conversation(
 # -- privacy -----------------------------------------------------------------
 
 
-@router.get("/{customer_id}/export")
+@router.get(
+    "/{customer_id}/export",
+    response_model=CustomerExport,
+    response_model_exclude_unset=True,
+    responses={404: NO_CUSTOMER},
+)
 async def export(customer_id: DbId, agent: Supervisor, runtime: RuntimeDep) -> dict[str, Any]:
     """Everything held about the customer (and those merged into them), for
     supervisors and admins (the issue's abuse rules: only they merge, export
@@ -241,7 +313,14 @@ async def export(customer_id: DbId, agent: Supervisor, runtime: RuntimeDep) -> d
         return await privacy.export(session, customer_id)
 
 
-@router.post("/{customer_id}/erase")
+@router.post(
+    "/{customer_id}/erase",
+    response_model=Erasure,
+    responses={
+        404: NO_CUSTOMER,
+        409: refused(409, "erased already, or merged into another customer"),
+    },
+)
 async def erase(customer_id: DbId, agent: Supervisor, runtime: RuntimeDep) -> dict[str, Any]:
     record = await privacy.erase(runtime.db, customer_id, agent.id)
     return {

@@ -44,7 +44,10 @@ class MergeIntoSelf(InvalidRequest):
     code = "merge_into_self"
 
 
-class CustomerErased(InvalidRequest):
+class CustomerErased(Conflict):
+    """The customer's state, not the request, stands in the way (as the
+    message writer's refusal of an erased customer)."""
+
     code = "customer_erased"
 
 

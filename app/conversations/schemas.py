@@ -3,41 +3,234 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+)
 
 from app.agents.schemas import Label
-from app.kit.numbers import DbId, DbSeq
+from app.kit.api_schema import ERROR_DESCRIPTIONS, ErrorBody, Integer, NoNul
+from app.kit.numbers import DB_INT_MAX
 from app.kit.text import Storable
 from app.models import Agent, Conversation, CsatResponse, Customer, Inbox, Message
 
-Body = Annotated[str, StringConstraints(min_length=1, max_length=16_000), Storable]
-ClientId = Annotated[str, StringConstraints(min_length=1, max_length=100), Storable]
-Note = Annotated[str, StringConstraints(max_length=4000), Storable]
+Body = Annotated[str, StringConstraints(min_length=1, max_length=16_000), Storable, NoNul]
+ClientId = Annotated[str, StringConstraints(min_length=1, max_length=100), Storable, NoNul]
+Note = Annotated[str, StringConstraints(max_length=4000), Storable, NoNul]
+
+# Integer's check after the bounds: in `Annotated[Integer, Field(ge=1)]` the
+# schema would state them as "ge", a keyword JSON Schema does not know.
+JSON_INTEGER = get_args(Integer)[1]
+StrictDbId = Annotated[int, Field(ge=1, le=DB_INT_MAX), JSON_INTEGER]
+StrictDbSeq = Annotated[int, Field(ge=0, le=DB_INT_MAX), JSON_INTEGER]
 
 
 class ReplyCreate(BaseModel):
     body: Body
-    private: bool = False
+    private: StrictBool = False
     client_id: ClientId | None = None
 
 
 class ReadRequest(BaseModel):
-    seq: DbSeq
+    seq: StrictDbSeq
 
 
 class AssignRequest(BaseModel):
-    agent_id: DbId | None
+    agent_id: StrictDbId | None
 
 
 class TransferRequest(BaseModel):
-    agent_id: DbId | None = None
+    """To an agent or to a team: exactly one of `agent_id` and `team` is given
+    (not null); both or neither is a 422."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["agent_id"], "properties": {"agent_id": {"type": "integer"}}},
+                {"required": ["team"], "properties": {"team": {"type": "string"}}},
+            ]
+        }
+    )
+
+    agent_id: StrictDbId | None = None
     team: Label | None = None
     note: Note | None = None
 
 
 Status = Literal["open", "snoozed", "resolved"]
+
+
+def refused(status: int, why: str) -> dict[str, Any]:
+    """One entry of `responses=`: the error body, and when this route answers it."""
+    return {"model": ErrorBody, "description": f"{ERROR_DESCRIPTIONS[status]}: {why}"}
+
+
+# -- answers -------------------------------------------------------------------
+
+Timestamp = Annotated[
+    str, Field(json_schema_extra={"format": "date-time"}, description="ISO 8601 with an offset")
+]
+
+
+class Out(BaseModel):
+    """An answer's shape. A field that is not always there has a default and
+    the routes answer with `response_model_exclude_unset`, so it is left out
+    rather than sent as null."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Author(Out):
+    kind: Literal["customer", "agent", "system"]
+    name: str | None
+    id: int | None = Field(default=None, description="the agent's id, for agents only")
+
+
+class MessageFile(Out):
+    """A file that came with a message (agents download it at `url`; null when
+    the channel's file was not kept)."""
+
+    id: str | None = Field(default=None, description="present when the file is stored with us")
+    filename: str
+    content_type: str
+    size: int
+    url: str | None
+
+
+class MessageOut(Out):
+    """A message as agents see it: the widget's `message` frame plus `private`
+    and `channel`."""
+
+    conversation_id: int
+    seq: int
+    id: int
+    client_id: str | None = None
+    author: Author
+    body: str
+    created_at: Timestamp
+    sent_at: Timestamp
+    private: bool
+    channel: str
+    delivery_status: str | None = None
+    delivery_error: str | None = None
+    attachments: list[MessageFile] | None = None
+    flags: list[str] | None = None
+
+
+class MessagePage(Out):
+    items: list[MessageOut]
+    next_cursor: str | None
+
+
+class CustomerFile(Out):
+    """A file of a message as the customer fetches it with their widget session."""
+
+    id: str
+    filename: str | None
+    content_type: str | None
+    size: int | None
+    url: str
+
+
+class CustomerMessage(Out):
+    """A message in the widget's history: the `message` frame without `type`."""
+
+    conversation_id: int
+    seq: int
+    id: int
+    client_id: str | None = None
+    author: Author
+    body: str
+    created_at: Timestamp
+    sent_at: Timestamp
+    attachments: list[CustomerFile] | None = None
+
+
+class CustomerMessagePage(Out):
+    items: list[CustomerMessage]
+    next_cursor: str | None
+
+
+class AssigneeName(Out):
+    name: str
+
+
+class CustomerConversation(Out):
+    id: int
+    status: Status
+    last_seq: int
+    created_at: Timestamp
+    assignee: AssigneeName | None
+
+
+class CustomerConversationPage(Out):
+    items: list[CustomerConversation]
+    next_cursor: str | None
+
+
+class CustomerRef(Out):
+    id: int
+    name: str | None
+    email: str | None
+
+
+class AgentRef(Out):
+    id: int
+    name: str
+    role: Literal["agent", "supervisor", "admin"]
+
+
+class ConversationOut(Out):
+    id: int
+    inbox_id: int
+    channel: str
+    status: Status
+    subject: str | None
+    customer_id: int
+    customer: CustomerRef
+    assignee_id: int | None
+    assignee: AgentRef | None
+    last_seq: int
+    customer_last_read_seq: int
+    agent_last_read_seq: int
+    created_at: Timestamp
+    updated_at: Timestamp
+    last_message_at: Timestamp | None
+    resolved_at: Timestamp | None
+    promised_reply_by: Timestamp | None
+    promise_outcome: Literal["kept", "missed"] | None
+
+
+class MessagePreview(Out):
+    seq: int
+    author: Author
+    body: str = Field(description="the first 140 characters")
+    private: bool
+    created_at: Timestamp
+
+
+class ConversationRow(ConversationOut):
+    last_message: MessagePreview | None
+
+
+class ConversationPage(Out):
+    items: list[ConversationRow]
+    next_cursor: str | None
+
+
+class Csat(Out):
+    rating: int = Field(ge=1, le=5)
+    comment: str | None
+    created_at: Timestamp | None
+
+
+class ConversationDetail(ConversationOut):
+    csat: Csat | None
 
 
 def iso(value: datetime | None) -> str | None:
@@ -208,3 +401,16 @@ def csat_out(csat: CsatResponse | None) -> dict[str, Any] | None:
     if csat is None:
         return None
     return {"rating": csat.rating, "comment": csat.comment, "created_at": iso(csat.created_at)}
+
+
+class FileAck(Out):
+    """The customer's file stored as their message: the widget's `ack` with the
+    message's text and the file as the customer may fetch it."""
+
+    type: Literal["ack"]
+    client_id: str
+    id: int
+    seq: int
+    conversation_id: int
+    body: str
+    attachments: list[CustomerFile]

@@ -8,8 +8,15 @@ from fastapi import APIRouter
 
 from app.auth.dependencies import WidgetSession
 from app.conversations import repository as conversations_repo
-from app.conversations.schemas import customer_view, stored_message_out
+from app.conversations.schemas import (
+    CustomerConversationPage,
+    CustomerMessagePage,
+    customer_view,
+    refused,
+    stored_message_out,
+)
 from app.errors import NotFound
+from app.kit.api_schema import errors
 from app.kit.numbers import DbId, DbSeq
 from app.kit.pagination import PageDep
 from app.runtime import RuntimeDep
@@ -17,7 +24,15 @@ from app.runtime import RuntimeDep
 router = APIRouter(prefix="/api/v1/widget/conversations", tags=["widget"])
 
 
-@router.get("")
+CURSOR_REFUSED = refused(422, "a `cursor` that is not a `next_cursor` this server gave out")
+
+
+@router.get(
+    "",
+    response_model=CustomerConversationPage,
+    response_model_exclude_unset=True,
+    responses={422: CURSOR_REFUSED},
+)
 async def my_conversations(
     customer: WidgetSession, runtime: RuntimeDep, page: PageDep
 ) -> dict[str, Any]:
@@ -46,7 +61,12 @@ async def my_conversations(
     return {"items": items, "next_cursor": cursor}
 
 
-@router.get("/{conversation_id}/messages")
+@router.get(
+    "/{conversation_id}/messages",
+    response_model=CustomerMessagePage,
+    response_model_exclude_unset=True,
+    responses={**errors(404), 422: CURSOR_REFUSED},
+)
 async def my_messages(
     conversation_id: DbId,
     customer: WidgetSession,

@@ -9,7 +9,7 @@ from app.auth.roles import Role
 from app.inboxes import repository as inboxes_repo
 from app.inboxes import service as inboxes_service
 from app.inboxes.routing_config import config_of
-from app.inboxes.schemas import BusinessHoursIn, InboxCreate, RespondersIn
+from app.inboxes.schemas import BusinessHoursIn, InboxCreate, InboxList, InboxOut, RespondersIn
 from app.kit.numbers import DbId
 from app.models import Agent, Inbox
 from app.runtime import RuntimeDep
@@ -57,8 +57,8 @@ def inbox_out(inbox: Inbox, teams: list[str], viewer: Agent) -> dict[str, Any]:
     }
 
 
-@router.post("", status_code=201)
-async def create_inbox(body: InboxCreate, admin: Admin, runtime: RuntimeDep) -> dict[str, Any]:
+@router.post("", status_code=201, response_model=InboxOut)
+async def create_inbox(body: InboxCreate, admin: Admin, runtime: RuntimeDep) -> object:
     config = await inboxes_service.checked_config(runtime.channels, body.channel, body.config)
     async with runtime.db.write() as session:
         inbox = await inboxes_service.create_inbox(session, body, config)
@@ -66,28 +66,28 @@ async def create_inbox(body: InboxCreate, admin: Admin, runtime: RuntimeDep) -> 
     return inbox_out(inbox, teams, admin)
 
 
-@router.get("")
-async def list_inboxes(agent: CurrentAgent, runtime: RuntimeDep) -> dict[str, Any]:
+@router.get("", response_model=InboxList)
+async def list_inboxes(agent: CurrentAgent, runtime: RuntimeDep) -> object:
     async with runtime.db.read() as session:
         inboxes = await inboxes_repo.list_all(session)
         items = [inbox_out(i, await inboxes_repo.team_names(session, i.id), agent) for i in inboxes]
     return {"items": items, "next_cursor": None}
 
 
-@router.get("/{inbox_id}")
-async def get_inbox(inbox_id: DbId, agent: CurrentAgent, runtime: RuntimeDep) -> dict[str, Any]:
+@router.get("/{inbox_id}", response_model=InboxOut)
+async def get_inbox(inbox_id: DbId, agent: CurrentAgent, runtime: RuntimeDep) -> object:
     async with runtime.db.read() as session:
         inbox = await inboxes_service.get_inbox(session, inbox_id)
         return inbox_out(inbox, await inboxes_repo.team_names(session, inbox.id), agent)
 
 
-@router.put("/{inbox_id}/business-hours")
+@router.put("/{inbox_id}/business-hours", response_model=InboxOut)
 async def put_business_hours(
     inbox_id: DbId,
     admin: Admin,
     runtime: RuntimeDep,
     body: Annotated[BusinessHoursIn | None, Body()] = None,
-) -> dict[str, Any]:
+) -> object:
     """The inbox's week, closed dates and holiday calendar; `null` removes
     them (open around the clock)."""
     async with runtime.db.write() as session:
@@ -95,10 +95,10 @@ async def put_business_hours(
         return inbox_out(inbox, await inboxes_repo.team_names(session, inbox.id), admin)
 
 
-@router.put("/{inbox_id}/responders")
+@router.put("/{inbox_id}/responders", response_model=InboxOut)
 async def put_responders(
     inbox_id: DbId, body: RespondersIn, admin: Admin, runtime: RuntimeDep
-) -> dict[str, Any]:
+) -> object:
     async with runtime.db.write() as session:
         inbox = await inboxes_service.set_responders(session, inbox_id, body)
         return inbox_out(inbox, await inboxes_repo.team_names(session, inbox.id), admin)

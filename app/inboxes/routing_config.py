@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from app.kit.api_schema import Integer
+
 
 class RoutingPolicy(StrEnum):
     # The agent with the most free room (capacity minus live conversations).
@@ -26,13 +28,13 @@ class RoutingConfig(BaseModel):
     policy: RoutingPolicy = RoutingPolicy.LEAST_LOADED
     # Skills: how long a conversation waits for an agent with its language
     # before anyone with room may take it.
-    skill_wait_seconds: int = Field(default=60, ge=0, le=DAY)
+    skill_wait_seconds: Integer = Field(default=60, ge=0, le=DAY)
     # A returning customer goes back to the agent of their conversation within
     # this window, if that agent is online and has room; 0 turns it off.
-    sticky_seconds: int = Field(default=DAY, ge=0, le=90 * DAY)
+    sticky_seconds: Integer = Field(default=DAY, ge=0, le=90 * DAY)
     # An automatically assigned agent who has not answered within this moves
     # the conversation on to the next agent; 0 turns it off.
-    answer_timeout_seconds: int = Field(default=300, ge=0, le=DAY)
+    answer_timeout_seconds: Integer = Field(default=300, ge=0, le=DAY)
 
 
 DEFAULT = RoutingConfig()

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -15,17 +16,33 @@ from pydantic import (
 
 from app.agents.schemas import Label
 from app.inboxes.calendar import MINUTES_PER_DAY, known_holiday_calendar, parse_clock
+from app.inboxes.routing_config import RoutingConfig
+from app.kit.api_schema import NonBlank, NoNul
 from app.kit.text import Storable
 
 
 class InboxCreate(BaseModel):
     name: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), Storable
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+        Storable,
+        NonBlank,
     ]
     # A built-in ChannelKind or a plug-in's kind; the registry says which exist.
-    channel: Annotated[str, StringConstraints(min_length=1, max_length=20)]
+    channel: Annotated[
+        str,
+        StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,19}$"),
+        Field(
+            description="web, email, telegram, line, messenger, instagram, whatsapp, "
+            "or a plug-in's kind; one this server does not have is a 422"
+        ),
+    ]
     mode: Literal["live", "redirect"] = "live"
-    config: dict[str, Any] = Field(default_factory=dict)
+    config: dict[str, Any] = Field(
+        default_factory=dict,
+        description="the channel's settings (its keys depend on the channel); "
+        "what the channel refuses is a 422",
+    )
     teams: list[Label] = Field(default_factory=list, max_length=50)
 
 
@@ -34,10 +51,19 @@ class InboxOut(BaseModel):
     name: str
     channel: str
     mode: Literal["live", "redirect"]
+    # An admin reads it whole; anyone else without its secrets.
     config: dict[str, Any]
     teams: list[str]
     widget_key: str | None
+    routing: RoutingConfig
+    business_hours: dict[str, Any] | None
+    responders: dict[str, Any]
     created_at: str
+
+
+class InboxList(BaseModel):
+    items: list[InboxOut]
+    next_cursor: str | None
 
 
 class Availability(BaseModel):
@@ -59,6 +85,8 @@ Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 # A slot per lunch break and shift is plenty; the cap bounds the calendar's work.
 MAX_SLOTS_PER_DAY = 12
 MAX_CLOSED_DATES = 1000
+# The shape of an IANA zone name; whether the zone exists is the validator's.
+TZ_PATTERN = r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$"
 
 
 class BusinessHoursIn(BaseModel):
@@ -68,12 +96,23 @@ class BusinessHoursIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    timezone: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    timezone: Annotated[
+        str,
+        StringConstraints(min_length=1, max_length=64, pattern=TZ_PATTERN),
+        Field(description="an IANA time zone, e.g. Asia/Tokyo; an unknown one is a 422"),
+    ]
     weekly: dict[Weekday, Annotated[list[tuple[Clock, Clock]], Field(max_length=MAX_SLOTS_PER_DAY)]]
     closed_dates: Annotated[list[date], Field(max_length=MAX_CLOSED_DATES)] = Field(
         default_factory=list
     )
-    holiday_calendar: Annotated[str, StringConstraints(min_length=2, max_length=10)] | None = None
+    holiday_calendar: (
+        Annotated[
+            str,
+            StringConstraints(min_length=2, max_length=10, pattern=r"^[A-Za-z]{2,10}$"),
+            Field(description="a country code, e.g. JP; one without a calendar is a 422"),
+        ]
+        | None
+    ) = None
 
     @field_validator("timezone")
     @classmethod
@@ -106,8 +145,23 @@ class BusinessHoursIn(BaseModel):
         return value.upper() if value is not None else None
 
 
+# A BCP 47 tag's shape, e.g. ja or pt-BR.
+LANGUAGE_PATTERN = r"^[A-Za-z]{2,8}([-_][A-Za-z0-9]{1,8})*$"
+
+
+def _exactly_false(value: object) -> object:
+    # 0 == False in Python, and a Literal[False] would take it: `false` only.
+    if value is not False and value == False:  # noqa: E712 - the point
+        raise ValueError("off is false, not 0")
+    return value
+
+
 # A template, or off: null, "" or false (a template that says nothing is no reply).
-Template = Annotated[str, StringConstraints(max_length=4000), Storable] | Literal[False] | None
+Template = (
+    Annotated[str, StringConstraints(max_length=4000), Storable, NoNul]
+    | Annotated[Literal[False], BeforeValidator(_exactly_false)]
+    | None
+)
 
 
 class RespondersIn(BaseModel):
@@ -123,4 +177,7 @@ class RespondersIn(BaseModel):
     acknowledgement: Template = None
     redirect: Template = None
     # The inbox's language, when the channel does not tell the customer's.
-    language: Annotated[str, StringConstraints(min_length=2, max_length=35)] | None = None
+    language: (
+        Annotated[str, StringConstraints(min_length=2, max_length=35, pattern=LANGUAGE_PATTERN)]
+        | None
+    ) = None

@@ -7,9 +7,11 @@ for a bad body, 429, ...) are added to the schema in one place (main.py)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 
 class ErrorBody(BaseModel):
@@ -40,3 +42,59 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
         status: {"model": ErrorBody, "description": ERROR_DESCRIPTIONS[status]}
         for status in statuses
     }
+
+
+# What app/kit/text.py's `Storable` refuses, said in JSON Schema: no NUL.
+# (A lone surrogate cannot be sent as JSON text a schema-driven client builds.)
+NO_NUL_PATTERN = r"^[^\x00]*$"
+# Stripped of whitespace, something is left: and no NUL.
+NON_BLANK_PATTERN = r"^[^\x00]*[^\s\x00][^\x00]*$"
+
+
+class _StatedPattern:
+    """Adds a `pattern` to a string's JSON Schema (when it states none) that
+    says what the validators already refuse; the server does not check it twice."""
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
+
+    def __get_pydantic_json_schema__(
+        self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        if schema.get("type") == "string":
+            schema.setdefault("pattern", self.pattern)
+        return schema
+
+
+# Annotated[str, ..., Storable, NoNul]: the schema states the NUL rule.
+NoNul = _StatedPattern(NO_NUL_PATTERN)
+# For a stripped string with min_length=1: neither blank nor NUL.
+NonBlank = _StatedPattern(NON_BLANK_PATTERN)
+
+
+def json_integer(value: object) -> object:
+    # JSON Schema's integer: 18 and 18.0, never `false` (bool is an int in
+    # Python) nor "18" (pydantic's lax mode would read either as a number).
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be an integer")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("must be an integer")
+        return int(value)
+    return value
+
+
+# An integer as JSON Schema means it, for request bodies: `false` is not 0.
+Integer = Annotated[int, BeforeValidator(json_integer)]
+
+
+def json_number(value: object) -> object:
+    # JSON Schema's number: never `true` (1.0 to pydantic) nor "0.5".
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be a number")
+    return value
+
+
+# A number as JSON Schema means it, for request bodies.
+Number = Annotated[float, BeforeValidator(json_number)]

@@ -21,6 +21,14 @@ DbSeq = Annotated[int, Field(ge=0, le=DB_INT_MAX)]
 
 _DB_INT_DIGITS = len(str(DB_INT_MAX))
 
+# What parse_db_int accepts, 0..DB_INT_MAX in decimal, as a regular
+# expression: the schema states the rule the server applies.
+DB_INT_PATTERN = (
+    "(0|[1-9][0-9]{0,8}|1[0-9]{9}|20[0-9]{8}|21[0-3][0-9]{7}|214[0-6][0-9]{6}"
+    "|2147[0-3][0-9]{5}|21474[0-7][0-9]{4}|214748[0-2][0-9]{3}|2147483[0-5][0-9]{2}"
+    "|21474836[0-3][0-9]|214748364[0-7])"
+)
+
 
 def parse_db_int(text: str) -> int | None:
     """`text` as a number in 0..DB_INT_MAX, or None.

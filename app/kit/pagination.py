@@ -8,7 +8,7 @@ from fastapi import Depends, Query
 from pydantic import BaseModel
 
 from app.errors import InvalidRequest
-from app.kit.numbers import parse_db_int
+from app.kit.numbers import DB_INT_PATTERN, parse_db_int
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -20,7 +20,13 @@ class Page(BaseModel):
 
 
 def _page(
-    cursor: Annotated[str | None, Query()] = None,
+    cursor: Annotated[
+        str | None,
+        Query(
+            pattern=f"^({DB_INT_PATTERN})?$",
+            description="opaque: the `next_cursor` of the previous page",
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> Page:
     if cursor is None or cursor == "":

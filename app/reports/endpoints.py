@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, available_timezones
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
+from pydantic import WithJsonSchema
 
 from app.agents import repository as agents_repo
 from app.agents.schemas import Label
@@ -17,13 +18,21 @@ from app.channels.base import ChannelKind
 from app.channels.registry import ChannelRegistry
 from app.conversations import access
 from app.conversations import service as conversations
+from app.conversations.schemas import refused
 from app.errors import InvalidRequest, NotFound
+from app.kit.api_schema import errors
 from app.kit.numbers import DbId
 from app.reports import service as reports
 from app.reports import sla
 from app.reports.repository import ReportFilter
 from app.reports.rollup import ROLLUP
-from app.reports.schemas import ServicePolicyIn
+from app.reports.schemas import (
+    ConversationSla,
+    Series,
+    ServicePolicyIn,
+    ServicePolicyOut,
+    Summary,
+)
 from app.runtime import Runtime, RuntimeDep
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
@@ -31,9 +40,28 @@ router = APIRouter(prefix="/api/v1", tags=["reports"])
 DEFAULT_PERIOD = timedelta(days=7)
 # A series of more rows than this is no chart anyone reads: ask for days.
 MAX_BUCKETS = 24 * 93
-From = Annotated[datetime | None, Query(alias="from")]
-To = Annotated[datetime | None, Query(alias="to")]
-Zone = Annotated[str, Query(max_length=64)]
+# Every IANA zone this server knows; another name is refused (422).
+ZONES = frozenset(available_timezones())
+_WHEN = (
+    "ISO 8601, e.g. `2026-12-01T09:00:00+09:00`; a time without an offset, or a"
+    " date alone (its midnight), is read in `tz`"
+)
+From = Annotated[
+    str | None,
+    Query(alias="from", description=f"the period's start (default: `to` less 7 days): {_WHEN}"),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+To = Annotated[
+    str | None,
+    Query(alias="to", description=f"the period's end, after `from` (default: now): {_WHEN}"),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+Zone = Annotated[
+    str,
+    Query(description="the IANA time zone of the report's days and of times without an offset"),
+    WithJsonSchema({"type": "string", "enum": sorted(ZONES)}),
+]
+Team = Annotated[Label | None, Query(description="a team's name")]
 # Any channel in the registry, plug-ins included: checked per request (_channel).
 Channel = Annotated[
     str | None,
@@ -47,10 +75,21 @@ Channel = Annotated[
 
 
 def _zone(tz: str) -> ZoneInfo:
+    if tz not in ZONES:
+        raise InvalidRequest("tz is an IANA time zone, e.g. Asia/Tokyo")
+    return ZoneInfo(tz)
+
+
+def _when(name: str, text: str | None) -> datetime | None:
+    """An ISO 8601 date or date-time; a bare number (a Unix time?) is not one."""
+    if text is None:
+        return None
     try:
-        return ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise InvalidRequest("tz is an IANA time zone, e.g. Asia/Tokyo") from exc
+        if not text[:4].isascii() or not text[:4].isdigit() or text[4:5] != "-":
+            raise ValueError(text)
+        return datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise InvalidRequest(f"{name} is an ISO 8601 date-time, e.g. 2026-12-01T09:00:00Z") from exc
 
 
 def _channel(channels: ChannelRegistry, kind: str | None) -> str | None:
@@ -81,15 +120,15 @@ async def report_query(
     start: From = None,
     end: To = None,
     inbox_id: DbId | None = None,
-    team: Label | None = None,
+    team: Team = None,
     agent_id: DbId | None = None,
     channel: Channel = None,
     tz: Zone = "UTC",
 ) -> ReportQuery:
     zone = _zone(tz)
     channel = _channel(runtime.channels, channel)
-    end_at = _aware(end, zone) or datetime.now(UTC)
-    start_at = _aware(start, zone) or end_at - DEFAULT_PERIOD
+    end_at = _aware(_when("to", end), zone) or datetime.now(UTC)
+    start_at = _aware(_when("from", start), zone) or end_at - DEFAULT_PERIOD
     if start_at >= end_at:
         raise InvalidRequest("from must be before to")
     team_id = None
@@ -105,9 +144,27 @@ async def report_query(
 
 
 ReportQueryDep = Annotated[ReportQuery, Depends(report_query)]
+# What the period and filters can be refused for, besides their stated formats.
+REPORT_REFUSED: dict[int | str, dict[str, Any]] = {
+    404: refused(404, "no such team"),
+    422: refused(
+        422,
+        "`from` not before `to` (an empty period), a `from` or `to` that is not an"
+        " ISO 8601 date-time, a `tz` that is no IANA zone, or a `channel` this server"
+        " does not have",
+    ),
+}
+SERIES_REFUSED: dict[int | str, dict[str, Any]] = {
+    **REPORT_REFUSED,
+    422: refused(
+        422,
+        "as for the summary, or a period of more than"
+        f" {MAX_BUCKETS} rows (ask for days, or a shorter period)",
+    ),
+}
 
 
-@router.get("/reports/summary")
+@router.get("/reports/summary", response_model=Summary, responses=REPORT_REFUSED)
 async def summary(_: Supervisor, query: ReportQueryDep, runtime: RuntimeDep) -> dict[str, Any]:
     return await reports.summary(runtime.db, runtime[ROLLUP], query.filter)
 
@@ -122,18 +179,28 @@ async def _series(
     return await reports.timeseries(runtime.db, runtime[ROLLUP], f, interval, query.zone)
 
 
-@router.get("/reports/timeseries")
+@router.get("/reports/timeseries", response_model=Series, responses=SERIES_REFUSED)
 async def timeseries(
     _: Supervisor,
     query: ReportQueryDep,
     runtime: RuntimeDep,
-    interval: reports.Interval = "day",
+    interval: Annotated[reports.Interval, Query(description="one row per day or hour")] = "day",
 ) -> dict[str, Any]:
     items = await _series(runtime, query, interval)
     return {"interval": interval, "tz": query.tz, "items": items}
 
 
-@router.get("/reports/timeseries.csv")
+@router.get(
+    "/reports/timeseries.csv",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "the rows of `/reports/timeseries` as CSV, a file to save",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        },
+        **SERIES_REFUSED,
+    },
+)
 async def timeseries_csv(
     _: Supervisor,
     query: ReportQueryDep,
@@ -148,21 +215,27 @@ async def timeseries_csv(
     )
 
 
-@router.get("/inboxes/{inbox_id}/service-policy")
+@router.get(
+    "/inboxes/{inbox_id}/service-policy", response_model=ServicePolicyOut, responses=errors(404)
+)
 async def get_service_policy(
     inbox_id: DbId, _: CurrentAgent, runtime: RuntimeDep
 ) -> dict[str, Any]:
     return await sla.get_policy(runtime.db, inbox_id)
 
 
-@router.put("/inboxes/{inbox_id}/service-policy")
+@router.put(
+    "/inboxes/{inbox_id}/service-policy", response_model=ServicePolicyOut, responses=errors(404)
+)
 async def set_service_policy(
     inbox_id: DbId, body: ServicePolicyIn, _: Admin, runtime: RuntimeDep
 ) -> dict[str, Any]:
     return await sla.set_policy(runtime.db, inbox_id, body)
 
 
-@router.get("/conversations/{conversation_id}/sla")
+@router.get(
+    "/conversations/{conversation_id}/sla", response_model=ConversationSla, responses=errors(404)
+)
 async def conversation_sla(
     conversation_id: DbId, agent: CurrentAgent, runtime: RuntimeDep
 ) -> dict[str, Any]:

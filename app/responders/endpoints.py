@@ -3,14 +3,17 @@ time it promises, and how many promised reply times it kept."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from pydantic import BaseModel, BeforeValidator
 
 from app.auth.dependencies import Supervisor
 from app.errors import InvalidRequest
 from app.inboxes import service as inboxes_service
+from app.inboxes.schemas import Availability
 from app.kit.clock import clock
 from app.kit.numbers import DbId
 from app.models import Conversation
@@ -21,8 +24,31 @@ from app.runtime import RuntimeDep
 router = APIRouter(prefix="/api/v1/inboxes", tags=["inboxes"])
 
 
-@router.get("/{inbox_id}/availability")
-async def get_availability(inbox_id: DbId, runtime: RuntimeDep) -> dict[str, object]:
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_only(value: object) -> object:
+    # pydantic would read a number as a Unix time; the schema says date-time.
+    if isinstance(value, str) and not _ISO_DATE.match(value):
+        raise ValueError("an ISO 8601 date-time with a UTC offset")
+    return value
+
+
+Moment = Annotated[datetime, BeforeValidator(_iso_only)]
+
+
+class PromisesOut(BaseModel):
+    inbox_id: int
+    promised: int
+    kept: int
+    missed: int
+    pending: int
+    # kept / (kept + missed); null while none is settled.
+    kept_rate: float | None
+
+
+@router.get("/{inbox_id}/availability", response_model=Availability)
+async def get_availability(inbox_id: DbId, runtime: RuntimeDep) -> object:
     async with runtime.db.read() as session:
         inbox = await inboxes_service.get_inbox(session, inbox_id)
     now = await availability(
@@ -31,14 +57,14 @@ async def get_availability(inbox_id: DbId, runtime: RuntimeDep) -> dict[str, obj
     return now.as_json()
 
 
-@router.get("/{inbox_id}/promises")
+@router.get("/{inbox_id}/promises", response_model=PromisesOut)
 async def get_promises(
     inbox_id: DbId,
     supervisor: Supervisor,
     runtime: RuntimeDep,
-    from_: Annotated[datetime | None, Query(alias="from")] = None,
-    to: datetime | None = None,
-) -> dict[str, object]:
+    from_: Annotated[Moment | None, Query(alias="from")] = None,
+    to: Annotated[Moment | None, Query()] = None,
+) -> object:
     """The reply times the inbox promised (acknowledgements, away messages)
     and how many it kept; `from`/`to` select promises by their due time."""
     async with runtime.db.read() as session:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, BeforeValidator, StringConstraints
@@ -11,6 +11,8 @@ from app.channels.web.adapter import WebConfig
 from app.contacts import chat_link
 from app.errors import Forbidden
 from app.inboxes import service as inboxes_service
+from app.inboxes.schemas import Availability
+from app.kit.api_schema import NoNul, errors
 from app.kit.client_key import rate_key_of
 from app.kit.clock import clock
 from app.kit.email_address import EmailAddress
@@ -29,9 +31,9 @@ from app.widget.sessions import (
 
 router = APIRouter(prefix="/api/v1/widget", tags=["widget"])
 
-Short = Annotated[str, StringConstraints(strip_whitespace=True, max_length=320), Storable]
-Key = Annotated[str, StringConstraints(max_length=128), Storable]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), Storable]
+Short = Annotated[str, StringConstraints(strip_whitespace=True, max_length=320), Storable, NoNul]
+Key = Annotated[str, StringConstraints(max_length=128), Storable, NoNul]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), Storable, NoNul]
 
 
 def _blank_is_none(value: object) -> object:
@@ -40,7 +42,7 @@ def _blank_is_none(value: object) -> object:
 
 
 class SessionCreate(BaseModel):
-    widget_key: Annotated[str, StringConstraints(min_length=1, max_length=64), Storable]
+    widget_key: Annotated[str, StringConstraints(min_length=1, max_length=64), Storable, NoNul]
     name: Name | None = None
     email: Annotated[Annotated[EmailAddress, Storable] | None, BeforeValidator(_blank_is_none)] = (
         None
@@ -50,7 +52,7 @@ class SessionCreate(BaseModel):
     session_token: Key | None = None
     # The page's language (a BCP 47 tag, e.g. navigator.language): routing
     # prefers agents who speak it.
-    language: Annotated[str, StringConstraints(max_length=35), Storable] | None = None
+    language: Annotated[str, StringConstraints(max_length=35), Storable, NoNul] | None = None
     # The signed token of a chat link (`?link=` of the chat page): opens one
     # new session as the customer it was made for (app/contacts/chat_link.py).
     link: Key | None = None
@@ -63,10 +65,19 @@ async def _embeddable_inbox(session: AsyncSession, widget_key: str, request: Req
     return inbox
 
 
-@router.post("/sessions")
-async def create_session(
-    body: SessionCreate, request: Request, runtime: RuntimeDep
-) -> dict[str, Any]:
+class SessionOut(BaseModel):
+    session_token: str
+    customer_id: int
+    # False: a new session, whatever token was given (unknown, or dead).
+    resumed: bool
+    inbox_id: int
+    availability: Availability
+
+
+# 403: an origin that may not embed it, a bad identity_hash, or a chat link not
+# valid (or used); 404: no web inbox has the key; 429: too many new sessions.
+@router.post("/sessions", response_model=SessionOut, responses=errors(403, 404, 429))
+async def create_session(body: SessionCreate, request: Request, runtime: RuntimeDep) -> object:
     address_key = rate_key_of(client_address(request))
     link: chat_link.ChatLink | None = None
     if body.link:

@@ -137,7 +137,7 @@ async def test_erase_removes_the_data_and_keeps_the_counts(capi: Api) -> None:
             json={"other_customer_id": folded},
             headers=capi.auth(capi.admin_token),
         )
-        assert (r.status_code, r.json()["error"]) == (422, "customer_erased")
+        assert (r.status_code, r.json()["error"]) == (409, "customer_erased")
 
 
 async def test_erasing_an_unknown_customer_is_404_and_writes_go_on(capi: Api) -> None:

@@ -198,3 +198,56 @@ async def test_agent_cannot_take_another_agents_conversation(
     await api.http.post(url, json={"agent_id": owner["id"]}, headers=api.auth(api.admin_token))
     r = await api.http.post(url, json={"agent_id": other["id"]}, headers=api.auth(other["token"]))
     assert r.status_code == 403
+
+
+async def test_bodies_take_numbers_and_flags_as_json_schema_means_them(
+    api: Api, inbox: dict[str, Any]
+) -> None:
+    conversation_id = await _open(api, inbox)
+    url = f"/api/v1/conversations/{conversation_id}"
+    h = api.auth(api.admin_token)
+    for refused in ({"seq": False}, {"seq": "1"}, {"seq": 1.5}):
+        r = await api.http.post(f"{url}/read", json=refused, headers=h)
+        assert r.status_code == 422, (refused, r.text)
+        assert r.json()["error"] == "invalid_request"
+    # 1.0 is an integer in JSON Schema.
+    assert (await api.http.post(f"{url}/read", json={"seq": 1.0}, headers=h)).status_code == 204
+    r = await api.http.post(f"{url}/messages", json={"body": "hi", "private": 0}, headers=h)
+    assert r.status_code == 422, r.text
+    r = await api.http.post(f"{url}/messages", json={"body": "a\u0000b"}, headers=h)
+    assert r.status_code == 422, r.text
+
+
+async def test_transfer_takes_an_agent_or_a_team_not_both(api: Api, inbox: dict[str, Any]) -> None:
+    agent = await api.create_agent(teams=["billing"])
+    conversation_id = await _open(api, inbox)
+    h = api.auth(api.admin_token)
+    for body in ({"agent_id": agent["id"], "team": "billing"}, {}, {"note": "x"}):
+        r = await api.http.post(
+            f"/api/v1/conversations/{conversation_id}/transfer", json=body, headers=h
+        )
+        assert r.status_code == 422, (body, r.text)
+    detail = await api.http.get(f"/api/v1/conversations/{conversation_id}", headers=h)
+    assert detail.json()["assignee"] is None
+
+
+async def test_lists_and_details_answer_their_declared_shapes(
+    api: Api, inbox: dict[str, Any]
+) -> None:
+    """Optional fields are left out, not sent as null: the typed answers keep
+    the bodies clients already read."""
+    conversation_id = await _open(api, inbox)
+    h = api.auth(api.admin_token)
+    r = await api.http.get(f"/api/v1/conversations/{conversation_id}/messages", headers=h)
+    assert r.status_code == 200, r.text
+    first = r.json()["items"][0]
+    assert first["client_id"] == "c-1"
+    assert "delivery_status" not in first
+    assert "attachments" not in first
+    assert first["author"] == {"kind": "customer", "name": first["author"]["name"]}
+    schema = (await api.http.get("/openapi.json")).json()
+    answer = schema["paths"]["/api/v1/conversations/{conversation_id}"]["get"]["responses"]
+    assert answer["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ConversationDetail"
+    }
+    assert "404" in answer

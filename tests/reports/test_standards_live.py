@@ -229,3 +229,26 @@ async def test_a_rating_link_works_once_and_only_for_its_conversation(api: Api) 
         finally:
             await db.dispose()
     assert rated == {first: (2, "email", "meh"), second: (5, "email", None)}
+
+
+async def test_report_periods_are_iso_8601_in_a_known_zone(api: Api) -> None:
+    supervisor = await api.create_agent("supervisor")
+    h = api.auth(supervisor["token"])
+
+    async def status(**params: str) -> int:
+        r = await api.http.get("/api/v1/reports/summary", params=params, headers=h)
+        return r.status_code
+
+    # A bare number is no date-time (pydantic would read it as a Unix time).
+    assert await status(to="0.5") == 422
+    assert await status(**{"from": "1700000000"}) == 422
+    assert await status(tz="Mars/Olympus_Mons") == 422
+    assert await status(**{"from": "2026-11-16T00:00:00Z", "to": "2026-11-16T00:00:00Z"}) == 422
+    assert await status(**{"from": "2026-11-16", "to": "2026-11-17T09:00"}, tz="Asia/Tokyo") == 200
+    r = await api.http.get(
+        "/api/v1/reports/summary", params={"from": "2026-11-16T00:00:00+09:00"}, headers=h
+    )
+    assert r.json()["from"] == "2026-11-15T15:00:00+00:00"
+    schema = (await api.http.get("/openapi.json")).json()
+    csv = schema["paths"]["/api/v1/reports/timeseries.csv"]["get"]["responses"]["200"]
+    assert list(csv["content"]) == ["text/csv"]
