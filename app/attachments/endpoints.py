@@ -114,7 +114,11 @@ async def upload_customer_file(
     spent = await budget.take(client_key, len(file.content))
     try:
         return await attachments.customer_upload(
-            runtime, customer, request.headers.get("origin"), file, client_id
+            runtime,
+            customer,
+            (request.headers.get("origin"), request.headers.get("host")),
+            file,
+            client_id,
         )
     except AppError:
         # Refused (origin, session, erasure): nothing was stored. Anything

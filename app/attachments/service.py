@@ -25,18 +25,26 @@ from app.runtime import Runtime
 
 
 async def customer_upload(
-    runtime: Runtime, who: WidgetIdentity, origin: str | None, file: CheckedFile, client_id: str
+    runtime: Runtime,
+    who: WidgetIdentity,
+    page: tuple[str | None, str | None],
+    file: CheckedFile,
+    client_id: str,
 ) -> dict[str, Any]:
     """Stores the customer's file as their message in the chat thread of the
     session's inbox (opening one if needed), like a message from the socket:
     the same `client_id` twice stores one message. Answers like an `ack`,
-    with the file as the customer may fetch it."""
+    with the file as the customer may fetch it. `page`: the request's Origin
+    and Host headers."""
     async with runtime.db.read() as session:
         inbox = await inboxes_repo.get(session, who.inbox_id)
         customer = await customers_repo.get(session, who.customer_id)
         if inbox is None or customer is None:
             raise NotAuthenticated("session no longer valid")
-        if not WebConfig.model_validate(inbox.config).allows_origin(origin):
+        origin, host = page
+        if not WebConfig.model_validate(inbox.config).allows_origin(
+            origin, host, runtime.settings.public_url
+        ):
             raise Forbidden("this page's origin may not embed the widget")
         facts = await intake.inbox_facts(session, inbox)
     stored_files = new_files([file])

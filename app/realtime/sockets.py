@@ -62,7 +62,16 @@ def _token(scope: Scope) -> str:
 def origin_of(ws: WebSocket) -> str | None:
     """The handshake's Origin header, read without `WebSocket.headers`, which
     would keep a parsed copy of the headers on every idle socket."""
+    return _handshake_header(ws, b"origin")
+
+
+def host_of(ws: WebSocket) -> str | None:
+    """The handshake's Host header (as origin_of)."""
+    return _handshake_header(ws, b"host")
+
+
+def _handshake_header(ws: WebSocket, wanted: bytes) -> str | None:
     for name, value in ws.scope["headers"]:
-        if name == b"origin":
+        if name == wanted:
             return str(value.decode("latin-1"))
     return None

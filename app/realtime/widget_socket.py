@@ -35,7 +35,7 @@ from app.realtime.frames_spec import (
     WIDGET,
 )
 from app.realtime.hub import HUB
-from app.realtime.sockets import origin_of
+from app.realtime.sockets import host_of, origin_of
 from app.reports import csat
 from app.responders import planner
 from app.responders.availability import QUEUE_SOURCE, availability
@@ -89,7 +89,7 @@ async def _open(
         await ws.close(POLICY_VIOLATION, "session no longer valid")
         return None
     web = WebConfig.model_validate(inbox.config)
-    if not web.allows_origin(origin_of(ws)):
+    if not web.allows_origin(origin_of(ws), host_of(ws), runtime.settings.public_url):
         await ws.close(POLICY_VIOLATION, "origin not allowed")
         return None
 

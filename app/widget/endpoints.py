@@ -58,9 +58,13 @@ class SessionCreate(BaseModel):
     link: Key | None = None
 
 
-async def _embeddable_inbox(session: AsyncSession, widget_key: str, request: Request) -> Inbox:
+async def _embeddable_inbox(
+    session: AsyncSession, widget_key: str, request: Request, public_url: str | None
+) -> Inbox:
     inbox = await inboxes_service.web_inbox_by_key(session, widget_key)
-    if not WebConfig.model_validate(inbox.config).allows_origin(request.headers.get("origin")):
+    if not WebConfig.model_validate(inbox.config).allows_origin(
+        request.headers.get("origin"), request.headers.get("host"), public_url
+    ):
         raise Forbidden("this page's origin may not embed the widget")
     return inbox
 
@@ -102,11 +106,15 @@ async def create_session(body: SessionCreate, request: Request, runtime: Runtime
     if req.session_token and link is None:
         # Most opens are a page load resuming its session: no write lock, no write.
         async with runtime.db.read() as session:
-            inbox = await _embeddable_inbox(session, body.widget_key, request)
+            inbox = await _embeddable_inbox(
+                session, body.widget_key, request, runtime.settings.public_url
+            )
             opened = await resume_reading(session, inbox, req, rules)
     if opened is None:
         async with runtime.db.write() as session:
-            inbox = await _embeddable_inbox(session, body.widget_key, request)
+            inbox = await _embeddable_inbox(
+                session, body.widget_key, request, runtime.settings.public_url
+            )
             opened = await open_session(
                 session,
                 inbox,

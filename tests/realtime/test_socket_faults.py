@@ -105,6 +105,37 @@ async def test_widget_origin_is_checked(api: Api) -> None:
         await widget.expect("status")
 
 
+async def test_the_servers_own_pages_may_always_use_the_widget(api: Api) -> None:
+    """The hosted chat page and /demo are the server's own (contract): an
+    inbox that names its shop's origin still works there, and only there
+    besides the shop."""
+    inbox = await api.create_inbox({"allowed_origins": ["https://shop.example"]})
+    own = api.server.url  # http://127.0.0.1:PORT, the Host the browser sends
+    r = await api.http.post(
+        "/api/v1/widget/sessions", json={"widget_key": inbox["widget_key"]}, headers={"origin": own}
+    )
+    assert r.status_code == 200, r.text
+    token = r.json()["session_token"]
+    async with api.widget(token, origin=own) as widget:
+        await widget.send({"type": "message", "client_id": "own-1", "body": "from /chat"})
+        ack = await widget.expect("ack")
+    assert [m["client_id"] for m in await api.messages(ack["conversation_id"])] == ["own-1"]
+    r = await api.http.post(
+        "/api/v1/widget/attachments",
+        params={"filename": "note.txt", "client_id": "own-2"},
+        content=b"hello",
+        headers={**api.auth(token), "origin": own, "content-type": "text/plain"},
+    )
+    assert r.status_code == 201, r.text
+    # Another port of the same host is another origin: still refused.
+    r = await api.http.post(
+        "/api/v1/widget/sessions",
+        json={"widget_key": inbox["widget_key"]},
+        headers={"origin": "http://127.0.0.1:1"},
+    )
+    assert r.status_code == 403
+
+
 async def test_agent_socket_refuses_foreign_origin(api: Api) -> None:
     agent = await api.create_agent()
     with pytest.raises(InvalidStatus):

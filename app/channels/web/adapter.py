@@ -6,6 +6,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping, Sequence
 from typing import ClassVar
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -41,10 +42,24 @@ class WebConfig(BaseModel):
             out.append(origin)
         return out
 
-    def allows_origin(self, origin: str | None) -> bool:
+    def allows_origin(
+        self, origin: str | None, host: str | None = None, public_url: str | None = None
+    ) -> bool:
+        """Whether a page of `origin` may use the widget. The server's own
+        pages (`/chat/{key}`, `/demo`) always may, whatever the list says:
+        the request's own `host`, or the server's `public_url`."""
         if not self.allowed_origins:
             return True
-        return origin is not None and origin.rstrip("/").lower() in self.allowed_origins
+        if origin is None:
+            return False
+        origin = origin.rstrip("/").lower()
+        authority = urlsplit(origin).netloc
+        if authority and authority in (
+            (host or "").lower(),
+            urlsplit((public_url or "").lower()).netloc,
+        ):
+            return True
+        return origin in self.allowed_origins
 
     def namespace(self, inbox_id: int) -> str:
         if self.identity_namespace:
