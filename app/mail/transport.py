@@ -61,8 +61,15 @@ class EmailTransport:
 
         # `serve --workers N`: one process of the N reads the mailboxes.
         self.imap_readers = settings.imap_readers
+        self.has_relay = bool(settings.smtp_relay)
 
     async def start(self) -> None:
+        if not self.has_relay and await self.directory.inboxes():
+            # Said where the operator looks; each reply shows it too (failed).
+            log.warning(
+                "email inboxes exist but no outbound relay is set (MADOGUCHI_SMTP_RELAY):"
+                " replies and acknowledgements to email fail"
+            )
         await asyncio.to_thread(dmarc.load_suffix_list)
         if self.listener is not None:
             await self.listener.start()

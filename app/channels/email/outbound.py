@@ -147,11 +147,15 @@ def compose(address: str, message: OutboundMessage) -> tuple[EmailMessage, str]:
     return mail, message_id
 
 
+NO_RELAY = "not sent: this server has no outbound mail relay (the admin sets MADOGUCHI_SMTP_RELAY)"
+
+
 async def send(relay: Relay | None, address: str, message: OutboundMessage) -> str:
     """Sends the reply; returns its Message-ID. A relay that is down or says
-    4xx is retried (ChannelRetriableError); a 5xx is final (ChannelPermanentError)."""
+    4xx is retried (ChannelRetriableError); a 5xx is final (ChannelPermanentError),
+    and so is having no relay: no retry sends it, and the agent sees why."""
     if relay is None:
-        raise ChannelRetriableError("no outbound relay: set MADOGUCHI_SMTP_RELAY")
+        raise ChannelPermanentError(NO_RELAY)
     try:
         mail, message_id = compose(address, message)
     except ValueError as exc:

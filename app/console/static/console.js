@@ -346,7 +346,7 @@
     for (const row of $("log").children) if (row.dataset.clientId === clientId) return row;
     return null;
   }
-  const STATE_TEXT = {sending: "Sending…", queued: "Queued: sends when the connection is back", sent: "Sent", failed: "Not sent"};
+  const STATE_TEXT = {sending: "Sending…", queued: "Queued: sends when the connection is back", delivering: "Delivering…", sent: "Sent", failed: "Not sent"};
   function setState(row, state, detail) {
     row.dataset.state = state;
     const el = row.querySelector(".state");
@@ -516,7 +516,8 @@
       outbox = outbox.filter((e) => e.client_id !== m.client_id);
       saveOutbox();
       mine.dataset.id = m.id; mine.dataset.seq = m.seq;
-      setState(mine, "sent");
+      // A reply by mail or a platform is stored, then delivered by the outbox.
+      setState(mine, m.delivery_status === "pending" ? "delivering" : "sent");
       return;
     }
     const row = messageRow(m);
@@ -524,6 +525,7 @@
     row.dataset.seq = m.seq;
     if (m.client_id) row.dataset.clientId = m.client_id;
     if (m.delivery_status === "failed") setState(row, "failed", m.delivery_error);
+    else if (m.delivery_status === "pending") setState(row, "delivering");
     const log = $("log");
     log.insertBefore(row, firstPending());
     log.scrollTop = log.scrollHeight;
@@ -531,7 +533,9 @@
   }
   function updateDelivery(m) {
     for (const row of $("log").children) {
-      if (row.dataset.id == m.id && m.delivery_status === "failed") setState(row, "failed", m.delivery_error);
+      if (row.dataset.id != m.id) continue;
+      if (m.delivery_status === "failed") setState(row, "failed", m.delivery_error);
+      else if (m.delivery_status === "sent" && row.dataset.state === "delivering") setState(row, "sent");
     }
   }
   function pendingRow(entry, state) {
@@ -548,7 +552,7 @@
     if (!current) return;
     const upTo = current.customer_last_read_seq || 0;
     for (const row of $("log").children) {
-      if (row.dataset.author === "agent" && !row.classList.contains("note") && row.dataset.seq && Number(row.dataset.seq) <= upTo && row.dataset.state !== "failed") {
+      if (row.dataset.author === "agent" && !row.classList.contains("note") && row.dataset.seq && Number(row.dataset.seq) <= upTo && row.dataset.state !== "failed" && row.dataset.state !== "delivering") {
         row.dataset.seen = "1";
         row.querySelector(".state").textContent = "Seen";
       }

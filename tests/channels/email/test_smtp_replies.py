@@ -22,6 +22,7 @@ from tests.channels.email.conftest import (
     readdress,
     send_mail,
 )
+from tests.conftest import StartServer
 from tests.harness import Api
 
 
@@ -209,3 +210,33 @@ async def test_the_acknowledgement_is_mail_marked_automatic_and_never_answers_ma
     await sink.wait_for("second@example.com")
     assert sink.to("ooo-robot@example.com") == []
     assert sink.to("news-robot@example.com") == []
+
+
+async def test_without_a_relay_a_reply_fails_at_once_and_says_why(
+    start_server: StartServer,
+) -> None:
+    """No MADOGUCHI_SMTP_RELAY: the reply cannot leave, so it is failed with
+    the missing setting named, not pending for ever; the log tells the admin."""
+    api = await start_server({"MADOGUCHI_WORKER_POLL_SECONDS": "60"}, smtp=True)
+    inbox = await create_email_inbox(api)
+    address = inbox["config"]["address"]
+    await send_mail(api, readdress(fixture("multipart-html-attachment.eml"), address), address)
+    conversation = await only_conversation(api, inbox)
+    agent = await api.create_agent()
+    reply = await _reply(api, agent["token"], conversation["id"], "We are on it.")
+    failed = await _status_becomes(api, conversation["id"], reply["id"], "failed")
+    assert "MADOGUCHI_SMTP_RELAY" in failed["delivery_error"]
+    # The text stays, for the agent to send another way.
+    assert failed["body"] == "We are on it."
+
+
+async def test_a_server_with_email_inboxes_and_no_relay_warns_at_start(
+    start_server: StartServer,
+) -> None:
+    api = await start_server(smtp=True)
+    warning = "no outbound relay is set (MADOGUCHI_SMTP_RELAY)"
+    assert warning not in api.server.log_text()  # no email inbox yet: nothing to say
+    await create_email_inbox(api)
+    api.server.stop()
+    await api.server.start()
+    assert warning in api.server.log_text()
