@@ -314,8 +314,8 @@ class Console:
 
     async def sign_in(self) -> None:
         await self.page.goto(f"{self.api.server.url}/console")
-        await self.page.get_by_label("Email").fill(self.agent["email"])
-        await self.page.get_by_label("Password").fill("agent-password")
+        await self.page.get_by_label("Email", exact=True).fill(self.agent["email"])
+        await self.page.get_by_label("Password", exact=True).fill("agent-password")
         await self.page.get_by_role("button", name="Sign in").click()
         await self.page.locator("#app").wait_for(state="visible")
         await self.connected()

@@ -49,8 +49,8 @@ async def test_deactivating_an_agent_signs_their_open_console_out(
     await expect(console.page.locator("#app")).to_be_hidden()
     await expect(console.page.locator("#login-error")).to_have_text(re.compile("session has ended"))
     # ...and cannot sign in again.
-    await console.page.get_by_label("Email").fill(console.agent["email"])
-    await console.page.get_by_label("Password").fill("agent-password")
+    await console.page.get_by_label("Email", exact=True).fill(console.agent["email"])
+    await console.page.get_by_label("Password", exact=True).fill("agent-password")
     await console.page.get_by_role("button", name="Sign in").click()
     await expect(console.page.locator("#login-error")).to_have_text(re.compile("Sign-in failed"))
 

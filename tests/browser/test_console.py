@@ -42,8 +42,8 @@ async def test_wrong_password_says_so_and_keeps_the_form(
 ) -> None:
     page = await context.new_page()
     await page.goto(f"{console_api.server.url}/console")
-    await page.get_by_label("Email").fill("nobody@example.com")
-    await page.get_by_label("Password").fill("wrong")
+    await page.get_by_label("Email", exact=True).fill("nobody@example.com")
+    await page.get_by_label("Password", exact=True).fill("wrong")
     await page.get_by_role("button", name="Sign in").click()
     await expect(page.locator("#login-error")).to_have_text(re.compile("Sign-in failed"))
     await expect(page.locator("#app")).to_be_hidden()
