@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, get_args
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
@@ -26,6 +26,7 @@ from starlette.routing import BaseRoute
 from app.auth.dependencies import Admin, Supervisor, current_agent, current_widget_session
 from app.channels.registry import builtin_adapters
 from app.config import Settings
+from app.errors import leaf_routes
 from app.realtime.frames_spec import Schema
 from app.reference_frames import (
     HEADER,
@@ -91,16 +92,6 @@ def build_app() -> tuple[Any, Settings]:
 
 
 # -- routes ---------------------------------------------------------------
-
-
-def api_routes(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
-    """Every route, included routers opened (FastAPI keeps one as a route that holds it)."""
-    for route in routes:
-        router = getattr(route, "original_router", None)
-        if isinstance(router, APIRouter):
-            yield from api_routes(router.routes)
-        else:
-            yield route
 
 
 def route_methods(route: BaseRoute) -> list[str]:
@@ -247,7 +238,7 @@ def _other_routes(fastapi: FastAPI, settings: Settings, socket_paths: Iterable[s
         "| route | what |",
         "| --- | --- |",
     ]
-    for route in api_routes(fastapi.routes):
+    for route in leaf_routes(fastapi.routes):
         if getattr(route, "include_in_schema", True):
             continue
         path = getattr(route, "path_format", getattr(route, "path", ""))
@@ -275,7 +266,7 @@ def render_http(dispatcher: Any, settings: Settings) -> str:
     spec = fastapi.openapi()
     callers = {
         (method, route.path_format): caller_of(route)
-        for route in api_routes(fastapi.routes)
+        for route in leaf_routes(fastapi.routes)
         if isinstance(route, APIRoute)
         for method in route_methods(route)
     }
