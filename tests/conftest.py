@@ -19,39 +19,86 @@ from tests.harness import (
 StartServer = Callable[..., Awaitable[Api]]
 
 
-@pytest.fixture(scope="session")
-async def start_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[StartServer]:
-    """Starts a server with its own data dir (and own PostgreSQL database)."""
-    started: list[Api] = []
+class Servers:
+    """Starts servers, each with its own data dir (and own PostgreSQL
+    database), and stops them when the scope that asked for them ends: a
+    server left running holds its PostgreSQL connections, and enough of them
+    fill the database's connection slots."""
 
-    async def start(env: dict[str, str] | None = None, *, smtp: bool = False) -> Api:
+    def __init__(self, tmp_path_factory: pytest.TempPathFactory) -> None:
+        self.tmp_path_factory = tmp_path_factory
+        self.started: list[Api] = []
+
+    async def start(self, env: dict[str, str] | None = None, *, smtp: bool = False) -> Api:
         """`smtp`: with the inbound SMTP listener, on `api.server.smtp_port`."""
         base = base_database_url()
         database_url = await fresh_postgres_database(base) if base else None
         server = Server(
-            tmp_path_factory.mktemp("server"),
+            self.tmp_path_factory.mktemp("server"),
             env or {},
             database_url,
             smtp_port=free_port() if smtp else 0,
         )
         created = server.cli("create-admin", "--email", ADMIN_EMAIL, "--password", ADMIN_PASSWORD)
         assert created.returncode == 0, created.stderr
+        self.started.append(Api(server, ""))
         await server.start()
-        api = Api(server, "")
+        api = self.started[-1]
         api.admin_token = await api.login(ADMIN_EMAIL, ADMIN_PASSWORD)
-        started.append(api)
         return api
 
-    yield start
-    for api in started:
-        await api.http.aclose()
-        api.server.stop()
+    async def stop(self) -> None:
+        for api in self.started:
+            await api.http.aclose()
+            api.server.stop()
+        self.started.clear()
+
+
+async def _servers(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[StartServer]:
+    servers = Servers(tmp_path_factory)
+    try:
+        yield servers.start
+    finally:
+        await servers.stop()
+
+
+# One fixture a scope: a server lives as long as the fixture or test that
+# started it, and no longer.
+@pytest.fixture
+async def start_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[StartServer]:
+    """Starts servers that stop when the test ends."""
+    async for start in _servers(tmp_path_factory):
+        yield start
+
+
+@pytest.fixture(scope="module")
+async def start_module_server(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[StartServer]:
+    async for start in _servers(tmp_path_factory):
+        yield start
+
+
+@pytest.fixture(scope="package")
+async def start_package_server(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[StartServer]:
+    async for start in _servers(tmp_path_factory):
+        yield start
 
 
 @pytest.fixture(scope="session")
-async def api(start_server: StartServer) -> Api:
+async def start_session_server(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[StartServer]:
+    async for start in _servers(tmp_path_factory):
+        yield start
+
+
+@pytest.fixture(scope="session")
+async def api(start_session_server: StartServer) -> Api:
     """The shared server most tests use; each test makes its own inbox and people."""
-    return await start_server()
+    return await start_session_server()
 
 
 @pytest.fixture

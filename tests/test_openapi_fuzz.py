@@ -196,15 +196,15 @@ async def _seeded(start_server: StartServer) -> Fuzz:
 
 
 @pytest.fixture(scope="module")
-async def fuzz(start_server: StartServer) -> Fuzz:
-    return await _seeded(start_server)
+async def fuzz(start_module_server: StartServer) -> Fuzz:
+    return await _seeded(start_module_server)
 
 
 @pytest.fixture(scope="module")
-async def agent_fuzz(start_server: StartServer) -> Fuzz:
+async def agent_fuzz(start_module_server: StartServer) -> Fuzz:
     """A server of its own: the admin's runs may end the admin's session and
     change any agent's role, the plain agent's included."""
-    fuzz = await _seeded(start_server)
+    fuzz = await _seeded(start_module_server)
     api = fuzz.api
     # An inbox with secrets, in the plain agent's team: readable, never its secrets.
     r = await api.http.post(
@@ -491,8 +491,8 @@ only_sqlite = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-async def truth_fuzz(start_server: StartServer) -> Fuzz:
-    return await _seeded(start_server)
+async def truth_fuzz(start_module_server: StartServer) -> Fuzz:
+    return await _seeded(start_module_server)
 
 
 @only_sqlite

@@ -16,10 +16,10 @@ from tests.routing.helpers import Team, assigned_to, console, customer, settled
 
 
 @pytest.fixture(scope="module")
-async def api(start_server: StartServer) -> Api:
+async def api(start_module_server: StartServer) -> Api:
     """A long presence grace period: an agent whose socket closes stays online
     for it, so what a deactivation takes back is not presence's doing."""
-    return await start_server({"MADOGUCHI_PRESENCE_GRACE_SECONDS": "60"})
+    return await start_module_server({"MADOGUCHI_PRESENCE_GRACE_SECONDS": "60"})
 
 
 async def patch(api: Api, agent_id: int, body: Any, token: str | None = None) -> Any:

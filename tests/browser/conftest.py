@@ -297,11 +297,11 @@ def reply(api: Api, agent: dict[str, Any]) -> Reply:
 
 
 @pytest.fixture(scope="session")
-async def console_api(start_server: Callable[..., Awaitable[Api]]) -> Api:
+async def console_api(start_session_server: Callable[..., Awaitable[Api]]) -> Api:
     """A server of its own for the console's tests, where an agent whose console
     closed is offline at once: routing never hands one test's chat to the agent
     of a test before it."""
-    return await start_server({"MADOGUCHI_PRESENCE_GRACE_SECONDS": "0"})
+    return await start_session_server({"MADOGUCHI_PRESENCE_GRACE_SECONDS": "0"})
 
 
 class Console:

@@ -19,10 +19,10 @@ HOSTILE = '<img src=x onerror="document.body.dataset.pwned=1">'
 
 
 @pytest.fixture(scope="module")
-async def console_api(start_server: StartServer) -> Api:
+async def console_api(start_module_server: StartServer) -> Api:
     """A server of this module's own: the inboxes made here (one with allowed
     origins) must not become another test's first web inbox or console filter."""
-    return await start_server()
+    return await start_module_server()
 
 
 async def inboxes_page(context: BrowserContext, api: Api, agent: dict[str, Any]) -> Page:

@@ -21,9 +21,9 @@ def token_of(url: str) -> str:
 
 
 @pytest.fixture(scope="module")
-async def api(start_server: StartServer) -> Api:
+async def api(start_module_server: StartServer) -> Api:
     # Every token is older than this: each resume (each page load) rotates.
-    return await start_server({"MADOGUCHI_WIDGET_SESSION_ROTATE_HOURS": "0.000000001"})
+    return await start_module_server({"MADOGUCHI_WIDGET_SESSION_ROTATE_HOURS": "0.000000001"})
 
 
 async def test_a_rotation_in_one_tab_reaches_the_other_tab_and_its_reconnect(

@@ -29,10 +29,10 @@ async def platform() -> AsyncIterator[FakePlatform]:
 
 
 @pytest.fixture(scope="session")
-async def channel_api(start_server: StartServer, platform: FakePlatform) -> Api:
+async def channel_api(start_session_server: StartServer, platform: FakePlatform) -> Api:
     """A server with the FakeChat plug-in. The worker polls only once a minute,
     so a reply that leaves at once shows the worker was woken by its commit."""
-    return await start_server(
+    return await start_session_server(
         {
             "MADOGUCHI_CHANNEL_PLUGINS": "tests.channels.fake_channel:FakeChat",
             "MADOGUCHI_WORKER_POLL_SECONDS": "60",

@@ -28,9 +28,9 @@ PLUGIN = "tests.channels.fake_channel:FakeChat"
 
 
 @pytest.fixture(scope="module")
-async def plugin_api(start_server: StartServer, platform: FakePlatform) -> Api:
+async def plugin_api(start_module_server: StartServer, platform: FakePlatform) -> Api:
     """A server of its own: the redirect text lists every live inbox."""
-    return await start_server({"MADOGUCHI_CHANNEL_PLUGINS": PLUGIN})
+    return await start_module_server({"MADOGUCHI_CHANNEL_PLUGINS": PLUGIN})
 
 
 async def _fakechat_inbox(

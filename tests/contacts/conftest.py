@@ -54,8 +54,10 @@ async def fake_platforms() -> AsyncIterator[FakePlatforms]:
 
 
 @pytest.fixture(scope="session")
-async def capi(start_server: StartServer, relay: Sink, fake_platforms: FakePlatforms) -> Api:
-    return await start_server(
+async def capi(
+    start_session_server: StartServer, relay: Sink, fake_platforms: FakePlatforms
+) -> Api:
+    return await start_session_server(
         {
             "MADOGUCHI_SMTP_RELAY": f"smtp://127.0.0.1:{relay.port}",
             "MADOGUCHI_TELEGRAM_API_BASE": fake_platforms.url,

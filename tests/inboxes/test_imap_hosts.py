@@ -36,10 +36,12 @@ INTERNAL_HOSTS = [
 
 
 @pytest.fixture(scope="module")
-async def strict_api(start_server: StartServer) -> Api:
+async def strict_api(start_module_server: StartServer) -> Api:
     """A server with no exemption (the default), and no readers: an inbox
     accepted here is never connected to."""
-    return await start_server({"MADOGUCHI_IMAP_ALLOWED_HOSTS": "", "MADOGUCHI_IMAP_READERS": "0"})
+    return await start_module_server(
+        {"MADOGUCHI_IMAP_ALLOWED_HOSTS": "", "MADOGUCHI_IMAP_READERS": "0"}
+    )
 
 
 async def _create(api: Api, host: str) -> Any:

@@ -84,8 +84,8 @@ FIRST_ANSWER_SECONDS = 4
 
 
 @pytest.fixture(scope="session")
-async def promising_api(start_server: StartServer, sink: Sink) -> Api:
-    return await start_server(
+async def promising_api(start_session_server: StartServer, sink: Sink) -> Api:
+    return await start_session_server(
         {
             "MADOGUCHI_SMTP_RELAY": f"smtp://127.0.0.1:{sink.port}",
             "MADOGUCHI_DEFAULT_EXPECTED_REPLY_SECONDS": str(FIRST_ANSWER_SECONDS),

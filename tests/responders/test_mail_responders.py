@@ -227,9 +227,11 @@ async def relay() -> Any:
 
 
 @pytest.fixture(scope="module")
-async def two_servers(start_server: StartServer, relay: Relay) -> tuple[Api, Api]:
+async def two_servers(start_module_server: StartServer, relay: Relay) -> tuple[Api, Api]:
     env = {"MADOGUCHI_SMTP_RELAY": f"smtp://127.0.0.1:{relay.port}"}
-    first, second = await asyncio.gather(start_server(env, smtp=True), start_server(env, smtp=True))
+    first, second = await asyncio.gather(
+        start_module_server(env, smtp=True), start_module_server(env, smtp=True)
+    )
     return first, second
 
 

@@ -111,11 +111,11 @@ async def sink() -> AsyncIterator[Sink]:
 
 
 @pytest.fixture(scope="session")
-async def mail_api(start_server: StartServer, sink: Sink) -> Api:
+async def mail_api(start_session_server: StartServer, sink: Sink) -> Api:
     """A server with its SMTP listener, relaying replies to the sink. The
     worker polls once a minute: a reply that leaves at once was woken by its
     commit, and a retry waits for its backoff."""
-    return await start_server(
+    return await start_session_server(
         {
             "MADOGUCHI_SMTP_RELAY": f"smtp://127.0.0.1:{sink.port}",
             "MADOGUCHI_EMAIL_MAX_MESSAGE_BYTES": str(MAX_MESSAGE_BYTES),

@@ -65,11 +65,11 @@ def _every_loopback_sender(api: Api) -> None:
 
 
 @pytest.fixture(scope="module")
-async def limits_api(start_server: StartServer) -> Api:
+async def limits_api(start_module_server: StartServer) -> Api:
     """A listener with every limit at its default, the rate included, that
     treats loopback clients as the strangers they stand for here: as though it
     were the MX itself, with no relay in front."""
-    api = await start_server(
+    api = await start_module_server(
         {
             "MADOGUCHI_SMTP_CONNECTIONS_PER_IP_PER_MINUTE": str(PER_MINUTE),
             "MADOGUCHI_SMTP_TRUSTED_RELAYS": "",
@@ -81,8 +81,8 @@ async def limits_api(start_server: StartServer) -> Api:
 
 
 @pytest.fixture(scope="module")
-async def crowded_api(start_server: StartServer) -> Api:
-    api = await start_server(
+async def crowded_api(start_module_server: StartServer) -> Api:
+    api = await start_module_server(
         {
             "MADOGUCHI_SMTP_MAX_SESSIONS": str(CROWDED_MAX_SESSIONS),
             "MADOGUCHI_SMTP_MAX_SESSIONS_PER_IP": str(CROWDED_PER_IP),

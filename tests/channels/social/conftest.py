@@ -45,8 +45,8 @@ def server_env(platforms: FakePlatforms) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-async def social_api(start_server: StartServer, platforms: FakePlatforms) -> Api:
-    return await start_server(server_env(platforms))
+async def social_api(start_session_server: StartServer, platforms: FakePlatforms) -> Api:
+    return await start_session_server(server_env(platforms))
 
 
 @dataclass

@@ -23,10 +23,10 @@ SETTINGS = Settings()
 
 
 @pytest.fixture(scope="module")
-async def business(start_server: StartServer, platforms: FakePlatforms) -> dict[str, Any]:
+async def business(start_module_server: StartServer, platforms: FakePlatforms) -> dict[str, Any]:
     """A server of its own: one web chat served live, Telegram and LINE only
     pointing people there."""
-    api = await start_server(server_env(platforms))
+    api = await start_module_server(server_env(platforms))
     web = await api.create_inbox()
     return {
         "chat_page": f"{PUBLIC_URL}/chat/{web['widget_key']}",

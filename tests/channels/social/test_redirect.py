@@ -23,11 +23,11 @@ from tests.harness import Api
 
 
 @pytest.fixture(scope="module")
-async def business(start_server: StartServer, platforms: FakePlatforms) -> dict[str, Any]:
+async def business(start_module_server: StartServer, platforms: FakePlatforms) -> dict[str, Any]:
     """A server of its own (the redirect text lists every live inbox): a web
     chat, a LINE account and a WhatsApp number served live; Instagram and
     Telegram only point people there."""
-    api = await start_server(server_env(platforms))
+    api = await start_module_server(server_env(platforms))
     web = await api.create_inbox()
     await create_inbox(api, platforms, "line", basic_id="@shop-jp")
     await create_inbox(api, platforms, "whatsapp", display_phone_number="+1 555-078-3881")
