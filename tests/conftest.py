@@ -41,9 +41,9 @@ class Servers:
         )
         created = server.cli("create-admin", "--email", ADMIN_EMAIL, "--password", ADMIN_PASSWORD)
         assert created.returncode == 0, created.stderr
-        self.started.append(Api(server, ""))
+        api = Api(server, "")
+        self.started.append(api)  # stopped at the end even if it fails to start
         await server.start()
-        api = self.started[-1]
         api.admin_token = await api.login(ADMIN_EMAIL, ADMIN_PASSWORD)
         return api
 
