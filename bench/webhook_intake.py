@@ -15,11 +15,23 @@ Per target, two phases:
       saturation), the same rate for the baseline: the time to 200, measured
       from each post's scheduled time (a stalled sender shows as latency).
 
-Customers are known before measuring (one message each): the phases measure
-the common case, a customer writing again. The server runs pinned to core 0,
-this load generator to core 1. Rate limits and the access log are off.
+Senders (`--senders`):
+  new (the headline): every post comes from a user/chat id never seen before,
+      so each one creates a customer, an identity and a conversation, and the
+      inbox's default responders queue a reply with it (the inbox gets a
+      shop's hours, weekdays 09:00-18:00 JST: a greeting while open, the away
+      message while closed).
+      The platform's send API is a local sink (bench/platform_sink.py, the
+      server's *_API_BASE settings point there):
+      at the end the bench waits for the replies and counts how many reached
+      the sink, and whether any came twice.
+  known: one of `--customers` users, each primed with one message before
+      measuring: the common case of a customer writing again.
+The server runs pinned to core 0, this load generator (and the sink) to core
+1. Rate limits and the access log are off.
 
     python bench/webhook_intake.py
+    python bench/webhook_intake.py --senders known
     python bench/webhook_intake.py --platform telegram --duration 20
     python bench/webhook_intake.py --rate 5000 --baseline none
 """
@@ -43,6 +55,7 @@ from pathlib import Path
 from typing import Any
 
 import harness
+import platform_sink
 
 now = time.monotonic
 
@@ -96,7 +109,8 @@ def serve_bare(port: int) -> None:
 class Bodies:
     """Signed requests for one platform, each with a fresh event id."""
 
-    def __init__(self, platform: str, inbox_id: int, customers: int) -> None:
+    def __init__(self, platform: str, inbox_id: int, customers: int | None) -> None:
+        """`customers` None: every post from a new sender."""
         self.platform = platform
         self.inbox_id = inbox_id
         self.customers = customers
@@ -110,7 +124,12 @@ class Bodies:
         """One HTTP/1.1 request, ready to write."""
         self.count += 1
         n = self.count
-        who = n % self.customers if customer is None else customer
+        if customer is not None:
+            who = customer
+        elif self.customers is None:
+            who = 1_000_000 + n  # nobody seen before
+        else:
+            who = n % self.customers
         text = f"bench message {n}: 配送状況を教えてください 📦"
         ms = int(time.time() * 1000)
         headers: dict[str, str]
@@ -421,7 +440,15 @@ async def run_phase(
 HEADER = (
     f"{'target':<11} {'phase':<11} {'offered/s':>9} {'events/s':>9} {'p50 ms':>7}"
     f" {'p90 ms':>7} {'p99 ms':>7} {'max ms':>7} {'server':>7} {'loadgen':>8} {'other':>6}"
+    f" {'cpu ms/ev':>9}"
 )
+
+
+def cpu_per_event(result: PhaseResult) -> float:
+    """Server CPU milliseconds per stored event: what the server spent on each,
+    whatever else the machine was busy with (a loaded machine lowers the
+    throughput, much less this)."""
+    return result.server_cpu * 1000 / result.throughput if result.throughput else float("nan")
 
 
 def show(result: PhaseResult) -> None:
@@ -430,7 +457,7 @@ def show(result: PhaseResult) -> None:
         f"{result.target:<11} {result.phase:<11} {offered:>9} {result.throughput:>9.0f}"
         f" {result.p50_ms:>7.1f} {result.p90_ms:>7.1f} {result.p99_ms:>7.1f}"
         f" {result.max_ms:>7.1f} {result.server_cpu:>6.0%} {result.loadgen_cpu:>8.0%}"
-        f" {result.other_cpu:>6.0%}",
+        f" {result.other_cpu:>6.0%} {cpu_per_event(result):>9.2f}",
         flush=True,
     )
     bad = {k: v for k, v in result.statuses.items() if k != "200"}
@@ -443,16 +470,16 @@ def show(result: PhaseResult) -> None:
 
 
 async def madoguchi_target(
-    args: argparse.Namespace, saturation_requests: int
+    args: argparse.Namespace, saturation_requests: int, extra_env: dict[str, str]
 ) -> tuple[harness.ServerProcess, Bodies, Path]:
     data_dir = harness.new_data_dir("bench-webhook-")
     port = harness.free_port()
-    server = harness.start_madoguchi(port, args.server_core, data_dir, args.sync)
+    server = harness.start_madoguchi(port, args.server_core, data_dir, args.sync, extra_env)
     await server.wait_ready()
     api = harness.Api(port)
     try:
         await api.login_admin()
-        bodies = Bodies(args.platform, 0, args.customers)
+        bodies = Bodies(args.platform, 0, args.customers if args.senders == "known" else None)
         inbox = await api.call(
             "POST",
             "/api/v1/inboxes",
@@ -464,6 +491,23 @@ async def madoguchi_target(
             },
         )
         bodies.inbox_id = int(inbox["id"])
+        if args.senders == "new":
+            # A shop's business hours: with them the inbox's default
+            # responders answer every new conversation, with the greeting
+            # while open and the away message while closed (a chat inbox
+            # without hours answers nothing automatically). Not open around
+            # the clock: 24/7 hours make the calendar walk its whole search
+            # horizon for every message (see docs/performance.md).
+            await api.call(
+                "PUT",
+                f"/api/v1/inboxes/{bodies.inbox_id}/business-hours",
+                {
+                    "timezone": "Asia/Tokyo",
+                    "weekly": {
+                        d: [["09:00", "18:00"]] for d in ("mon", "tue", "wed", "thu", "fri")
+                    },
+                },
+            )
     finally:
         await api.close()
     del saturation_requests
@@ -510,6 +554,48 @@ def stored_messages(data_dir: Path, inbox_id: int) -> int:
     return int(row[0])
 
 
+def first_contact_counts(data_dir: Path, inbox_id: int) -> dict[str, int]:
+    """What the first-contact run left: customers, conversations, the
+    automatic replies stored and how many of them were delivered."""
+    with sqlite3.connect(data_dir / "madoguchi.db") as db:
+
+        def one(sql: str) -> int:
+            return int(db.execute(sql, (inbox_id,)).fetchone()[0])
+
+        return {
+            "conversations": one("SELECT count(*) FROM conversations WHERE inbox_id = ?"),
+            "customers": one(
+                "SELECT count(DISTINCT customer_id) FROM conversations WHERE inbox_id = ?"
+            ),
+            "replies": one(
+                "SELECT count(*) FROM messages WHERE inbox_id = ?"
+                " AND author_kind <> 'customer' AND delivery_status IS NOT NULL"
+            ),
+            "delivered": one(
+                "SELECT count(*) FROM messages WHERE inbox_id = ?"
+                " AND author_kind <> 'customer'"
+                " AND delivery_status IN ('sent', 'delivered', 'read')"
+            ),
+        }
+
+
+def start_sink(core: int) -> harness.ServerProcess:
+    port = harness.free_port()
+    sink = harness.ServerProcess(
+        "platform-sink",
+        [
+            sys.executable,
+            str(Path(__file__).resolve().parent / "platform_sink.py"),
+            "--http",
+            str(port),
+        ],
+        port,
+        core,
+    )
+    sink.start()
+    return sink
+
+
 async def main_async(args: argparse.Namespace) -> int:
     pinned = harness.pin_self(args.loadgen_core)
     print(f"webhook intake benchmark, {args.platform} webhooks, one event per post")
@@ -519,9 +605,14 @@ async def main_async(args: argparse.Namespace) -> int:
         f" {platform_module.python_version()}, load generator {where}"
     )
     print(f"server: {harness.code_version()}, SQLite synchronous={args.sync}")
+    who = (
+        "every post from a new sender (replies to a local sink)"
+        if args.senders == "new"
+        else f"{args.customers} known customers"
+    )
     print(
         f"phases: {args.warmup:.0f} s warm-up + {args.duration:.0f} s measured;"
-        f" saturation with {args.connections} connections; {args.customers} known customers"
+        f" saturation with {args.connections} connections; {who}"
     )
     # Enough prepared posts for the fastest target we expect, and then some.
     budget = int(args.max_rate * (args.warmup + args.duration))
@@ -529,9 +620,16 @@ async def main_async(args: argparse.Namespace) -> int:
     print()
     print(HEADER)
 
-    server, bodies, data_dir = await madoguchi_target(args, budget)
+    sink = start_sink(args.loadgen_core)
+    await sink.wait_ready("/counts")
+    server, bodies, data_dir = await madoguchi_target(
+        args, budget, platform_sink.sink_env(http_port=sink.port)
+    )
+    replies: dict[str, int] = {}
+    waited = 0.0
     try:
-        await prime(server.port, bodies)
+        if args.senders == "known":
+            await prime(server.port, bodies)
         primed = stored_messages(data_dir, bodies.inbox_id)
         requests = [bodies.next() for _ in range(budget)]
         sat = await run_phase(
@@ -566,12 +664,22 @@ async def main_async(args: argparse.Namespace) -> int:
         answered = sum(v for r in results for k, v in r.statuses.items() if k == "200")
         stored = stored_messages(data_dir, bodies.inbox_id) - primed
         per_batch = await messages_per_batch(server.port)
+        if args.senders == "new":
+            # Every new sender's first message queued one automatic reply.
+            replies, waited = await platform_sink.wait_for_replies(
+                sink.port, stored, settle=30.0, limit=240.0
+            )
+            facts = first_contact_counts(data_dir, bodies.inbox_id)
     except Exception:
         print(server.log_tail(40), file=sys.stderr)
         raise
     finally:
         server.stop()
-        harness.remove_dir(data_dir)
+        sink.stop()
+        if args.keep_data:
+            print(f"data kept in {data_dir}")
+        else:
+            harness.remove_dir(data_dir)
 
     if args.baseline == "uvicorn":
         port = harness.free_port()
@@ -614,8 +722,9 @@ async def main_async(args: argparse.Namespace) -> int:
             bare.stop()
         print()
         print(
-            f"ratios madoguchi / bare: saturation {sat.throughput / b_sat.throughput:.2f};"
-            f" p99 at {rate:.0f}/s {half.p99_ms / b_half.p99_ms:.1f}x"
+            f"ratios madoguchi / bare: saturation {sat.throughput / b_sat.throughput:.3f};"
+            f" p99 at {rate:.0f}/s {half.p99_ms / b_half.p99_ms:.1f}x;"
+            f" server CPU per event {cpu_per_event(sat) / cpu_per_event(b_sat):.1f}x"
         )
     print()
     print(f"madoguchi: {per_batch:.1f} messages per group commit over the whole run")
@@ -624,6 +733,18 @@ async def main_async(args: argparse.Namespace) -> int:
         f"madoguchi: {answered} posts answered 200 in the measured windows;"
         f" {stored} new customer messages stored in all ({verdict})"
     )
+    if args.senders == "new":
+        print(
+            f"first contact: {facts['customers']} customers, {facts['conversations']}"
+            f" conversations, {facts['replies']} automatic replies stored"
+            f" ({facts['delivered']} marked sent when the server stopped)"
+        )
+        twice = "none twice" if not replies.get("repeated") else f"{replies['repeated']} TWICE"
+        print(
+            f"sink: {replies.get('requests', 0)} replies reached it, for"
+            f" {replies.get('recipients', 0)} of {stored} new senders ({twice});"
+            f" {waited:.1f} s after the last phase"
+        )
     return 0
 
 
@@ -635,7 +756,13 @@ def main() -> None:
     )
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--open-connections", type=int, default=128)
-    parser.add_argument("--customers", type=int, default=1000)
+    parser.add_argument(
+        "--senders",
+        choices=("new", "known"),
+        default="new",
+        help="new: every post from a sender never seen (the headline); known: --customers",
+    )
+    parser.add_argument("--customers", type=int, default=1000, help="with --senders known")
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--rate", type=float, default=None, help="open-loop posts/s")
@@ -647,6 +774,7 @@ def main() -> None:
     parser.add_argument(
         "--profile", type=Path, help="py-spy raw profile of Madoguchi's saturation phase"
     )
+    parser.add_argument("--keep-data", action="store_true", help="keep the server's data dir")
     parser.add_argument("--server-core", type=int, default=0)
     parser.add_argument("--loadgen-core", type=int, default=1)
     args = parser.parse_args()

@@ -380,3 +380,144 @@ def unattended_thread(
         tuple(p.values),
     )
     return Thread(int(created[0]), opened=True)
+
+
+# -- customers found or created by identity ------------------------------------
+
+
+# (channel, identity namespace, external id): how a channel knows a sender.
+IdentityKey = tuple[str, str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class SenderFacts:
+    """What a new customer starts with: the name the channel gives, and the
+    verified address of an email sender."""
+
+    name: str | None = None
+    email: str | None = None
+
+
+def customers_by_identity(
+    conn: Connection, wanted: dict[IdentityKey, SenderFacts], now: datetime
+) -> dict[IdentityKey, int]:
+    """The customer of each verified identity, created with its identity in
+    this transaction when there is none: first contact inside the writer's
+    group commit, a few statements per batch instead of an ORM transaction
+    per sender ahead of it.
+
+    Idempotent and safe with several processes: the identities' unique
+    (channel, namespace, external_id) decides. An identity another transaction
+    inserted meanwhile makes ours do nothing (PostgreSQL waits for that
+    transaction's commit); the customer made for it is deleted again and the
+    winner's is read. A found customer without a name takes the one the
+    channel gives now (a nameless LINE id, then an Instagram username).
+    """
+    found = _identity_owners(conn, list(wanted))
+    # In id order, as every writer of customer rows locks them (PostgreSQL).
+    for key, (customer_id, named) in sorted(found.items(), key=lambda kv: kv[1][0]):
+        name = wanted[key].name
+        if not named and name:
+            p = Params(conn)
+            execute(
+                conn,
+                f"UPDATE customers SET name = {p(name)}"  # noqa: S608 - placeholders only
+                f" WHERE id = {p(customer_id)} AND name IS NULL",
+                tuple(p.values),
+            )
+    result = {key: owner for key, (owner, _) in found.items()}
+    missing = [key for key in wanted if key not in found]
+    if not missing:
+        return result
+    made = _insert_customers(conn, [wanted[key] for key in missing], now)
+    ours = dict(zip(missing, made, strict=True))
+    p = Params(conn)
+    stamp = db_time(conn, now)
+    values = ", ".join(
+        f"({p(customer_id)}, {p(key[0])}, {p(key[1])}, {p(key[2])}, TRUE, {p(stamp)})"
+        for key, customer_id in ours.items()
+    )
+    inserted = fetch_all(
+        conn,
+        "INSERT INTO identities (customer_id, channel, namespace, external_id, verified,"  # noqa: S608 - placeholders only
+        f" created_at) VALUES {values}"
+        " ON CONFLICT (channel, namespace, external_id) DO NOTHING RETURNING customer_id",
+        tuple(p.values),
+    )
+    kept = {int(row[0]) for row in inserted}
+    lost = [key for key, customer_id in ours.items() if customer_id not in kept]
+    for key, customer_id in ours.items():
+        if customer_id in kept:
+            result[key] = customer_id
+    if lost:
+        # Another transaction made these identities first: theirs stand.
+        p = Params(conn)
+        execute(
+            conn,
+            "DELETE FROM customers"  # noqa: S608 - placeholders only
+            f" WHERE id IN ({', '.join(p(ours[key]) for key in lost)})",
+            tuple(p.values),
+        )
+        winners = _identity_owners(conn, lost)
+        for key in lost:
+            if key not in winners:
+                raise RuntimeError("an identity's insert did nothing, and no owner is found")
+            result[key] = winners[key][0]
+    return result
+
+
+def _identity_owners(
+    conn: Connection, keys: Sequence[IdentityKey]
+) -> dict[IdentityKey, tuple[int, bool]]:
+    """(customer id, has a name) of each identity that exists."""
+    p = Params(conn)
+    values = ", ".join(
+        f"(CAST({p(c)} AS VARCHAR), CAST({p(n)} AS VARCHAR), CAST({p(e)} AS VARCHAR))"
+        for c, n, e in keys
+    )
+    rows = fetch_all(
+        conn,
+        "SELECT i.channel, i.namespace, i.external_id, c.id, c.name FROM identities AS i"  # noqa: S608 - placeholders only
+        f" JOIN (VALUES {values}) AS v ON i.channel = v.column1"
+        " AND i.namespace = v.column2 AND i.external_id = v.column3"
+        " JOIN customers AS c ON c.id = i.customer_id",
+        tuple(p.values),
+    )
+    return {(str(r[0]), str(r[1]), str(r[2])): (int(r[3]), bool(r[4])) for r in rows}
+
+
+def _insert_customers(conn: Connection, facts: Sequence[SenderFacts], now: datetime) -> list[int]:
+    """New customer rows, their ids in the order of `facts`."""
+    stamp = db_time(conn, now)
+    if conn.dialect.name == "postgresql":
+        # The ids first, from the table's sequence: one statement for them and
+        # one for the rows, whose order RETURNING would not promise.
+        ids = [
+            int(row[0])
+            for row in fetch_all(
+                conn,
+                "SELECT nextval(pg_get_serial_sequence('customers', 'id'))"
+                " FROM generate_series(1, $1)",
+                (len(facts),),
+            )
+        ]
+        execute(
+            conn,
+            "INSERT INTO customers (id, name, email, created_at)"
+            " SELECT v.id, v.name, v.email, $4::timestamptz"
+            " FROM unnest($1::int[], $2::varchar[], $3::varchar[]) AS v(id, name, email)",
+            (ids, [f.name for f in facts], [f.email for f in facts], stamp),
+        )
+        return ids
+    # SQLite, in process: a statement per row costs microseconds, and keeps
+    # each id with its row.
+    return [
+        int(
+            fetch_first(
+                conn,
+                "INSERT INTO customers (name, email, created_at) VALUES (?, ?, ?) RETURNING id",
+                (f.name, f.email, stamp),
+            )[0]
+        )
+        for f in facts
+    ]

@@ -24,16 +24,19 @@ from app.channels.base import (
     DeliveryUpdate,
     InboundMessage,
     InboundRequest,
+    Sender,
     WebhookAnswer,
 )
 from app.channels.registry import ChannelRegistry
 from app.channels.web.adapter import WebConfig
 from app.contacts import service as contacts
+from app.contacts.identities import email_key
 from app.conversations import outbox
 from app.conversations.writer import (
     JobSpec,
     MessageWriter,
     NewMessage,
+    SenderIdentity,
     StoredMessage,
     ThreadRef,
     WithRows,
@@ -158,10 +161,14 @@ async def prepare(
     extra_meta: Mapping[str, Any] | None = None,
     with_rows: WithRows | None = None,
 ) -> NewMessage:
-    """The message `receive` gives the writer: its customer found, its
+    """The message `receive` gives the writer: its customer found (or left
+    to the writer's commit to find or create, `found_in_commit`), its
     automatic answers planned. A caller that pipelines (the widget socket)
     queues it itself with `MessageWriter.enqueue`."""
-    if customer_id is None:
+    sender: SenderIdentity | None = None
+    if customer_id is None and found_in_commit(inbox, inbound.sender):
+        sender = sender_identity(inbox, inbound.sender)
+    elif customer_id is None:
         async with db.write() as session:
             customer = await contacts.customer_for_sender(
                 session, inbox.channel, inbox.identity_namespace, inbound.sender
@@ -171,8 +178,10 @@ async def prepare(
     # A redirect inbox's message is kept in the history, never worked by an agent.
     redirecting = inbox.mode == "redirect"
     if _answers is not None:
-        # A greeting, away message, acknowledgement or redirect, committed with the message.
-        jobs += await _answers.plan(db, inbox, customer_id, inbound)
+        # A greeting, away message, acknowledgement or redirect, committed
+        # with the message. Only a redirect's plan reads the customer, and a
+        # redirect inbox's customer is always found before (found_in_commit).
+        jobs += await _answers.plan(db, inbox, customer_id or 0, inbound)
     return NewMessage(
         inbox_id=inbox.id,
         channel=inbox.channel,
@@ -181,7 +190,7 @@ async def prepare(
         # Channels deliver what people and machines wrote, NUL bytes and all.
         body=make_storable(inbound.text),
         thread=ThreadRef(
-            customer_id=customer_id,
+            customer_id=customer_id or 0,
             thread_key=inbound.thread_key,
             in_reply_to=tuple(inbound.in_reply_to),
             subject=inbound.subject,
@@ -198,6 +207,26 @@ async def prepare(
         origin_connection=origin_connection,
         sent_at=inbound.sent_at,
         with_rows=with_rows,
+        sender=sender,
+    )
+
+
+def found_in_commit(inbox: InboxFacts, sender: Sender) -> bool:
+    """Whether the writer finds or creates this sender's customer in the
+    message's own commit (first contact at the speed of the group commit).
+    Not for what needs more than an identity row: a sender the channel cannot
+    vouch for (a customer of their own), a phone number to record or match
+    (WhatsApp), or a redirect inbox (its answer is keyed by the customer)."""
+    return sender.verified and not sender.phone and inbox.mode != "redirect"
+
+
+def sender_identity(inbox: InboxFacts, sender: Sender) -> SenderIdentity:
+    return SenderIdentity(
+        channel=inbox.channel,
+        namespace=inbox.identity_namespace,
+        external_id=sender.external_id,
+        name=make_storable(sender.name) if sender.name else None,
+        email=email_key(sender.email) if sender.email else None,
     )
 
 
@@ -296,8 +325,10 @@ async def _webhook_inbox(
 
 async def _customer_ids(
     db: Database, cache: IntakeCache, facts: InboxFacts, messages: Sequence[InboundMessage]
-) -> list[int]:
-    """Each message's customer, in the platform's order: from the cache, else
+) -> list[int | None]:
+    """Each message's customer, in the platform's order: from the cache; else
+    None where the writer finds or creates it in the message's commit
+    (`found_in_commit`: no read and no write of its own ahead of it); else
     read, else (a new customer, a first name to record) in one write."""
     keys = [(facts.channel, facts.identity_namespace, m.sender.external_id) for m in messages]
     found: list[int | None] = [None] * len(messages)
@@ -316,25 +347,42 @@ async def _customer_ids(
         known = cache.customers.get(keys[i]) if m.sender.verified else None
         if known is not None:
             settle(i, *known, remember=False)
-    if any(f is None and m.sender.verified for f, m in zip(found, messages, strict=True)):
+    in_commit = [
+        found[i] is None and found_in_commit(facts, m.sender) for i, m in enumerate(messages)
+    ]
+    if any(
+        f is None and m.sender.verified and not c
+        for f, m, c in zip(found, messages, in_commit, strict=True)
+    ):
         async with db.read() as session:
             for i, m in enumerate(messages):
-                if found[i] is None and m.sender.verified:
+                if found[i] is None and m.sender.verified and not in_commit[i]:
                     customer = await contacts.known_customer(
                         session, facts.channel, facts.identity_namespace, m.sender
                     )
                     if customer is not None:
                         settle(i, customer.id, bool(customer.name))
-    if any(f is None for f in found):
+    if any(f is None and not c for f, c in zip(found, in_commit, strict=True)):
         async with db.write() as session:
             for i, m in enumerate(messages):
-                if found[i] is None:
+                if found[i] is None and not in_commit[i]:
                     customer = await contacts.customer_for_sender(
                         session, facts.channel, facts.identity_namespace, m.sender
                     )
                     settle(i, customer.id, bool(customer.name))
                     found[i] = customer.id
-    return [f for f in found if f is not None]
+    return found
+
+
+def _remember(cache: IntakeCache, facts: InboxFacts, stored: StoredMessage) -> None:
+    """The customer the writer found or created for a sender, for the next post."""
+    sender = stored.new.sender
+    if sender is None or stored.duplicate or not stored.customer_id:
+        return
+    cache.customers.put(
+        (facts.channel, facts.identity_namespace, sender.external_id),
+        (stored.customer_id, bool(sender.name)),
+    )
 
 
 async def receive_webhook(
@@ -371,14 +419,16 @@ async def receive_webhook(
         # queue for one group commit in that order.
         customer_ids = await _customer_ids(db, cache, facts, messages)
         if len(messages) == 1:  # the common case: no task per message
-            await receive(db, writer, facts, messages[0], customer_id=customer_ids[0])
+            stored = await receive(db, writer, facts, messages[0], customer_id=customer_ids[0])
+            _remember(cache, facts, stored)
         else:
-            await asyncio.gather(
+            for stored in await asyncio.gather(
                 *(
                     receive(db, writer, facts, m, customer_id=customer_id)
                     for m, customer_id in zip(messages, customer_ids, strict=True)
                 )
-            )
+            ):
+                _remember(cache, facts, stored)
     for update in events:
         if isinstance(update, DeliveryUpdate):
             await outbox.apply_delivery_update(db, facts.id, update)

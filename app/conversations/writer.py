@@ -19,7 +19,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -63,6 +63,20 @@ class ThreadRef:
     # A conversation no agent works (a redirect inbox's): the customer's latest
     # one continues, kept resolved, so it is in the history and never offered.
     unattended: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SenderIdentity:
+    """A verified sender whose customer the batch finds by identity, or
+    creates with the identity (first contact), in the message's own commit:
+    the message's `ThreadRef.customer_id` is then 0. `name` is stored as
+    given (storable already); `email` as identities key it."""
+
+    channel: str
+    namespace: str
+    external_id: str
+    name: str | None = None
+    email: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +138,8 @@ class NewMessage:
     # When the customer sent it by the platform's clock; None: when it is stored.
     sent_at: datetime | None = None
     with_rows: WithRows | None = None
+    # Set with a thread: the customer is found or created in the commit.
+    sender: SenderIdentity | None = None
 
 
 @dataclass(slots=True)
@@ -184,6 +200,8 @@ class MessageWriter:
         message, in the order it queued them."""
         if (message.conversation_id is None) == (message.thread is None):
             raise ValueError("a new message names its conversation or its thread, not both")
+        if message.sender is not None and message.thread is None:
+            raise ValueError("a sender to find by identity needs a thread")
         future: asyncio.Future[StoredMessage] = asyncio.get_running_loop().create_future()
         pending = _Pending(message, future)
         try:
@@ -250,29 +268,62 @@ class MessageWriter:
         )
 
 
+def _thread_refs(
+    conn: Connection, batch: list[NewMessage], fresh: list[int], now: datetime
+) -> dict[int, ThreadRef]:
+    """Each fresh threaded message's thread, with its customer: a sender's
+    found or created here by identity, all of the batch's at once. The
+    messages themselves are left as they are: a batch retried one by one
+    after a rollback finds its customers again."""
+    refs = {i: batch[i].thread for i in fresh if batch[i].thread is not None}
+    wanted: dict[batch_store.IdentityKey, batch_store.SenderFacts] = {}
+    for i in refs:
+        sender = batch[i].sender
+        if sender is None:
+            continue
+        key = (sender.channel, sender.namespace, sender.external_id)
+        if key not in wanted or (sender.name and not wanted[key].name):
+            wanted[key] = batch_store.SenderFacts(sender.name, sender.email)
+    if not wanted:
+        return {i: ref for i, ref in refs.items() if ref is not None}
+    owners = batch_store.customers_by_identity(conn, wanted, now)
+    resolved: dict[int, ThreadRef] = {}
+    for i, ref in refs.items():
+        assert ref is not None
+        sender = batch[i].sender
+        if sender is not None:
+            ref = replace(
+                ref, customer_id=owners[(sender.channel, sender.namespace, sender.external_id)]
+            )
+        resolved[i] = ref
+    return resolved
+
+
 def _resolve_threads(
-    conn: Connection, batch: list[NewMessage], todo: list[int], now: datetime
+    conn: Connection,
+    batch: list[NewMessage],
+    refs: dict[int, ThreadRef],
+    todo: list[int],
+    now: datetime,
 ) -> dict[int, batch_store.Thread]:
     """Each threaded message's conversation, found or opened in this transaction."""
-    refs = {(batch[i].inbox_id, batch[i].thread) for i in todo}
     plain = {
-        (inbox_id, ref.customer_id, ref.thread_key)
-        for inbox_id, ref in refs
-        if ref is not None and not ref.in_reply_to and not ref.unattended
+        (batch[i].inbox_id, refs[i].customer_id, refs[i].thread_key)
+        for i in todo
+        if not refs[i].in_reply_to and not refs[i].unattended
     }
     existing = batch_store.open_threads(conn, sorted(plain)) if plain else {}
     found: dict[tuple[int, ThreadRef], batch_store.Thread] = {}
     by_index: dict[int, batch_store.Thread] = {}
     for i in todo:
-        m = batch[i]
-        assert m.thread is not None
-        key = (m.inbox_id, m.thread)
+        m, ref = batch[i], refs[i]
+        key = (m.inbox_id, ref)
         if key not in found:
-            known = existing.get((m.inbox_id, m.thread.customer_id, m.thread.thread_key))
-            if known is not None and not m.thread.in_reply_to and not m.thread.unattended:
+            known = existing.get((m.inbox_id, ref.customer_id, ref.thread_key))
+            if known is not None and not ref.in_reply_to and not ref.unattended:
                 found[key] = batch_store.Thread(known)
             else:
-                found[key] = _thread_of(conn, m.inbox_id, m.thread, now)
+                found[key] = _thread_of(conn, m.inbox_id, ref, now)
         by_index[i] = found[key]
     return by_index
 
@@ -300,8 +351,9 @@ def _store_batch(conn: Connection, batch: list[NewMessage]) -> list[StoredMessag
     repeats = _mark_duplicates(conn, batch, outcomes)
     now = clock.now()
     fresh = [i for i in range(len(batch)) if outcomes[i] is None and i not in repeats]
-    fresh = _refuse_erased(conn, batch, fresh, outcomes)
-    threads = _resolve_threads(conn, batch, [i for i in fresh if batch[i].thread], now)
+    refs = _thread_refs(conn, batch, fresh, now)
+    fresh = _refuse_erased(conn, batch, refs, fresh, outcomes)
+    threads = _resolve_threads(conn, batch, refs, [i for i in fresh if i in refs], now)
     by_conversation: dict[int, list[int]] = {}
     for i in fresh:
         conversation_id = batch[i].conversation_id or threads[i].conversation_id
@@ -381,6 +433,7 @@ def _store_batch(conn: Connection, batch: list[NewMessage]) -> list[StoredMessag
 def _refuse_erased(
     conn: Connection,
     batch: list[NewMessage],
+    refs: dict[int, ThreadRef],
     fresh: list[int],
     outcomes: list[StoredMessage | BaseException | None],
 ) -> list[int]:
@@ -393,13 +446,14 @@ def _refuse_erased(
     named = [c for c in (batch[i].conversation_id for i in fresh) if c is not None]
     owners = batch_store.conversation_customers(conn, named) if named else {}
 
-    def customer_of(m: NewMessage) -> int | None:
-        if m.thread is not None:
-            return m.thread.customer_id
-        assert m.conversation_id is not None
-        return owners.get(m.conversation_id)
+    def customer_of(i: int) -> int | None:
+        if i in refs:
+            return refs[i].customer_id
+        conversation_id = batch[i].conversation_id
+        assert conversation_id is not None
+        return owners.get(conversation_id)
 
-    customers = {i: customer_of(batch[i]) for i in fresh}
+    customers = {i: customer_of(i) for i in fresh}
     known = {c for c in customers.values() if c is not None}
     erased = batch_store.erased_customers(conn, known) if known else set()
     if not erased:

@@ -49,11 +49,23 @@ class BusinessHours:
     # -- the questions -------------------------------------------------------
 
     def is_open(self, t: datetime) -> bool:
-        return self._period_at(t) is not None
+        # Asked for every message: only the slots that can hold `t` (today's
+        # and yesterday's, which may run past midnight), never the merged
+        # periods, which for hours open round the clock run SEARCH_DAYS ahead.
+        if t.tzinfo is None:
+            raise ValueError("business hours need an aware datetime")
+        today = t.astimezone(self.timezone).date()
+        return any(
+            start <= t < end
+            for day in (today - timedelta(days=1), today)
+            for start, end in self._day_periods(day)
+        )
 
     def next_opening(self, t: datetime) -> datetime | None:
         """The first moment at or after `t` when the inbox is open (`t` itself
         when open now); None when it never opens within SEARCH_DAYS."""
+        if self.is_open(t):
+            return t
         for start, end in self.periods(t):
             if end > t:
                 return max(start, t)

@@ -171,3 +171,25 @@ def test_no_business_hours_is_always_open() -> None:
 def test_naive_moments_are_refused() -> None:
     with pytest.raises(ValueError, match="aware"):
         hours().is_open(datetime(2026, 3, 2, 10))  # noqa: DTZ001 - the point of the test
+
+
+@pytest.mark.parametrize(
+    "week",
+    [
+        {"mon": [["09:00", "17:00"]], "fri": [["22:00", "02:00"]]},
+        {day: [["00:00", "24:00"]] for day in calendar.WEEKDAYS},
+        {"sat": [["00:00", "24:00"]], "sun": [["23:00", "01:00"]], "wed": [["01:30", "03:30"]]},
+    ],
+)
+def test_open_now_agrees_with_the_open_periods(week: dict[str, list[list[str]]]) -> None:
+    """`is_open` reads one day's slots; the periods merge them: the two agree
+    on every quarter hour of a fortnight across New York's spring forward."""
+    hours = from_json({"timezone": "America/New_York", "weekly": week})
+    assert hours is not None
+    t = datetime(2026, 3, 2, tzinfo=UTC)
+    while t < datetime(2026, 3, 16, tzinfo=UTC):
+        first = next(hours.periods(t), None)
+        inside = first is not None and first[0] <= t < first[1]
+        assert hours.is_open(t) is inside, t
+        assert (hours.next_opening(t) == t) is inside, t
+        t += timedelta(minutes=15)
