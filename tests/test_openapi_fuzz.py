@@ -374,6 +374,7 @@ NOT_SAYABLE: dict[str, tuple[str, str]] = {
         "the conversation's state and inbox decide",
     ),
     # `from` before `to`: a rule across two parameters.
+    "GET /api/v1/reports/agents": ("positive_data_acceptance", "from before to"),
     "GET /api/v1/reports/summary": ("positive_data_acceptance", "from before to"),
     "GET /api/v1/reports/timeseries": ("positive_data_acceptance", "from before to"),
     "GET /api/v1/reports/timeseries.csv": ("positive_data_acceptance", "from before to"),

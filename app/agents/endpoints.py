@@ -13,7 +13,9 @@ from app.agents.schemas import (
     PasswordChange,
     PasswordReset,
     StatusUpdate,
+    TeamList,
     TokenOut,
+    TransferTargetList,
 )
 from app.auth import service as auth_service
 from app.auth.dependencies import Admin, CurrentAgent, Supervisor
@@ -38,6 +40,25 @@ async def list_agents(_: Supervisor, runtime: RuntimeDep) -> object:
         teams = await agents_repo.team_names_of(session, [a.id for a in agents])
     items = [agents_service.agent_json(a, teams[a.id], runtime[PRESENCE]) for a in agents]
     return {"items": items, "next_cursor": None}
+
+
+@router.get("/transfer-targets", response_model=TransferTargetList)
+async def transfer_targets(_: CurrentAgent, runtime: RuntimeDep) -> object:
+    """Whom any agent may hand a conversation to: the active agents with their
+    status and teams (the transfer itself checks they serve its inbox)."""
+    async with runtime.db.read() as session:
+        agents = await agents_repo.transfer_targets(session)
+        teams = await agents_repo.team_names_of(session, [a.id for a in agents])
+    items = [agents_service.transfer_target(a, teams[a.id], runtime[PRESENCE]) for a in agents]
+    return {"items": items, "next_cursor": None}
+
+
+@router.get("/teams", response_model=TeamList)
+async def list_teams(_: CurrentAgent, runtime: RuntimeDep) -> object:
+    """The known teams, for choosing one (matched whatever the case)."""
+    async with runtime.db.read() as session:
+        teams = await agents_repo.list_teams(session)
+    return {"items": [{"id": t.id, "name": t.name} for t in teams], "next_cursor": None}
 
 
 @router.get("/me", response_model=AgentOut)

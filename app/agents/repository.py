@@ -19,23 +19,62 @@ async def get(session: AsyncSession, agent_id: int) -> Agent | None:
     return await session.get(Agent, agent_id)
 
 
+def _team_key(name: str) -> str:
+    return name.strip().casefold()
+
+
+async def _teams_by_key(session: AsyncSession) -> dict[str, Team]:
+    # Read whole and matched here: SQLite's lower() folds ASCII only, and a
+    # help desk has tens of teams, not thousands.
+    result = await session.execute(select(Team).order_by(Team.id))
+    found: dict[str, Team] = {}
+    for team in result.scalars():
+        found.setdefault(_team_key(team.name), team)
+    return found
+
+
 async def teams_by_name(session: AsyncSession, names: Sequence[str]) -> list[Team]:
+    """The teams of these names, matched whatever their case ("billing" is
+    the team "Billing"); a new one is made under the name first given. One
+    each, in the order named."""
     if not names:
         return []
-    result = await session.execute(select(Team).where(Team.name.in_(names)))
-    found = {team.name: team for team in result.scalars()}
+    found = await _teams_by_key(session)
+    teams: list[Team] = []
     for name in names:
-        if name not in found:
-            team = Team(name=name)
+        key = _team_key(name)
+        team = found.get(key)
+        if team is None:
+            team = found[key] = Team(name=name.strip())
             session.add(team)
-            found[name] = team
+        if team not in teams:
+            teams.append(team)
     await session.flush()
-    return [found[name] for name in names]
+    return teams
 
 
 async def existing_teams(session: AsyncSession, names: Sequence[str]) -> list[Team]:
-    result = await session.execute(select(Team).where(Team.name.in_(names)))
-    return list(result.scalars())
+    """The known teams of these names, matched whatever their case."""
+    found = await _teams_by_key(session)
+    teams: list[Team] = []
+    for name in names:
+        team = found.get(_team_key(name))
+        if team is not None and team not in teams:
+            teams.append(team)
+    return teams
+
+
+async def list_teams(session: AsyncSession) -> Sequence[Team]:
+    result = await session.execute(select(Team).order_by(Team.name, Team.id))
+    return result.scalars().all()
+
+
+async def transfer_targets(session: AsyncSession) -> Sequence[Agent]:
+    """The active agents, by name: whom a conversation may be handed to."""
+    result = await session.execute(
+        select(Agent).where(Agent.is_active).order_by(Agent.name, Agent.id)
+    )
+    return result.scalars().all()
 
 
 async def set_teams(session: AsyncSession, agent_id: int, team_ids: Sequence[int]) -> None:

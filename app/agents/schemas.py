@@ -94,6 +94,32 @@ class AgentList(BaseModel):
     next_cursor: str | None
 
 
+class TransferTarget(BaseModel):
+    """An agent as a colleague handing a conversation on sees them: nothing
+    private (no email, capacity or skills)."""
+
+    id: int
+    name: str
+    role: Role
+    status: Status
+    teams: list[str]
+
+
+class TransferTargetList(BaseModel):
+    items: list[TransferTarget]
+    next_cursor: str | None
+
+
+class TeamOut(BaseModel):
+    id: int
+    name: str
+
+
+class TeamList(BaseModel):
+    items: list[TeamOut]
+    next_cursor: str | None
+
+
 class StatusUpdate(BaseModel):
     status: Status
 

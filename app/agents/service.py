@@ -114,6 +114,16 @@ def agent_json(agent: Agent, teams: list[str], presence: AgentPresence) -> dict[
     }
 
 
+def transfer_target(agent: Agent, teams: list[str], presence: AgentPresence) -> dict[str, Any]:
+    return {
+        "id": agent.id,
+        "name": agent.name,
+        "role": agent.role,
+        "status": presence.status(agent.id),
+        "teams": teams,
+    }
+
+
 def choose_status(agent: Agent, status: Status, presence: AgentPresence) -> None:
     """Records the choice on the agent (the caller's transaction stores it) and
     applies it to this process's presence."""

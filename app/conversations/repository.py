@@ -252,18 +252,40 @@ async def message_id_by_delivered_id(
 async def last_messages(
     session: AsyncSession, conversation_ids: Sequence[int]
 ) -> dict[int, Message]:
-    """Each conversation's newest message (its `last_seq`), for list previews."""
+    """Each conversation's list preview: its newest message a person wrote
+    (the customer or an agent), else its newest message. A greeting, an
+    auto-reply or a handover note is not what an agent scans the list for:
+    a new chat shows the customer's question, not the greeting after it."""
     if not conversation_ids:
         return {}
-    rows = await session.execute(
-        select(Message)
-        .join(
-            Conversation,
-            (Conversation.id == Message.conversation_id) & (Conversation.last_seq == Message.seq),
-        )
-        .where(Conversation.id.in_(list(conversation_ids)))
+    ids = list(conversation_ids)
+    by_person = (
+        select(Message.conversation_id, func.max(Message.seq).label("seq"))
+        .where(Message.conversation_id.in_(ids), Message.author_kind != "system")
+        .group_by(Message.conversation_id)
+        .subquery()
     )
-    return {m.conversation_id: m for m in rows.scalars()}
+    rows = await session.execute(
+        select(Message).join(
+            by_person,
+            (by_person.c.conversation_id == Message.conversation_id)
+            & (by_person.c.seq == Message.seq),
+        )
+    )
+    found = {m.conversation_id: m for m in rows.scalars()}
+    rest = [i for i in ids if i not in found]
+    if rest:
+        rows = await session.execute(
+            select(Message)
+            .join(
+                Conversation,
+                (Conversation.id == Message.conversation_id)
+                & (Conversation.last_seq == Message.seq),
+            )
+            .where(Conversation.id.in_(rest))
+        )
+        found.update({m.conversation_id: m for m in rows.scalars()})
+    return found
 
 
 async def mark_agent_read(session: AsyncSession, conversation_id: int, seq: int) -> bool:

@@ -215,7 +215,10 @@ class MessagePreview(Out):
 
 
 class ConversationRow(ConversationOut):
-    last_message: MessagePreview | None
+    last_message: MessagePreview | None = Field(
+        description="the newest message the customer or an agent wrote (automatic"
+        " replies and system notes are passed over), else the newest message"
+    )
 
 
 class ConversationPage(Out):

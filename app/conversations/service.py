@@ -276,7 +276,8 @@ async def set_status(
                     "the customer already has an open conversation in this inbox"
                 ) from exc
             change: ConversationChange = "resolved" if status == "resolved" else "reopened"
-            await conversation_changed(session, change, conversation.id)
+            # The agent who did it hears it too, even for a chat nobody holds.
+            await conversation_changed(session, change, conversation.id, notify_agents=(agent.id,))
     return await get_conversation(db, agent, conversation_id)
 
 
@@ -409,7 +410,11 @@ async def transfer(
         # A handover starts afresh: no earlier escalation or timeout applies.
         conversation.escalated_to = None
         conversation.required_skill = None
-        conversation.passed_agent_id = None
+        # Handed to a team (one's own too), the chat waits for a colleague:
+        # whoever handed it on is passed over at the next pick.
+        conversation.passed_agent_id = (
+            (previous if previous is not None else actor.id) if agent_id is None else None
+        )
         conversation.updated_at = now
         return await hand_over(
             session,

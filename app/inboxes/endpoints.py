@@ -6,6 +6,7 @@ from fastapi import APIRouter, Body
 
 from app.auth.dependencies import Admin, CurrentAgent
 from app.auth.roles import Role
+from app.config import Settings
 from app.inboxes import repository as inboxes_repo
 from app.inboxes import service as inboxes_service
 from app.inboxes.routing_config import config_of
@@ -40,7 +41,7 @@ def _redact(config: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def inbox_out(inbox: Inbox, teams: list[str], viewer: Agent) -> dict[str, Any]:
+def inbox_out(inbox: Inbox, teams: list[str], viewer: Agent, settings: Settings) -> dict[str, Any]:
     is_admin = Role(viewer.role).includes(Role.ADMIN)
     return {
         "id": inbox.id,
@@ -54,6 +55,7 @@ def inbox_out(inbox: Inbox, teams: list[str], viewer: Agent) -> dict[str, Any]:
         "business_hours": inbox.business_hours,
         "responders": inbox.responders or {},
         "created_at": inbox.created_at.isoformat(),
+        "warnings": inboxes_service.warnings_of(inbox, settings),
     }
 
 
@@ -63,14 +65,17 @@ async def create_inbox(body: InboxCreate, admin: Admin, runtime: RuntimeDep) -> 
     async with runtime.db.write() as session:
         inbox = await inboxes_service.create_inbox(session, body, config)
         teams = await inboxes_repo.team_names(session, inbox.id)
-    return inbox_out(inbox, teams, admin)
+    return inbox_out(inbox, teams, admin, runtime.settings)
 
 
 @router.get("", response_model=InboxList)
 async def list_inboxes(agent: CurrentAgent, runtime: RuntimeDep) -> object:
     async with runtime.db.read() as session:
         inboxes = await inboxes_repo.list_all(session)
-        items = [inbox_out(i, await inboxes_repo.team_names(session, i.id), agent) for i in inboxes]
+        items = [
+            inbox_out(i, await inboxes_repo.team_names(session, i.id), agent, runtime.settings)
+            for i in inboxes
+        ]
     return {"items": items, "next_cursor": None}
 
 
@@ -78,7 +83,9 @@ async def list_inboxes(agent: CurrentAgent, runtime: RuntimeDep) -> object:
 async def get_inbox(inbox_id: DbId, agent: CurrentAgent, runtime: RuntimeDep) -> object:
     async with runtime.db.read() as session:
         inbox = await inboxes_service.get_inbox(session, inbox_id)
-        return inbox_out(inbox, await inboxes_repo.team_names(session, inbox.id), agent)
+        return inbox_out(
+            inbox, await inboxes_repo.team_names(session, inbox.id), agent, runtime.settings
+        )
 
 
 @router.put("/{inbox_id}/business-hours", response_model=InboxOut)
@@ -92,7 +99,9 @@ async def put_business_hours(
     them (open around the clock)."""
     async with runtime.db.write() as session:
         inbox = await inboxes_service.set_business_hours(session, inbox_id, body)
-        return inbox_out(inbox, await inboxes_repo.team_names(session, inbox.id), admin)
+        return inbox_out(
+            inbox, await inboxes_repo.team_names(session, inbox.id), admin, runtime.settings
+        )
 
 
 @router.put("/{inbox_id}/responders", response_model=InboxOut)
@@ -101,4 +110,6 @@ async def put_responders(
 ) -> object:
     async with runtime.db.write() as session:
         inbox = await inboxes_service.set_responders(session, inbox_id, body)
-        return inbox_out(inbox, await inboxes_repo.team_names(session, inbox.id), admin)
+        return inbox_out(
+            inbox, await inboxes_repo.team_names(session, inbox.id), admin, runtime.settings
+        )

@@ -46,6 +46,13 @@ class InboxCreate(BaseModel):
     teams: list[Label] = Field(default_factory=list, max_length=50)
 
 
+class InboxWarning(BaseModel):
+    """Something the inbox cannot do as set up, and the setting that mends it."""
+
+    code: str
+    message: str
+
+
 class InboxOut(BaseModel):
     id: int
     name: str
@@ -59,6 +66,8 @@ class InboxOut(BaseModel):
     business_hours: dict[str, Any] | None
     responders: dict[str, Any]
     created_at: str
+    # e.g. `no_outbound_relay` on an email inbox while no relay is set.
+    warnings: list[InboxWarning] = Field(default_factory=list)
 
 
 class InboxList(BaseModel):
@@ -66,10 +75,22 @@ class InboxList(BaseModel):
     next_cursor: str | None
 
 
+def _absent(value: object) -> bool:
+    return value is None
+
+
 class Availability(BaseModel):
     open: bool
     next_open_at: str | None
     expected_reply_seconds: int
+    # Added to the contract's three, each only when it has a value (an inbox
+    # without business hours answers the three alone).
+    # The inbox's IANA zone name, when it has business hours.
+    time_zone: str | None = Field(default=None, exclude_if=_absent)
+    # `next_open_at` as the away message words it: "Tuesday 8 December, 09:00 (JST)".
+    next_open_text: str | None = Field(default=None, exclude_if=_absent)
+    # The same in each language the responders speak: {"en": …, "ja": …}.
+    next_open_texts: dict[str, str] | None = Field(default=None, exclude_if=_absent)
 
 
 # -- business hours and responders -------------------------------------------

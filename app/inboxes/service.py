@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agents import repository as agents_repo
 from app.channels.registry import ChannelRegistry
+from app.config import Settings
 from app.errors import InvalidRequest, NotFound
 from app.events.bus import publish_after_commit
 from app.events.domain import InboxSettingsChanged
@@ -103,3 +104,21 @@ async def set_responders(session: AsyncSession, inbox_id: int, data: RespondersI
         session, InboxSettingsChanged(inbox.id, inbox.business_hours, inbox.responders)
     )
     return inbox
+
+
+NO_OUTBOUND_RELAY = "no_outbound_relay"
+
+
+def warnings_of(inbox: Inbox, settings: Settings) -> list[dict[str, str]]:
+    """What the inbox cannot do as the server is set up (shown to admins in
+    the console): an email inbox without an outbound relay sends nothing, and
+    app/mail/transport.py fails each reply and acknowledgement at once."""
+    if inbox.channel == "email" and not settings.smtp_relay:
+        return [
+            {
+                "code": NO_OUTBOUND_RELAY,
+                "message": "Replies and acknowledgements by email cannot be sent:"
+                " set MADOGUCHI_SMTP_RELAY",
+            }
+        ]
+    return []

@@ -65,7 +65,8 @@ class EmailTransport:
 
     async def start(self) -> None:
         if not self.has_relay and await self.directory.inboxes():
-            # Said where the operator looks; each reply shows it too (failed).
+            # Said where the operator looks; each reply shows it too (failed),
+            # and the console on each email inbox (inboxes.service.warnings_of).
             log.warning(
                 "email inboxes exist but no outbound relay is set (MADOGUCHI_SMTP_RELAY):"
                 " replies and acknowledgements to email fail"

@@ -233,6 +233,22 @@ WIDGET = SocketSpec(
                 FrameField("open", {"type": "boolean"}),
                 FrameField("next_open_at", _nullable(_TIMESTAMP)),
                 FrameField("expected_reply_seconds", _INTEGER),
+                FrameField(
+                    "time_zone",
+                    _nullable({"type": "string"}),
+                    description="the inbox's IANA zone; null without business hours",
+                ),
+                FrameField(
+                    "next_open_text",
+                    _nullable({"type": "string"}),
+                    description="`next_open_at` in the away message's words, e.g. "
+                    '"Tuesday 8 December, 09:00 (JST)"',
+                ),
+                FrameField(
+                    "next_open_texts",
+                    _nullable({"type": "object", "additionalProperties": {"type": "string"}}),
+                    description='the same in each language the responders speak: {"en", "ja"}',
+                ),
             ),
         ),
         FrameSpec(

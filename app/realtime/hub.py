@@ -46,6 +46,8 @@ from app.realtime.connection import (
     Connection,
     encode,
 )
+from app.responders.availability import AvailabilityTold
+from app.responders.availability import extension as availability_extension
 from app.runtime import Part
 
 log = logging.getLogger(__name__)
@@ -367,6 +369,14 @@ class Hub:
                 "open": event.open,
                 "next_open_at": event.next_open_at,
                 "expected_reply_seconds": event.expected_reply_seconds,
+                # The schedule's events carry them (app/responders/availability.py).
+                **(
+                    availability_extension(
+                        event.time_zone, event.next_open_text, event.next_open_texts
+                    )
+                    if isinstance(event, AvailabilityTold)
+                    else {}
+                ),
             }
         )
         for sockets in self._customers.values():

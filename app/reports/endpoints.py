@@ -24,9 +24,11 @@ from app.kit.api_schema import errors
 from app.kit.numbers import DbId
 from app.reports import service as reports
 from app.reports import sla
+from app.reports.agent_report import agent_report
 from app.reports.repository import ReportFilter
 from app.reports.rollup import ROLLUP
 from app.reports.schemas import (
+    AgentReport,
     ConversationSla,
     Series,
     ServicePolicyIn,
@@ -167,6 +169,13 @@ SERIES_REFUSED: dict[int | str, dict[str, Any]] = {
 @router.get("/reports/summary", response_model=Summary, responses=REPORT_REFUSED)
 async def summary(_: Supervisor, query: ReportQueryDep, runtime: RuntimeDep) -> dict[str, Any]:
     return await reports.summary(runtime.db, runtime[ROLLUP], query.filter)
+
+
+@router.get("/reports/agents", response_model=AgentReport, responses=REPORT_REFUSED)
+async def agents(_: Supervisor, query: ReportQueryDep, runtime: RuntimeDep) -> dict[str, Any]:
+    """The period per agent, with the share of first responses that met the
+    inbox's first-response target."""
+    return await agent_report(runtime.db, runtime[ROLLUP], query.filter)
 
 
 async def _series(

@@ -6,16 +6,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import (
+    Agent,
     AgentTeam,
     Conversation,
     CsatResponse,
     Inbox,
     Message,
     ReportMeasurement,
+    ServicePolicy,
     SlaEvent,
 )
 
@@ -189,3 +191,76 @@ async def sla_events(session: AsyncSession, f: ReportFilter) -> list[tuple[datet
         .where(e.fired_at >= f.start, e.fired_at < f.end, *conversation_filters(f))
     )
     return [(at, str(target), str(phase)) for at, target, phase in rows]
+
+
+# -- per agent -------------------------------------------------------------------
+
+
+async def agent_measurements(
+    session: AsyncSession, f: ReportFilter
+) -> Sequence[tuple[int | None, int, str, int, float, float]]:
+    """(agent_id, conversation_id, kind, inbox_id, wall, business seconds) of
+    what ended in the period: who answered, or the assignee who resolved."""
+    m = ReportMeasurement
+    rows = await session.execute(
+        select(
+            m.agent_id, m.conversation_id, m.kind, m.inbox_id, m.wall_seconds, m.business_seconds
+        ).where(and_(*_measurement_filters(f)))
+    )
+    return [(a, int(c), str(k), int(i), float(w), float(b)) for a, c, k, i, w, b in rows]
+
+
+async def csat_by_assignee(session: AsyncSession, f: ReportFilter) -> list[tuple[int | None, int]]:
+    """(assignee_id, rating) of the ratings that came in the period."""
+    r = CsatResponse
+    rows = await session.execute(
+        select(Conversation.assignee_id, r.rating)
+        .join(Conversation, Conversation.id == r.conversation_id)
+        .where(r.created_at >= f.start, r.created_at < f.end, *conversation_filters(f))
+    )
+    return [(assignee, int(rating)) for assignee, rating in rows]
+
+
+async def first_response_targets(session: AsyncSession) -> dict[int, int]:
+    """The first-response target (business seconds) of each inbox that has one."""
+    p = ServicePolicy
+    rows = await session.execute(
+        select(p.inbox_id, p.first_response_seconds).where(p.first_response_seconds.is_not(None))
+    )
+    return {int(inbox_id): seconds for inbox_id, seconds in rows if seconds is not None}
+
+
+async def unanswered_first_response_breaches(
+    session: AsyncSession, f: ReportFilter
+) -> list[int | None]:
+    """The assignees of conversations whose first-response clock ran out in
+    the period with no first response measured in it (a late answer in the
+    period already counts as missed)."""
+    e, m = SlaEvent, ReportMeasurement
+    answered = exists().where(
+        m.conversation_id == e.conversation_id,
+        m.kind == "first_response",
+        m.ended_at >= f.start,
+        m.ended_at < f.end,
+    )
+    rows = await session.execute(
+        select(Conversation.assignee_id)
+        .select_from(e)
+        .join(Conversation, Conversation.id == e.conversation_id)
+        .where(
+            e.target == "first_response",
+            e.phase == "breach",
+            e.fired_at >= f.start,
+            e.fired_at < f.end,
+            ~answered,
+            *conversation_filters(f),
+        )
+    )
+    return list(rows.scalars())
+
+
+async def agent_names(session: AsyncSession, agent_ids: set[int]) -> dict[int, str]:
+    if not agent_ids:
+        return {}
+    rows = await session.execute(select(Agent.id, Agent.name).where(Agent.id.in_(agent_ids)))
+    return {int(agent_id): str(name) for agent_id, name in rows}

@@ -137,3 +137,33 @@ class ConversationSla(Out):
     conversation_id: int
     breached: bool
     items: list[SlaMark]
+
+
+class Attainment(Out):
+    """How often the first response came within the inbox's target."""
+
+    due: int = Field(
+        description="first responses due in the period in inboxes with a first-response"
+        " target: given in it, or whose clock ran out in it unanswered"
+    )
+    met: int = Field(description="of those, given within the target (business time)")
+    rate: float | None = Field(description="met / due, 0 to 1; null when none was due")
+
+
+class AgentRow(Out):
+    agent_id: int
+    name: str
+    conversations: int = Field(description="conversations the agent answered or resolved")
+    first_response: Timing = Field(description="the first responses the agent gave")
+    resolution: Timing = Field(description="resolutions of conversations assigned to the agent")
+    csat: CsatFigures = Field(description="ratings of conversations assigned to the agent")
+    first_response_sla: Attainment
+
+
+class AgentReport(Out):
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: Timestamp = Field(alias="from")
+    to: Timestamp
+    first_response_sla: Attainment = Field(description="over everyone, unassigned included")
+    items: list[AgentRow] = Field(description="agents who did something in the period, by name")

@@ -19,15 +19,16 @@ from collections.abc import Callable
 from datetime import datetime
 
 from app.db import Database
-from app.events.domain import AvailabilityChanged, Event, InboxSettingsChanged
+from app.events.domain import Event, InboxSettingsChanged
 from app.inboxes import calendar
 from app.inboxes import repository as inboxes_repo
 from app.inboxes.calendar import BusinessHours
 from app.kit.background import BackgroundLoop
 from app.kit.clock import clock
-from app.responders import estimate
 from app.responders.auto_reply import QueueSource
+from app.responders.availability import AvailabilityTold, availability_at, inbox_language
 from app.responders.planner import responder_settings
+from app.responders.templates import Language
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,8 @@ class AvailabilitySchedule:
         self.first_answer_seconds = first_answer_seconds
         # inbox id → (its hours, the next moment it opens or closes)
         self._plans: dict[int, tuple[BusinessHours, datetime | None]] = {}
+        # inbox id → the language its widgets are told the next opening in
+        self._languages: dict[int, Language] = {}
         self._changed: set[int] = set()
         self._loop = BackgroundLoop(self._round, name="availability-schedule", log=log)
         self.published = 0
@@ -61,6 +64,7 @@ class AvailabilitySchedule:
             hours = calendar.from_json(inbox.business_hours)
             if hours is not None:
                 self._plans[inbox.id] = (hours, _next_transition(hours, now))
+                self._languages[inbox.id] = inbox_language(inbox)
         await self._loop.start()
 
     async def stop(self) -> None:
@@ -102,6 +106,7 @@ class AvailabilitySchedule:
             else:
                 self._plans[inbox_id] = (hours, _next_transition(hours, now))
             if inbox is not None:
+                self._languages[inbox_id] = inbox_language(inbox)
                 await self._publish(inbox_id, hours, now)
 
     async def _publish_due(self) -> None:
@@ -116,17 +121,19 @@ class AvailabilitySchedule:
 
     async def _publish(self, inbox_id: int, hours: BusinessHours | None, at: datetime) -> None:
         queue = await self.queue.queue_now(inbox_id)
-        promise = estimate.promise(hours, at, queue, self.first_answer_seconds)
-        next_open = promise.next_open_at
-        if next_open is not None and hours is not None:
-            next_open = next_open.astimezone(hours.timezone)
+        now = availability_at(
+            hours, at, queue, self.first_answer_seconds, self._languages.get(inbox_id, "en")
+        )
         self.published += 1
         self.tell_local(
-            AvailabilityChanged(
+            AvailabilityTold(
                 inbox_id=inbox_id,
-                open=promise.open,
-                next_open_at=next_open.isoformat() if next_open is not None else None,
-                expected_reply_seconds=promise.expected_reply_seconds,
+                open=now.open,
+                next_open_at=now.next_open_at.isoformat() if now.next_open_at else None,
+                expected_reply_seconds=now.expected_reply_seconds,
+                time_zone=now.time_zone,
+                next_open_text=now.next_open_text,
+                next_open_texts=now.next_open_texts,
             )
         )
 

@@ -28,6 +28,7 @@ from sqlalchemy import Connection
 from app.auth.roles import Role
 from app.conversations import access
 from app.events.domain import ConversationScope
+from app.inboxes import calendar
 from app.inboxes.routing_config import RoutingConfig, RoutingPolicy
 from app.kit.language import language_of
 from app.routing import pass_store as store
@@ -72,6 +73,10 @@ class PassOutcome:
     inboxes: dict[int, InboxRouting] = field(default_factory=dict)
     # Due-time jobs the pass added (the worker is woken after the commit).
     timers: int = 0
+    # Inboxes closed now with conversations waiting, and when each opens
+    # (None: not within the calendar's horizon).
+    closed: dict[int, datetime | None] = field(default_factory=dict)
+    open_now: dict[int, bool] = field(default_factory=dict)
 
 
 def may_take(candidate: Candidate, waiting: Waiting, scope: ConversationScope) -> bool:
@@ -223,6 +228,8 @@ class Assigner:
                     inbox = outcome.inboxes.get(waiting.inbox_id)
                 if inbox is None or not inbox.live:
                     continue
+                if not self._open(waiting.inbox_id, inbox, now, outcome):
+                    continue
                 eligible = self._eligible_for(waiting, inbox, routable)
                 sticky = _sticky_agent(waiting, inbox.config, now)
                 chosen = self._choose(conn, waiting, eligible, inbox.config, sticky, now, outcome)
@@ -264,9 +271,24 @@ class Assigner:
                 self._profiles[agent_id] = (cached[0], replace(cached[1], last_routed_at=now))
         return outcome
 
+    def _open(
+        self, inbox_id: int, inbox: InboxRouting, now: datetime, outcome: PassOutcome
+    ) -> bool:
+        """Whether the inbox is open now (`calendar.is_open`, the responders'
+        and availability's answer too). Closed, its conversations wait: the
+        away message told the customer when a person answers, agents may
+        still take them by hand, and the pass at the opening hands them out."""
+        known = outcome.open_now.get(inbox_id)
+        if known is None:
+            known = outcome.open_now[inbox_id] = calendar.is_open(inbox.hours, now)
+            if not known:
+                outcome.closed[inbox_id] = calendar.next_opening(inbox.hours, now)
+        return known
+
     def _add_timers(self, conn: Connection, outcome: PassOutcome, now: datetime) -> None:
-        """In the pass's transaction: each assignment's answer timeout, and a
-        second look at each conversation held back when its hold ends."""
+        """In the pass's transaction: each assignment's answer timeout, a
+        second look at each conversation held back when its hold ends, and
+        one at each closed inbox's opening."""
         timers = []
         for made in outcome.assigned:
             inbox = outcome.inboxes.get(made.inbox_id)
@@ -295,6 +317,16 @@ class Assigner:
                     dedupe_key=f"routing-recheck:{conversation_id}:{until.timestamp():.0f}",
                 )
             )
+        for inbox_id, opens in outcome.closed.items():
+            if opens is not None:
+                timers.append(
+                    Timer(
+                        RECHECK,
+                        {"inbox_id": inbox_id},
+                        due_at=opens,
+                        dedupe_key=f"routing-opens:{inbox_id}:{opens.timestamp():.0f}",
+                    )
+                )
         if timers:
             store.add_timers(conn, timers, now)
             outcome.timers = len(timers)

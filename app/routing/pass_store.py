@@ -20,6 +20,8 @@ from sqlalchemy import Connection, bindparam, select, text, update
 
 from app.auth.roles import Role
 from app.driver_sql import Params, db_time
+from app.inboxes import calendar
+from app.inboxes.calendar import BusinessHours
 from app.inboxes.routing_config import RoutingConfig, config_of
 from app.kit.language import skill_set
 from app.models import Agent, AgentTeam, Conversation, Customer, Inbox, InboxTeam, Message
@@ -125,6 +127,8 @@ class InboxRouting:
     live: bool
     config: RoutingConfig
     team_ids: tuple[int, ...]
+    # None: open around the clock. Closed, nothing is assigned automatically.
+    hours: BusinessHours | None = None
 
 
 def inboxes(conn: Connection) -> dict[int, InboxRouting]:
@@ -138,8 +142,9 @@ def inboxes(conn: Connection) -> dict[int, InboxRouting]:
             live=row.mode == "live",
             config=config_of(row.routing),
             team_ids=tuple(teams.get(row.id, ())),
+            hours=calendar.from_json(row.business_hours),
         )
-        for row in conn.execute(select(Inbox.id, Inbox.mode, Inbox.routing))
+        for row in conn.execute(select(Inbox.id, Inbox.mode, Inbox.routing, Inbox.business_hours))
     }
 
 

@@ -131,12 +131,15 @@ async def release(
     return bool(getattr(result, "rowcount", 0))
 
 
-async def answered_since(session: AsyncSession, conversation_id: int, since: datetime) -> bool:
-    """Whether an agent wrote to the customer (not a private note) since then."""
+async def answered_since(session: AsyncSession, customer_id: int, since: datetime) -> bool:
+    """Whether an agent wrote to the customer (not a private note) since then,
+    in any of the customer's conversations: a reply by mail answers their
+    chat too."""
     found = await session.execute(
         select(Message.id)
+        .join(Conversation, Conversation.id == Message.conversation_id)
         .where(
-            Message.conversation_id == conversation_id,
+            Conversation.customer_id == customer_id,
             Message.author_kind == "agent",
             Message.private.is_(False),
             Message.created_at >= since,

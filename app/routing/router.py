@@ -3,10 +3,14 @@
 No periodic sweep: a conversation opened, reopened, resolved, transferred or
 unassigned, an agent coming online, choosing online or away, going offline
 (after the presence grace period), or changed or deactivated by an admin
-(`AgentChanged`) each wake the router, and one pass serves
-everything that changed meanwhile. Passes in this process run one at a time
-(one task); across processes the database's row locks keep them apart
-(app/routing/assign.py).
+(`AgentChanged`), an inbox's business hours changed, or a closed inbox
+opening (a timer the pass left) each wake the router, and one pass serves
+everything that changed meanwhile. While an inbox is closed
+(`calendar.is_open`, the same answer the away responder and the widget's
+availability give) nothing of it is assigned automatically: its
+conversations wait in the queue, where agents may take them by hand.
+Passes in this process run one at a time (one task); across processes the
+database's row locks keep them apart (app/routing/assign.py).
 
 After each pass the waiting customers whose place in the queue or expected
 wait changed are told, through a `QueueChanged` event that the hub renders as
@@ -34,6 +38,7 @@ from app.events.domain import (
     AgentPresenceChanged,
     ConversationChanged,
     Event,
+    InboxSettingsChanged,
     JobsQueued,
     MessageStored,
     QueueChanged,
@@ -161,6 +166,10 @@ class Router:
             self.assigner.agent_changed(event.agent_id)
             if event.status == "offline":
                 self._departed.add(event.agent_id)
+            self.kick()
+        elif isinstance(event, InboxSettingsChanged):
+            # New business hours may open (or close) an inbox to routing now.
+            self.assigner.inboxes_changed()
             self.kick()
         elif isinstance(event, AgentChanged):
             # An admin changed them: room, skills or teams may let waiting

@@ -25,9 +25,10 @@ def span(seconds: int) -> str:
 
 class AnswerTimeout:
     """An automatically assigned agent who has not written to the customer in
-    time: the conversation goes back to the queue at its place, that agent is
-    passed over for it, and the next agent takes it. A private note records
-    it for supervisors (in the same commit), and the router counts it."""
+    time (here or in another conversation of theirs, on any channel): the
+    conversation goes back to the queue at its place, that agent is passed
+    over for it, and the next agent takes it. A private note records it for
+    supervisors (in the same commit), and the router counts it."""
 
     def __init__(self, db: Database, router: Router) -> None:
         self.db = db
@@ -53,7 +54,8 @@ class AnswerTimeout:
                 or assigned_at.isoformat() != payload.get("assigned_at", assigned_at.isoformat())
             ):
                 return
-            if await routing_repo.answered_since(session, conversation_id, assigned_at):
+            # Answered on any channel (a mail to the same customer) counts.
+            if await routing_repo.answered_since(session, conversation.customer_id, assigned_at):
                 return
             now = clock.now()
             conversation.assignee_id = None
@@ -80,7 +82,8 @@ class AnswerTimeout:
 
 
 class Recheck:
-    """A held conversation's wait is over (skills): the router looks again."""
+    """A held conversation's wait is over (skills), or a closed inbox opens:
+    the router looks again."""
 
     def __init__(self, router: Router) -> None:
         self.router = router

@@ -121,7 +121,7 @@ async def test_canned_response_by_slash_shortcut(
     page = console.page
     # Made in the console itself.
     await page.locator("#canned summary").click()
-    await page.get_by_label("Shortcut").fill("hours")
+    await page.get_by_label("Shortcut", exact=True).fill("hours")
     await page.get_by_label("Text", exact=True).fill("Hi {customer_name}, we open at 9:00.")
     await page.get_by_role("button", name="Save canned response").click()
     await expect(page.locator("#canned-list")).to_contain_text("/hours")

@@ -13,7 +13,9 @@ from tests.reports.test_standards_live import server_database
 
 
 async def test_a_supervisor_sees_the_seeded_week(context: BrowserContext, api: Api) -> None:
-    supervisor = await api.create_agent("supervisor")
+    # Capacity 0: the page keeps them online, and this shared server's other
+    # tests' chats are not theirs to take.
+    supervisor = await api.create_agent("supervisor", capacity=0)
     db = server_database(api)
     try:
         seeded = await seed(db, agent_id=supervisor["id"])
@@ -72,7 +74,7 @@ async def test_a_supervisor_sees_the_seeded_week(context: BrowserContext, api: A
 async def test_the_console_leads_supervisors_to_the_reports_signed_in(
     context: BrowserContext, api: Api
 ) -> None:
-    supervisor = await api.create_agent("supervisor")
+    supervisor = await api.create_agent("supervisor", capacity=0)
     agent = await api.create_agent("agent")
     page = await context.new_page()
     await page.goto(f"{api.server.url}/console")

@@ -174,7 +174,7 @@ async def test_a_dropped_socket_shows_reconnecting_until_it_is_back(
     await expect(connection).to_be_hidden()
     down = True
     await sockets[-1].close()
-    await expect(connection).to_have_text("Reconnecting…")
+    await expect(connection).to_have_text("Connection lost – reconnecting…")
     down = False
     await expect(connection).to_be_hidden()
 
@@ -300,9 +300,9 @@ async def test_a_resolved_conversation_asks_for_a_rating(
     )
     assert r.status_code == 200, r.text
     await expect(csat).to_be_visible()
-    await csat.get_by_role("button", name="4 of 5").click()
+    await csat.get_by_role("radio", name="4 of 5 – Good").check()
     await csat.get_by_label("Comment (optional)").fill("quick and kind")
-    await csat.get_by_role("button", name="Send").click()
+    await csat.get_by_role("button", name="Rate").click()
     await expect(widget.page.locator('[data-madoguchi-part="csat-thanks"]')).to_be_visible()
     await expect(csat).to_be_hidden()
     r = await api.http.get(

@@ -97,6 +97,26 @@
     if (bytes < 1024 * 1024) return Math.round(bytes / 1024) + " KB";
     return (bytes / 1024 / 1024).toFixed(1) + " MB";
   }
+  // Images under this size show as a picture; larger ones only as a download.
+  const THUMBNAIL_BYTES = 5 * 1024 * 1024;
+  // Fetched with the token and shown as a data: URL (the console's CSP allows
+  // img-src 'self' data:, and the file's own URL needs the token).
+  function thumbnail(path, filename) {
+    const img = node("img", "thumb");
+    img.alt = filename;
+    img.decoding = "async";
+    fetch(path, {headers: {authorization: "Bearer " + (auth && auth.token)}})
+      .then((r) => (r.ok ? r.blob() : Promise.reject(new Error(String(r.status)))))
+      .then((blob) => new Promise((resolve, reject) => {
+        const reader = new FileReader();
+        reader.onload = () => resolve(reader.result);
+        reader.onerror = reject;
+        reader.readAsDataURL(blob);
+      }))
+      .then((url) => { if (/^data:image\//.test(url)) img.src = url; else img.remove(); })
+      .catch(() => img.remove());
+    return img;
+  }
   function filesOf(m) {
     const files = (m.attachments || []).filter((a) => a.url);
     if (!files.length) return null;
@@ -105,6 +125,9 @@
       const label = (a.filename || "file") + (a.size ? " (" + size(a.size) + ")" : "");
       const own = ownAttachmentPath(a.url);
       const external = own === null ? externalFileUrl(a.url) : null;
+      if (own !== null && /^image\/(png|jpeg|gif|webp)$/.test(a.content_type || "") && (a.size || 0) <= THUMBNAIL_BYTES) {
+        box.append(thumbnail(own, a.filename || "image"));
+      }
       if (own !== null) {
         const b = node("button", "file", "⬇ " + label);
         b.type = "button";
@@ -149,7 +172,13 @@
     if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
     return "a" + Date.now().toString(36) + Math.random().toString(36).slice(2);
   }
-  function setConnection(text) { $("connection").textContent = text || ""; }
+  function setConnection(text) {
+    $("connection").textContent = text || "";
+    // The banner over the whole console: while the socket is down nothing
+    // live arrives, and replies wait in the outbox.
+    $("offline").textContent = text ? "Connection lost – reconnecting…" : "";
+    $("app").classList.toggle("offline", !!text);
+  }
 
   // -- signing in and out -------------------------------------------------------------
   $("login").addEventListener("submit", async (e) => {
@@ -169,8 +198,9 @@
     const answer = await r.json();
     auth = {token: answer.access_token, agent: answer.agent};
     save(STORE, auth);
-    if (window.Notification && Notification.permission === "default") Notification.requestPermission().catch(() => {});
     signedIn();
+    // Where the agent starts: the console's heading, not the page's body.
+    $("main-title").focus();
   });
   $("signout").addEventListener("click", async () => {
     try { await api("/api/v1/auth/logout", {method: "POST"}); } catch (e) { /* signed out either way */ }
@@ -188,6 +218,7 @@
     loadList();
     loadCanned();
     $("canned-shared-label").hidden = auth.agent.role !== "admin";
+    showAlertSettings();
     // The reports page is for supervisors and admins (the API says so too).
     $("reports-link").hidden = auth.agent.role === "agent";
     $("agents-link").hidden = auth.agent.role !== "admin";
@@ -203,6 +234,7 @@
     current = null;
     $("list").replaceChildren();
     $("log").replaceChildren();
+    document.title = TITLE;
     $("conversation").hidden = true;
     $("placeholder").hidden = false;
     $("app").hidden = true;
@@ -213,7 +245,7 @@
 
   // -- the socket ---------------------------------------------------------------------
   function connect() {
-    if (closing || !auth) return;
+    if (closing || !auth || socket) return;
     const proto = location.protocol === "https:" ? "wss" : "ws";
     const ws = new WebSocket(proto + "://" + location.host + "/ws/agent?token=" + encodeURIComponent(auth.token));
     socket = ws;
@@ -231,10 +263,22 @@
       setConnection("Reconnecting…");
       markQueued();
       attempts += 1;
-      const wait = Math.min(500 * Math.pow(2, attempts - 1), 15000) * (1 + Math.random() * 0.2);
-      setTimeout(connect, wait);
+      // Capped at 5 s: an agent waits at most that long after an outage ends
+      // (and not at all when the browser says the network is back, below).
+      const wait = Math.min(500 * Math.pow(2, attempts - 1), 4000) * (1 + Math.random() * 0.2);
+      clearTimeout(reconnectTimer);
+      reconnectTimer = setTimeout(connect, wait);
     };
   }
+  let reconnectTimer = null;
+  function reconnectNow() {
+    if (closing || !auth || socket || document.visibilityState === "hidden") return;
+    clearTimeout(reconnectTimer);
+    attempts = 0;
+    connect();
+  }
+  window.addEventListener("online", reconnectNow);
+  document.addEventListener("visibilitychange", reconnectNow);
   function sendFrame(frame) {
     if (!socketReady || !socket) return false;
     socket.send(JSON.stringify(frame));
@@ -257,6 +301,7 @@
         break;
       case "message.created":
         if (current && f.conversation_id === current.id) { showMessage(f.message); markRead(); }
+        if (f.message && f.message.author && f.message.author.kind === "customer") customerWrote(f);
         scheduleList();
         break;
       case "message.updated":
@@ -266,7 +311,11 @@
         if (f.conversation.assignee_id === auth.agent.id) notify(f.conversation);
         // falls through
       case "conversation.updated":
-        if (current && f.conversation.id === current.id) showHeader(Object.assign({}, current, f.conversation));
+        if (current && f.conversation.id === current.id) {
+          showHeader(Object.assign({}, current, f.conversation));
+          // The customer panel stays live (a merge, a verified email).
+          loadCustomer(current.customer_id);
+        }
         scheduleList();
         break;
       case "conversation.read":
@@ -297,10 +346,60 @@
       osc.start(); osc.stop(audio.currentTime + 0.4);
     } catch (e) { /* no audio */ }
   }
+  // -- alerts: a sound and desktop notifications, each with its setting ---------
+  const ALERTS = "madoguchi.console.alerts";
+  function alertSettings() {
+    try { return Object.assign({sound: true, desktop: false}, JSON.parse(localStorage.getItem(ALERTS))); } catch (e) { return {sound: true, desktop: false}; }
+  }
+  function saveAlertSettings(settings) {
+    try { localStorage.setItem(ALERTS, JSON.stringify(settings)); } catch (e) { /* private mode */ }
+  }
+  function showAlertSettings() {
+    const settings = alertSettings();
+    $("set-sound").checked = settings.sound;
+    $("set-desktop").checked = settings.desktop && !!window.Notification && Notification.permission === "granted";
+  }
+  $("set-sound").addEventListener("change", () => {
+    saveAlertSettings(Object.assign(alertSettings(), {sound: $("set-sound").checked}));
+    if ($("set-sound").checked) chime();
+  });
+  $("set-desktop").addEventListener("change", async () => {
+    $("settings-note").textContent = "";
+    let on = $("set-desktop").checked;
+    // Asked here, on the agent's own click: browsers ignore a request made otherwise.
+    if (on && !window.Notification) { on = false; $("settings-note").textContent = "This browser has no desktop notifications."; }
+    else if (on && Notification.permission !== "granted") {
+      let answer = "denied";
+      try { answer = await Notification.requestPermission(); } catch (e) { /* refused */ }
+      if (answer !== "granted") { on = false; $("settings-note").textContent = "Notifications are blocked for this site in the browser's settings."; }
+    }
+    $("set-desktop").checked = on;
+    saveAlertSettings(Object.assign(alertSettings(), {desktop: on}));
+  });
+  // One alert per conversation per burst: a new chat brings its message and
+  // its assignment within moments, and the agent needs to hear it once.
+  const ALERT_GAP_MS = 3000;
+  const lastAlert = new Map();
+  function alertAgent(title, body, tag) {
+    const now = Date.now();
+    if (now - (lastAlert.get(tag) || 0) < ALERT_GAP_MS) return;
+    lastAlert.set(tag, now);
+    const settings = alertSettings();
+    if (settings.sound) chime();
+    if (!settings.desktop || !window.Notification || Notification.permission !== "granted" || document.hasFocus()) return;
+    try {
+      const n = new Notification(title, {body: body, tag: tag});
+      n.onclick = () => { window.focus(); const id = Number(tag.slice(5)); if (id) openConversation(id); n.close(); };
+    } catch (e) { /* unsupported */ }
+  }
   function notify(conversation) {
-    chime();
-    if (!window.Notification || Notification.permission !== "granted" || document.hasFocus()) return;
-    try { new Notification("New conversation", {body: customerName(conversation), tag: "conv-" + conversation.id}); } catch (e) { /* unsupported */ }
+    alertAgent("New conversation", customerName(conversation), "conv-" + conversation.id);
+  }
+  // A customer's message: unless the agent is reading that conversation now.
+  function customerWrote(f) {
+    if (current && f.conversation_id === current.id && document.visibilityState === "visible" && document.hasFocus()) return;
+    const name = f.message.author.name || "A customer";
+    alertAgent(f.message.seq === 1 ? "New chat from " + name : name + " wrote", f.message.body.slice(0, 140), "conv-" + f.conversation_id);
   }
   $("presence").addEventListener("change", async () => {
     const status = $("presence").value;
@@ -354,6 +453,11 @@
   }
 
   // -- the list -------------------------------------------------------------------------
+  let listLoads = 0;
+  // Frames reach an agent for what they may take (unassigned chats while
+  // online, their own): the rest of the list, and its SLA timers, catch up here.
+  const LIST_REFRESH_MS = 30000;
+  setInterval(() => { if (auth && document.visibilityState === "visible") scheduleList(); }, LIST_REFRESH_MS);
   function scheduleList() {
     clearTimeout(listTimer);
     listTimer = setTimeout(loadList, 150);
@@ -366,19 +470,58 @@
     if ($("f-assignee").value) query.set("assignee", $("f-assignee").value);
     if ($("f-inbox").value) query.set("inbox_id", $("f-inbox").value);
     query.set("limit", "100");
+    // Loads overlap (a frame, a filter, an action): only the latest one is
+    // drawn, or an answer from before a change could draw over one after it.
+    const mine = ++listLoads;
     let page;
     try { page = await api("/api/v1/conversations?" + query); } catch (e) { return; }
+    if (mine !== listLoads) return;
     const list = $("list");
+    // A redraw keeps the focus on the row the agent was on.
+    const focused = list.contains(document.activeElement) ? document.activeElement.dataset.id : null;
     list.replaceChildren(...page.items.map(listRow));
+    if (focused) { const again = list.querySelector('li[data-id="' + focused + '"]'); if (again) again.focus(); }
     $("list-empty").hidden = page.items.length > 0;
+    let every = page;
+    if (query.has("assignee")) {
+      query.delete("assignee");
+      try { every = await api("/api/v1/conversations?" + query); } catch (e) { every = page; }
+      if (mine !== listLoads) return;
+    }
+    showUnreadCounts(every.items, page.items);
+  }
+  // Unread conversations per list (all, mine, unassigned) of the status and
+  // inbox chosen, and all of them in the tab's title.
+  const TITLE = document.title;
+  const ASSIGNEE_LABELS = {"": "All", me: "Mine", none: "Unassigned"};
+  function showUnreadCounts(items, shownItems) {
+    if (!auth) return;
+    const unread = items.filter(isUnread);
+    const unreadShown = shownItems.filter(isUnread).length;
+    const counts = {"": unread.length,
+      me: unread.filter((c) => c.assignee_id === auth.agent.id).length,
+      none: unread.filter((c) => c.assignee_id == null).length};
+    for (const option of $("f-assignee").options) {
+      const n = counts[option.value];
+      option.textContent = ASSIGNEE_LABELS[option.value] + (n ? " (" + n + " unread)" : "");
+    }
+    $("unread-count").textContent = unreadShown ? unreadShown + " unread" : "";
+    document.title = (unread.length ? "(" + unread.length + ") " : "") + TITLE;
+  }
+  function isUnread(c) {
+    const last = c.last_message;
+    return !!last && last.author.kind === "customer" && !last.private && (last.seq || c.last_seq) > (c.agent_last_read_seq || 0);
   }
   function listRow(c) {
     const li = node("li", "conv");
     li.dataset.id = c.id;
     li.tabIndex = 0;
-    li.setAttribute("role", "button");
+    li.setAttribute("role", "option");
+    li.setAttribute("aria-selected", String(!!current && current.id === c.id));
     const last = c.last_message;
-    const unread = !!last && last.author.kind === "customer" && c.last_seq > (c.agent_last_read_seq || 0);
+    // The preview is the newest message a person wrote (the server passes over
+    // greetings and auto-replies): the customer's, not yet read by an agent.
+    const unread = isUnread(c);
     if (unread) { li.classList.add("unread"); li.dataset.unread = "1"; }
     if (current && current.id === c.id) li.classList.add("active");
     const name = node("span", "name", customerName(c));
@@ -391,17 +534,59 @@
     }
     const tags = node("span", "tags");
     tags.append(badge(c.channel), badge(c.status), node("span", "assignee", c.assignee ? c.assignee.name : "Unassigned"));
+    const sla = slaMarker(c);
+    if (sla) tags.append(sla);
     li.append(name, time, preview, tags);
-    li.setAttribute("aria-label", customerName(c) + (unread ? ", unread" : ""));
+    // Said in words as well as the dot and the colour (the row's name is its text).
+    const said = (unread ? ", unread" : "") + (sla && sla.classList.contains("overdue") ? ", first reply overdue" : "");
+    if (said) name.append(node("span", "sr", said));
     li.addEventListener("click", () => openConversation(c.id));
     li.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); openConversation(c.id); } });
     return li;
   }
+  // -- first-reply promises (SLA) ---------------------------------------------------
+  // The server's promised_reply_by is the first human reply's due time (an
+  // acknowledgement or away message promised it); promise_outcome is set once
+  // that reply came. Open and unanswered past it: overdue.
+  function slaState(c) {
+    if (!c.promised_reply_by || c.promise_outcome || c.status === "resolved") return null;
+    const due = Date.parse(c.promised_reply_by);
+    return isNaN(due) ? null : {due: due, overdue: Date.now() >= due};
+  }
+  function span(ms) {
+    const minutes = Math.floor(Math.abs(ms) / 60000);
+    if (minutes < 1) return Math.floor(Math.abs(ms) / 1000) + " s";
+    if (minutes < 60) return minutes + " min";
+    return Math.floor(minutes / 60) + " h " + (minutes % 60) + " min";
+  }
+  function slaText(state) {
+    const left = state.due - Date.now();
+    return left <= 0 ? "overdue " + span(left) : "reply in " + span(left);
+  }
+  function slaMarker(c) {
+    const state = slaState(c);
+    if (!state) return null;
+    const el = node("span", "sla" + (state.overdue ? " overdue" : ""), slaText(state));
+    el.dataset.due = String(state.due);
+    el.title = "First reply due " + when(c.promised_reply_by);
+    return el;
+  }
+  // The timers tick in place; nothing else of the list is redrawn.
+  setInterval(() => {
+    for (const el of document.querySelectorAll(".sla[data-due]")) {
+      const state = {due: Number(el.dataset.due)};
+      state.overdue = Date.now() >= state.due;
+      el.textContent = slaText(state);
+      el.classList.toggle("overdue", state.overdue);
+    }
+  }, 15000);
+
   async function loadInboxes() {
     let page;
     try { page = await api("/api/v1/inboxes"); } catch (e) { return; }
     inboxes = page.items;
     if (current) fillOtherInboxes(current);
+    fillTransfer();
     const select = $("f-inbox");
     const chosen = select.value;
     select.replaceChildren(new Option("All inboxes", ""), ...page.items.map((i) => new Option(i.name + " (" + i.channel + ")", String(i.id))));
@@ -415,11 +600,44 @@
     } catch (e) { $("list-empty").textContent = "Could not create the inbox: " + e.message; return; }
     loadInboxes();
   });
+  // Who and which team a conversation may be handed to. A plain agent may not
+  // list every agent (GET /api/v1/agents is for supervisors): the transfer
+  // targets route, where the server has it, answers them; else the list.
+  const TRANSFER_TARGETS = ["/api/v1/agents/transfer-targets", "/api/v1/agents"];
+  let knownAgents = [], agentTeams = [], myTeams = [];
   async function loadAgents() {
-    // Supervisors and admins may list agents; others transfer to a team.
-    let page;
-    try { page = await api("/api/v1/agents"); } catch (e) { return; }
-    $("transfer-agent").replaceChildren(new Option("—", ""), ...page.items.map((a) => new Option(a.name, String(a.id))));
+    for (const path of TRANSFER_TARGETS) {
+      let page;
+      try { page = await api(path); } catch (e) { continue; }
+      knownAgents = (page.items || []).filter((a) => a.active !== false);
+      agentTeams = [].concat(...knownAgents.map((a) => a.teams || []));
+      break;
+    }
+    // Every team there is (GET /api/v1/agents/teams), and the agent's own.
+    try { agentTeams = agentTeams.concat((await api("/api/v1/agents/teams")).items || []); } catch (e) { /* those of the agents */ }
+    try { myTeams = (await api("/api/v1/agents/me")).teams || []; } catch (e) { /* none known */ }
+    fillTransfer();
+  }
+  // A team's name as the agent knows it, once per name whatever its case:
+  // the server matches teams without regard to case.
+  function knownTeams() {
+    const byKey = new Map();
+    const names = [].concat(myTeams, agentTeams, ...inboxes.map((i) => i.teams || []));
+    for (const t of names) {
+      const name = typeof t === "string" ? t : t && t.name;
+      if (name && !byKey.has(name.toLowerCase())) byKey.set(name.toLowerCase(), name);
+    }
+    return Array.from(byKey.values()).sort((a, b) => a.localeCompare(b));
+  }
+  // Rebuilt in place: what the agent already chose stays chosen.
+  function fillTransfer() {
+    const agentSelect = $("transfer-agent"), teamSelect = $("transfer-team");
+    const agentChosen = agentSelect.value, teamChosen = teamSelect.value;
+    const others = knownAgents.filter((a) => !auth || a.id !== auth.agent.id);
+    agentSelect.replaceChildren(new Option("—", ""), ...others.map((a) => new Option(a.name + (a.status ? " (" + a.status + ")" : ""), String(a.id))));
+    teamSelect.replaceChildren(new Option("—", ""), ...knownTeams().map((t) => new Option(t, t)));
+    agentSelect.value = agentChosen;
+    teamSelect.value = teamChosen;
   }
 
   // -- one conversation -----------------------------------------------------------------
@@ -435,7 +653,10 @@
     $("placeholder").hidden = true;
     $("conversation").hidden = false;
     $("app").classList.add("reading");
-    for (const li of $("list").children) li.classList.toggle("active", li.dataset.id == id);
+    for (const li of $("list").children) {
+      li.classList.toggle("active", li.dataset.id == id);
+      li.setAttribute("aria-selected", String(li.dataset.id == id));
+    }
     showHeader(conversation);
     sendFrame({type: "watch", conversation_id: id});
     await fetchMessages();
@@ -447,7 +668,14 @@
     loadTimeline(conversation);
     fillOtherInboxes(conversation);
     markRead();
-    $("body").focus();
+    // The conversation loads while the agent may already be typing (a transfer
+    // note, a search): the reply box takes the focus only from nothing or the list.
+    if (!typingInAField()) $("body").focus();
+  }
+  function typingInAField(target) {
+    const el = target || document.activeElement;
+    if (!el || el === document.body) return false;
+    return el.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(el.tagName);
   }
   $("back").addEventListener("click", () => $("app").classList.remove("reading"));
   async function fetchMessages() {
@@ -464,11 +692,18 @@
     if (!current) return;
     try { await fetchMessages(); markRead(); } catch (e) { /* the next reconnect tries again */ }
   }
+  async function refreshHeader(id) {
+    let c;
+    try { c = await api("/api/v1/conversations/" + id); } catch (e) { return; }
+    if (current && current.id === id) showHeader(c);
+  }
   function showHeader(c) {
     current = c;
     $("conv-title").textContent = customerName(c);
     const meta = $("conv-meta");
     meta.replaceChildren(badge(c.channel), badge(c.status), node("span", "assignee", c.assignee ? "Assigned to " + c.assignee.name : "Unassigned"));
+    const sla = slaMarker(c);
+    if (sla) meta.append(sla);
     const mine = c.assignee_id === auth.agent.id;
     $("assign-me").hidden = mine || c.status === "resolved";
     $("unassign").hidden = c.assignee_id === null || c.assignee_id === undefined;
@@ -479,9 +714,35 @@
       if (c.csat) $("csat").textContent = c.csat.rating + " of 5" + (c.csat.comment ? ": " + c.csat.comment : "");
     }
   }
+  function dayOf(iso) {
+    const d = iso ? new Date(iso) : new Date();
+    return d.getFullYear() + "-" + (d.getMonth() + 1) + "-" + d.getDate();
+  }
+  function dayLabel(iso) {
+    const d = new Date(iso), today = new Date(), yesterday = new Date();
+    yesterday.setDate(today.getDate() - 1);
+    if (d.toDateString() === today.toDateString()) return "Today";
+    if (d.toDateString() === yesterday.toDateString()) return "Yesterday";
+    return d.toLocaleDateString([], {weekday: "long", year: "numeric", month: "long", day: "numeric"});
+  }
+  // A date line before the first message of each day.
+  function markDays() {
+    const log = $("log");
+    for (const old of log.querySelectorAll("li.day")) old.remove();
+    let last = null;
+    for (const row of Array.from(log.children)) {
+      if (!row.dataset.day || row.dataset.day === last) continue;
+      last = row.dataset.day;
+      const line = node("li", "day");
+      line.append(node("span", "", dayLabel(row.dataset.at)));
+      log.insertBefore(line, row);
+    }
+  }
   function messageRow(m) {
     const kind = m.private ? "note" : m.author.kind;
     const li = node("li", "msg " + kind);
+    li.dataset.day = dayOf(m.created_at);
+    li.dataset.at = m.created_at;
     li.dataset.author = m.author.kind;
     const meta = node("div", "meta");
     const name = m.author.kind === "system" ? "Automatic reply" : (m.author.name || (m.author.kind === "customer" ? "Customer" : "Agent"));
@@ -528,6 +789,7 @@
     else if (m.delivery_status === "pending") setState(row, "delivering");
     const log = $("log");
     log.insertBefore(row, firstPending());
+    markDays();
     log.scrollTop = log.scrollHeight;
     showSeen();
   }
@@ -544,6 +806,7 @@
     row.dataset.clientId = entry.client_id;
     setState(row, state);
     $("log").append(row);
+    markDays();
     $("log").scrollTop = $("log").scrollHeight;
     return row;
   }
@@ -632,10 +895,15 @@
     else if ($("transfer-team").value.trim()) body.team = $("transfer-team").value.trim();
     else { $("action-error").textContent = "Choose an agent or a team."; return; }
     if ($("transfer-note").value.trim()) body.note = $("transfer-note").value.trim();
+    const id = current.id;
     await act("/transfer", body);
     if (!$("action-error").textContent) {
       $("transfer").open = false;
       $("transfer-note").value = ""; $("transfer-team").value = ""; $("transfer-agent").value = "";
+      // Routing may hand a chat sent to one's own team straight back, and its
+      // frame may come before the transfer's answer: the header shows the
+      // conversation as the server has it after both.
+      refreshHeader(id);
       fetchMessages().catch(() => {});
     }
   });
@@ -723,10 +991,20 @@
     $("body").setAttribute("aria-activedescendant", items[pickerIndex].id);
     items[pickerIndex].scrollIntoView({block: "nearest"});
   }
+  // The server's greeting falls back the same way (NAMELESS in
+  // app/responders/templates.py): "there" in English; in Japanese お客, so that
+  // 「{customer_name}様」 reads 「お客様」 and never 「様」 alone.
+  const JAPANESE = /[\u3040-\u30ff\u3400-\u9fff\uff00-\uffef]/;
+  function fillCanned(body, customer, agent) {
+    const filled = body.replace(/\{agent_name\}/g, agent);
+    if (customer) return filled.replace(/\{customer_name\}/g, customer);
+    if (!JAPANESE.test(body)) return filled.replace(/\{customer_name\}/g, "there");
+    return filled.replace(/\{customer_name\}(様|さま)?/g, "お客様");
+  }
   function insertCanned(c) {
     const box = $("body");
-    const name = current && current.customer ? current.customer.name || "" : "";
-    const text = c.body.replace(/\{customer_name\}/g, name).replace(/\{agent_name\}/g, auth.agent.name);
+    const name = current && current.customer ? (current.customer.name || "").trim() : "";
+    const text = fillCanned(c.body, name, auth.agent.name);
     const end = box.selectionStart;
     box.value = box.value.slice(0, pickerStart) + text + box.value.slice(end);
     const caret = pickerStart + text.length;
@@ -756,8 +1034,10 @@
       if ($("escalate-skill").value.trim()) body.skill = $("escalate-skill").value.trim();
     }
     if ($("escalate-note").value.trim()) body.note = $("escalate-note").value.trim();
+    const id = current.id;
     await act("/escalate", body);
     if (!$("action-error").textContent) {
+      refreshHeader(id);
       $("escalate").open = false;
       $("escalate-note").value = ""; $("escalate-team").value = ""; $("escalate-skill").value = "";
       fetchMessages().catch(() => {});
@@ -778,6 +1058,7 @@
       }
     } catch (e) { return; }
     if (!current || current.id !== conversation.id) return;
+    showEarlier(conversation, items);
     $("timeline").replaceChildren(...items.map((m) => {
       const li = node("li", m.conversation_id === conversation.id ? "here" : "");
       const meta = node("div", "meta");
@@ -794,6 +1075,25 @@
       li.append(meta, node("div", "text", m.body));
       return li;
     }));
+  }
+  // The customer's other conversations, newest first, from their timeline.
+  function showEarlier(conversation, items) {
+    const byId = new Map();
+    for (const m of items) {
+      if (m.conversation_id === conversation.id) continue;
+      byId.set(m.conversation_id, m);
+    }
+    const rows = Array.from(byId.values()).reverse().map((m) => {
+      const li = node("li");
+      const open = node("button", "", "#" + m.conversation_id + " · " + m.channel + " · " + when(m.sent_at || m.created_at));
+      open.type = "button";
+      open.setAttribute("aria-label", "Open earlier conversation " + m.conversation_id + " (" + m.channel + ")");
+      open.addEventListener("click", () => openConversation(m.conversation_id));
+      li.append(open, node("div", "text", m.body.slice(0, 140)));
+      return li;
+    });
+    $("earlier").replaceChildren(...rows);
+    $("earlier-none").hidden = rows.length > 0;
   }
   function fillOtherInboxes(conversation) {
     const others = inboxes.filter((i) => i.id !== conversation.inbox_id && i.mode !== "redirect");
@@ -815,6 +1115,54 @@
     $("other-channel").open = false;
     scheduleList();
     openConversation(answer.conversation.id);
+  });
+
+  // -- keyboard shortcuts ---------------------------------------------------------------------
+  // Single keys act only outside fields (typing "a" in a reply must not assign);
+  // Ctrl+K opens the canned insert from anywhere, "?" lists them all.
+  function openCannedInsert() {
+    if (!current) return;
+    const box = $("body");
+    box.focus();
+    const at = box.selectionStart;
+    const lead = at > 0 && !/\s/.test(box.value[at - 1]) ? " /" : "/";
+    box.setRangeText(lead, at, box.selectionEnd, "end");
+    pickerIndex = 0;
+    updatePicker();
+  }
+  function step(by) {
+    const rows = Array.from($("list").children);
+    if (!rows.length) return;
+    const at = current ? rows.findIndex((li) => li.dataset.id == current.id) : -1;
+    const next = rows[Math.max(0, Math.min(rows.length - 1, at + by))];
+    next.focus();
+    openConversation(Number(next.dataset.id));
+  }
+  function click(id) { if (current && !$(id).hidden) $(id).click(); }
+  function showHelp(open) {
+    $("help").hidden = !open;
+    if (open) $("help-close").focus();
+    else if (helpOpener && document.contains(helpOpener)) helpOpener.focus();
+  }
+  let helpOpener = null;
+  $("help-open").addEventListener("click", () => { helpOpener = $("help-open"); showHelp(true); });
+  $("help-close").addEventListener("click", () => showHelp(false));
+  document.addEventListener("keydown", (e) => {
+    if (!auth || $("app").hidden) return;
+    if (e.key === "Escape" && !$("help").hidden) { e.preventDefault(); showHelp(false); return; }
+    if ((e.ctrlKey || e.metaKey) && !e.altKey && e.key.toLowerCase() === "k") { e.preventDefault(); openCannedInsert(); return; }
+    if (e.ctrlKey || e.metaKey || e.altKey || e.isComposing || typingInAField(e.target)) return;
+    if (!$("help").hidden && e.key !== "?") return;
+    switch (e.key) {
+      case "j": step(1); break;
+      case "k": step(-1); break;
+      case "a": click("assign-me"); break;
+      case "r": click("resolve"); break;
+      case "/": openCannedInsert(); break;
+      case "?": helpOpener = document.activeElement; showHelp($("help").hidden); break;
+      default: return;
+    }
+    e.preventDefault();
   });
 
   // -- start ------------------------------------------------------------------------------

@@ -62,6 +62,7 @@
     const li = node("li", "inbox");
     li.dataset.inboxId = String(inbox.id);
     li.append(node("h3", "", inbox.name));
+    if (inbox.warnings && inbox.warnings.length) li.append(warnings(inbox.warnings));
     const facts = node("dl");
     const fact = (term, value) => { facts.append(node("dt", "", term), node("dd", "", value)); };
     fact("Channel", inbox.channel);
@@ -83,6 +84,19 @@
     if (WEBHOOK[inbox.channel]) li.append(webhookSetup(inbox));
     if (isAdmin()) li.append(hoursForm(inbox), respondersForm(inbox), routingForm(inbox));
     return li;
+  }
+  // What the inbox cannot do as the server is set up (e.g. no outbound mail
+  // relay): said on the card itself, where the admin looks at that inbox.
+  function warnings(list) {
+    const box = node("ul", "warnings");
+    box.setAttribute("aria-label", "Warnings");
+    for (const w of list) {
+      const item = node("li", "warning");
+      item.dataset.code = w.code;
+      item.append(node("strong", "", "Warning: "), node("span", "", w.message));
+      box.append(item);
+    }
+    return box;
   }
   function copyable(labelText, value, className) {
     const box = node("div", "copy " + className);
