@@ -57,3 +57,22 @@ async def test_demo_page_without_a_web_inbox_says_what_to_do(start_server: objec
     r = await api.http.get("/demo")
     assert r.status_code == 200
     assert "Create a web inbox" in r.text
+
+
+async def test_the_hosted_chat_page_works_whatever_allowed_origins_says(
+    context: BrowserContext, console_api: Api
+) -> None:
+    """The page redirect replies and follow-up mails link to is the server's
+    own: a shop that lists only its own site in allowed_origins, as the docs
+    advise, still gets its customers' chats from /chat/{key}."""
+    inbox = await console_api.create_inbox(config={"allowed_origins": ["https://shop.example.com"]})
+    page = await context.new_page()
+    await page.goto(f"{console_api.server.url}/chat/{inbox['widget_key']}")
+    widget = Widget(page, console_api, inbox["widget_key"])
+    if not await widget.panel.is_visible():
+        await widget.open()
+    hello = f"Where is my parcel {uuid.uuid4().hex[:6]}?"
+    await widget.send(hello)
+    stored = await console_api.messages(await widget.conversation_id())
+    assert [m["body"] for m in stored if m["author"]["kind"] == "customer"] == [hello]
+    assert "unavailable" not in (await page.content()).lower()
