@@ -22,7 +22,14 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    Page,
+    WebSocketRoute,
+    async_playwright,
+    expect,
+)
 
 from tests.harness import Api
 
@@ -158,6 +165,40 @@ def shop_url() -> Generator[str, None, None]:
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
     httpd.server_close()
+
+
+WIDGET_SOCKET = re.compile(r"/ws/widget\?")
+AGENT_SOCKET = re.compile(r"/ws/agent\?")
+
+
+class Outage:
+    """The page's socket to the server, cut and restored by the test: while
+    `down`, each new connection is closed at once, as when the network or the
+    server is gone; `cut()` also closes the open one."""
+
+    def __init__(self) -> None:
+        self.down = False
+        self.sockets: list[WebSocketRoute] = []
+
+    @classmethod
+    async def on(cls, context: BrowserContext, url: re.Pattern[str]) -> Outage:
+        outage = cls()
+        await context.route_web_socket(url, outage._route)
+        return outage
+
+    async def _route(self, ws: WebSocketRoute) -> None:
+        if self.down:
+            await ws.close()
+            return
+        ws.connect_to_server()
+        self.sockets.append(ws)
+
+    async def cut(self) -> None:
+        self.down = True
+        await self.sockets[-1].close()
+
+    def restore(self) -> None:
+        self.down = False
 
 
 class Widget:

@@ -7,11 +7,16 @@ import re
 import uuid
 from typing import Any
 
-from playwright.async_api import BrowserContext, WebSocketRoute, expect
+from playwright.async_api import BrowserContext, expect
 
-from tests.browser.conftest import OpenConsole, customer_again, customer_says, eventually
-
-AGENT_SOCKET = re.compile(r"/ws/agent\?")
+from tests.browser.conftest import (
+    AGENT_SOCKET,
+    OpenConsole,
+    Outage,
+    customer_again,
+    customer_says,
+    eventually,
+)
 
 
 def unique(prefix: str) -> str:
@@ -210,25 +215,14 @@ async def test_a_note_is_private_and_the_toggle_resets_after_sending(
 async def test_a_reply_typed_while_the_socket_is_down_is_queued_and_sent_once(
     context: BrowserContext, open_console: OpenConsole, console_api: Any
 ) -> None:
-    sockets: list[WebSocketRoute] = []
-    down = False
-
-    async def route(ws: WebSocketRoute) -> None:
-        if down:
-            await ws.close()
-            return
-        ws.connect_to_server()
-        sockets.append(ws)
-
-    await context.route_web_socket(AGENT_SOCKET, route)
+    outage = await Outage.on(context, AGENT_SOCKET)
     inbox = await console_api.create_inbox()
     name = unique("Offline")
     token, conversation_id = await customer_says(console_api, inbox, "are you there?", name=name)
     console = await open_console(role="supervisor")
     await console.open(name)
 
-    down = True
-    await sockets[-1].close()
+    await outage.cut()
     await expect(console.page.locator("#connection")).to_have_text("Reconnecting…")
     await console.reply("yes, one moment")
     queued = console.page.locator("#log li[data-state=queued]")
@@ -237,7 +231,7 @@ async def test_a_reply_typed_while_the_socket_is_down_is_queued_and_sent_once(
     # Meanwhile the customer writes again: fetched after the reconnect.
     await customer_again(console_api, token, "hello??")
 
-    down = False
+    outage.restore()
     await expect(console.page.locator("#log li[data-state=sent]")).to_have_count(1)
     await expect(console.messages()).to_have_text(["are you there?", "hello??", "yes, one moment"])
     await asyncio.sleep(1)
@@ -248,28 +242,17 @@ async def test_a_reply_typed_while_the_socket_is_down_is_queued_and_sent_once(
 async def test_missed_messages_are_fetched_after_a_reconnect(
     context: BrowserContext, open_console: OpenConsole, console_api: Any
 ) -> None:
-    sockets: list[WebSocketRoute] = []
-    down = False
-
-    async def route(ws: WebSocketRoute) -> None:
-        if down:
-            await ws.close()
-            return
-        ws.connect_to_server()
-        sockets.append(ws)
-
-    await context.route_web_socket(AGENT_SOCKET, route)
+    outage = await Outage.on(context, AGENT_SOCKET)
     inbox = await console_api.create_inbox()
     name = unique("Missed")
     token, _ = await customer_says(console_api, inbox, "first", name=name)
     console = await open_console(role="supervisor")
     await console.open(name)
-    down = True
-    await sockets[-1].close()
+    await outage.cut()
     await expect(console.page.locator("#connection")).to_have_text("Reconnecting…")
     await customer_again(console_api, token, "second")
     await customer_again(console_api, token, "third")
-    down = False
+    outage.restore()
     await expect(console.messages()).to_have_text(["first", "second", "third"])
     await expect(console.page.locator("#connection")).to_have_text("")
 

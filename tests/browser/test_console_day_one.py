@@ -7,11 +7,9 @@ import re
 import uuid
 from typing import Any
 
-from playwright.async_api import BrowserContext, WebSocketRoute, expect
+from playwright.async_api import BrowserContext, expect
 
-from tests.browser.conftest import OpenConsole, customer_says, eventually
-
-AGENT_SOCKET = re.compile(r"/ws/agent\?")
+from tests.browser.conftest import AGENT_SOCKET, OpenConsole, Outage, customer_says, eventually
 
 
 def unique(prefix: str) -> str:
@@ -163,26 +161,15 @@ async def test_a_plain_agent_transfers_to_a_listed_team_and_sees_where_it_went(
 async def test_a_banner_says_the_connection_is_lost_until_it_is_back(
     context: BrowserContext, open_console: OpenConsole
 ) -> None:
-    sockets: list[WebSocketRoute] = []
-    down = False
-
-    async def route(ws: WebSocketRoute) -> None:
-        if down:
-            await ws.close()
-            return
-        ws.connect_to_server()
-        sockets.append(ws)
-
-    await context.route_web_socket(AGENT_SOCKET, route)
+    outage = await Outage.on(context, AGENT_SOCKET)
     console = await open_console()
     banner = console.page.get_by_role("status").filter(has_text="Connection lost")
     await expect(banner).to_be_hidden()
 
-    down = True
-    await sockets[-1].close()
+    await outage.cut()
     await expect(banner).to_have_text("Connection lost – reconnecting…")
     await expect(banner).to_be_visible()
-    down = False
+    outage.restore()
     # The browser says the network is back: the console tries at once.
     await console.page.evaluate("window.dispatchEvent(new Event('online'))")
     await expect(banner).to_be_hidden()

@@ -10,10 +10,8 @@ from typing import Any
 
 from playwright.async_api import Browser, BrowserContext, Route, WebSocketRoute, expect
 
-from tests.browser.conftest import OpenShop, Reply, eventually
+from tests.browser.conftest import WIDGET_SOCKET, OpenShop, Outage, Reply, eventually
 from tests.harness import Api
-
-WIDGET_SOCKET = re.compile(r"/ws/widget\?")
 
 
 async def test_escape_closes_and_the_open_state_survives_a_reload(shop: OpenShop) -> None:
@@ -156,26 +154,15 @@ async def test_read_marks_both_ways(
 async def test_a_dropped_socket_shows_reconnecting_until_it_is_back(
     context: BrowserContext, shop: OpenShop, reply: Reply
 ) -> None:
-    sockets: list[WebSocketRoute] = []
-    down = False
-
-    async def route(ws: WebSocketRoute) -> None:
-        if down:
-            await ws.close()
-            return
-        ws.connect_to_server()
-        sockets.append(ws)
-
-    await context.route_web_socket(WIDGET_SOCKET, route)
+    outage = await Outage.on(context, WIDGET_SOCKET)
     widget = await shop()
     await widget.open()
     await widget.send("hello")
     connection = widget.page.locator('[data-madoguchi-part="connection"]')
     await expect(connection).to_be_hidden()
-    down = True
-    await sockets[-1].close()
+    await outage.cut()
     await expect(connection).to_have_text("Connection lost – reconnecting…")
-    down = False
+    outage.restore()
     await expect(connection).to_be_hidden()
 
 

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from typing import Any
 
 from playwright.async_api import BrowserContext, WebSocket, WebSocketRoute
 
-from tests.browser.conftest import OpenShop, Reply
+from tests.browser.conftest import WIDGET_SOCKET, OpenShop, Outage, Reply
 from tests.harness import Api
-
-WIDGET_SOCKET = re.compile(r"/ws/widget\?")
 
 
 async def test_reload_shows_the_whole_history_once_in_order(shop: OpenShop, reply: Reply) -> None:
@@ -55,17 +52,7 @@ async def test_replies_while_the_page_was_closed_show_once_in_order(
 async def test_reconnect_shows_what_was_missed_once_in_order(
     context: BrowserContext, shop: OpenShop, reply: Reply
 ) -> None:
-    sockets: list[WebSocketRoute] = []
-    down = False
-
-    async def route(ws: WebSocketRoute) -> None:
-        if down:
-            await ws.close()
-            return
-        ws.connect_to_server()
-        sockets.append(ws)
-
-    await context.route_web_socket(WIDGET_SOCKET, route)
+    outage = await Outage.on(context, WIDGET_SOCKET)
     widget = await shop()
     await widget.open()
     await widget.send("hello")
@@ -74,17 +61,16 @@ async def test_reconnect_shows_what_was_missed_once_in_order(
     await widget.shows_history(conversation_id)
 
     # The socket drops; the agent answers while the widget cannot connect.
-    down = True
-    await sockets[-1].close()
+    await outage.cut()
     await reply(conversation_id, "r2")
     await reply(conversation_id, "r3")
-    down = False
+    outage.restore()
     await widget.shows_history(conversation_id)
     await reply(conversation_id, "r4")
     await widget.send("thanks")
     history = await widget.shows_history(conversation_id)
     assert history == ["hello", "r1", "r2", "r3", "r4", "thanks"]
-    assert len(sockets) >= 2
+    assert len(outage.sockets) >= 2
 
 
 async def test_live_frame_ahead_of_the_history_is_shown_after_it(

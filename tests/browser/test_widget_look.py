@@ -12,10 +12,9 @@ from typing import Any
 
 from playwright.async_api import Browser, BrowserContext, Page, WebSocketRoute, expect
 
-from tests.browser.conftest import OpenShop, Reply, Widget
+from tests.browser.conftest import WIDGET_SOCKET, OpenShop, Reply, Widget
 from tests.harness import Api
 
-WIDGET_SOCKET = re.compile(r"/ws/widget\?")
 AUTOMATIC = "[auto] We are closed today"
 
 

@@ -10,12 +10,10 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from playwright.async_api import BrowserContext, WebSocketRoute, expect
+from playwright.async_api import BrowserContext, expect
 
-from tests.browser.conftest import OpenShop, Reply
+from tests.browser.conftest import WIDGET_SOCKET, OpenShop, Outage, Reply
 from tests.harness import Api
-
-WIDGET_SOCKET = re.compile(r"/ws/widget\?")
 
 
 def png(width: int, height: int) -> bytes:
@@ -37,17 +35,7 @@ def png(width: int, height: int) -> bytes:
 async def test_an_outage_shows_a_banner_and_the_message_goes_once_after(
     context: BrowserContext, shop: OpenShop, api: Api
 ) -> None:
-    sockets: list[WebSocketRoute] = []
-    down = False
-
-    async def route(ws: WebSocketRoute) -> None:
-        if down:
-            await ws.close()
-            return
-        ws.connect_to_server()
-        sockets.append(ws)
-
-    await context.route_web_socket(WIDGET_SOCKET, route)
+    outage = await Outage.on(context, WIDGET_SOCKET)
     widget = await shop()
     page = widget.page
     await widget.open()
@@ -56,8 +44,7 @@ async def test_an_outage_shows_a_banner_and_the_message_goes_once_after(
     banner = page.get_by_role("status").filter(has_text="Connection lost")
     await expect(banner).to_have_count(0)
 
-    down = True
-    await sockets[-1].close()
+    await outage.cut()
     await expect(banner).to_have_text("Connection lost – reconnecting…")
     await page.get_by_label("Message").fill("are you still there?")
     await page.get_by_label("Message").press("Enter")
@@ -65,7 +52,7 @@ async def test_an_outage_shows_a_banner_and_the_message_goes_once_after(
     await expect(offline.locator(".mark")).to_have_text("Sending…")
 
     # The network is back: the widget does not sit out its wait.
-    down = False
+    outage.restore()
     await page.evaluate("window.dispatchEvent(new Event('online'))")
     await expect(banner).to_have_count(0)
     await expect(offline.locator(".mark")).to_have_text("Sent")

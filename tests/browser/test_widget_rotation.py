@@ -3,17 +3,14 @@ their reconnects all move to the new one; the chat goes on as one customer."""
 
 from __future__ import annotations
 
-import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from playwright.async_api import BrowserContext, WebSocketRoute
 
-from tests.browser.conftest import OpenShop, eventually
+from tests.browser.conftest import WIDGET_SOCKET, OpenShop, eventually
 from tests.conftest import StartServer
 from tests.harness import Api
-
-WIDGET_SOCKET = re.compile(r"/ws/widget\?")
 
 
 def token_of(url: str) -> str:

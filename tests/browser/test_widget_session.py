@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from urllib.parse import parse_qs, urlsplit
 
 from playwright.async_api import BrowserContext, Route, WebSocket, WebSocketRoute, expect
 
-from tests.browser.conftest import OpenShop
+from tests.browser.conftest import WIDGET_SOCKET, OpenShop
 from tests.harness import Api
-
-WIDGET_SOCKET = re.compile(r"/ws/widget\?")
 
 
 def token_of(url: str) -> str:
