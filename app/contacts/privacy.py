@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.contacts import repository as customers_repo
 from app.contacts.merge import merge_out
 from app.conversations.publishing import conversation_changed
-from app.conversations.schemas import stored_message_out
+from app.conversations.schemas import context_out, stored_message_out
 from app.db import Database
 from app.errors import Conflict, NotFound
 from app.events.bus import publish_after_commit
@@ -194,6 +194,7 @@ def _customer_out(customer: Customer) -> dict[str, Any]:
         "language": customer.language,
         "created_at": customer.created_at.isoformat(),
         "erased_at": customer.erased_at.isoformat() if customer.erased_at else None,
+        "last_context": context_out(customer.last_context),
     }
 
 
@@ -285,7 +286,15 @@ async def _erase(session: AsyncSession, customer_id: int, actor_id: int) -> Cust
     await session.execute(
         update(Customer)
         .where(Customer.id.in_(people))
-        .values(name=None, email=None, claimed_email=None, phone=None, language=None, erased_at=now)
+        .values(
+            name=None,
+            email=None,
+            claimed_email=None,
+            phone=None,
+            language=None,
+            last_context=None,
+            erased_at=now,
+        )
     )
     record = CustomerErasure(
         customer_id=customer_id, actor_agent_id=actor_id, counts=counts, created_at=now

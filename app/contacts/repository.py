@@ -56,6 +56,16 @@ async def has_conversation(
     return result.first() is not None
 
 
+async def open_conversation_ids(session: AsyncSession, customer_id: int) -> list[int]:
+    """The customer's conversations not resolved (open or snoozed), in every inbox."""
+    result = await session.execute(
+        select(Conversation.id)
+        .where(Conversation.customer_id == customer_id, Conversation.status != "resolved")
+        .order_by(Conversation.id)
+    )
+    return list(result.scalars())
+
+
 async def lock_customers(session: AsyncSession, customer_ids: Sequence[int]) -> dict[int, Customer]:
     """The customers, their rows locked until commit (PostgreSQL; SQLite's one
     writer needs none), always in id order so two merges cannot deadlock."""

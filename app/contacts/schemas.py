@@ -11,6 +11,7 @@ from app.contacts.identities import EMAIL, PHONE
 from app.conversations.schemas import (
     Body,
     ConversationOut,
+    CustomerContext,
     MessageOut,
     Out,
     StrictDbId,
@@ -150,6 +151,9 @@ class ExportedCustomer(Out):
     language: str | None
     created_at: Timestamp
     erased_at: Timestamp | None
+    last_context: CustomerContext | None = Field(
+        description="the page, browser, language and time zone the widget last reported"
+    )
 
 
 class ExportedIdentity(Out):

@@ -173,10 +173,25 @@ class CustomerConversationPage(Out):
     next_cursor: str | None
 
 
+class CustomerContext(Out):
+    """Where the customer's widget last was (the `context` frame), as of `seen_at`."""
+
+    page_url: str | None = Field(description="an http(s) URL, as the widget reported it")
+    page_title: str | None
+    browser: str | None = Field(description='from the User-Agent, e.g. "Chrome 131 on macOS"')
+    language: str | None = Field(description="the browser's BCP 47 language tag")
+    time_zone: str | None = Field(description="the browser's IANA time zone")
+    seen_at: Timestamp
+
+
 class CustomerRef(Out):
     id: int
     name: str | None
     email: str | None
+    context: CustomerContext | None = Field(
+        description="the page, browser, language and time zone the customer's widget "
+        "last reported; null before any"
+    )
 
 
 class AgentRef(Out):
@@ -347,8 +362,23 @@ def stored_message_out(message: Message, channel: str) -> dict[str, Any]:
     )
 
 
+CONTEXT_KEYS = ("page_url", "page_title", "browser", "language", "time_zone", "seen_at")
+
+
+def context_out(stored: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The customer's context as agents get it: every key, null when unknown."""
+    if not stored:
+        return None
+    return {key: stored.get(key) for key in CONTEXT_KEYS}
+
+
 def customer_ref(customer: Customer) -> dict[str, Any]:
-    return {"id": customer.id, "name": customer.name, "email": customer.email}
+    return {
+        "id": customer.id,
+        "name": customer.name,
+        "email": customer.email,
+        "context": context_out(customer.last_context),
+    }
 
 
 def agent_ref(agent: Agent | None) -> dict[str, Any] | None:

@@ -6,11 +6,13 @@ from fastapi import APIRouter, Body
 
 from app.auth.dependencies import Admin, CurrentAgent
 from app.auth.roles import Role
+from app.channels.web.adapter import WidgetAppearance
 from app.config import Settings
 from app.inboxes import repository as inboxes_repo
 from app.inboxes import service as inboxes_service
 from app.inboxes.routing_config import config_of
 from app.inboxes.schemas import BusinessHoursIn, InboxCreate, InboxList, InboxOut, RespondersIn
+from app.kit.api_schema import errors
 from app.kit.numbers import DbId
 from app.models import Agent, Inbox
 from app.runtime import RuntimeDep
@@ -110,6 +112,23 @@ async def put_responders(
 ) -> object:
     async with runtime.db.write() as session:
         inbox = await inboxes_service.set_responders(session, inbox_id, body)
+        return inbox_out(
+            inbox, await inboxes_repo.team_names(session, inbox.id), admin, runtime.settings
+        )
+
+
+@router.put("/{inbox_id}/appearance", response_model=InboxOut, responses=errors(404))
+async def put_appearance(
+    inbox_id: DbId,
+    admin: Admin,
+    runtime: RuntimeDep,
+    body: Annotated[WidgetAppearance | None, Body()] = None,
+) -> object:
+    """A web inbox's widget appearance (`config.appearance`): colour,
+    position and offset, launcher text, greeting, hide on mobile; `null` (or
+    every field null) removes it. Not a web inbox: a 422."""
+    async with runtime.db.write() as session:
+        inbox = await inboxes_service.set_appearance(session, inbox_id, body)
         return inbox_out(
             inbox, await inboxes_repo.team_names(session, inbox.id), admin, runtime.settings
         )

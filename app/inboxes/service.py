@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agents import repository as agents_repo
 from app.channels.registry import ChannelRegistry
+from app.channels.web.adapter import WidgetAppearance
 from app.config import Settings
 from app.errors import InvalidRequest, NotFound
 from app.events.bus import publish_after_commit
@@ -103,6 +104,23 @@ async def set_responders(session: AsyncSession, inbox_id: int, data: RespondersI
     publish_after_commit(
         session, InboxSettingsChanged(inbox.id, inbox.business_hours, inbox.responders)
     )
+    return inbox
+
+
+async def set_appearance(
+    session: AsyncSession, inbox_id: int, appearance: WidgetAppearance | None
+) -> Inbox:
+    """Replaces a web inbox's widget appearance (`config.appearance`); None,
+    or every field null, removes it (the widget's defaults). The widget reads
+    it when it opens its session."""
+    inbox = await get_inbox(session, inbox_id)
+    if inbox.channel != "web":
+        raise InvalidRequest("only a web inbox has a widget appearance")
+    config = {k: v for k, v in inbox.config.items() if k != "appearance"}
+    if appearance is not None and not appearance.is_empty():
+        config["appearance"] = appearance.model_dump(mode="json")
+    # A new dict: the JSON column sees the change.
+    inbox.config = config
     return inbox
 
 

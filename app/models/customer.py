@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base
@@ -28,6 +29,9 @@ class Customer(Base):
     # Set when an admin erased the customer's personal data (app/contacts/privacy.py):
     # the row stays, nameless, so reports keep their counts.
     erased_at: Mapped[datetime | None]
+    # Where the customer's widget last was: page, browser, language, time zone
+    # and when (app/contacts/context.py). The latest only; agents see it live.
+    last_context: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class Identity(Base):

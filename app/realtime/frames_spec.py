@@ -14,6 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.config import Settings
+from app.contacts.context import (
+    LANGUAGE_MAX_LENGTH,
+    PAGE_TITLE_MAX_LENGTH,
+    PAGE_URL_MAX_LENGTH,
+    TIME_ZONE_MAX_LENGTH,
+)
 from app.kit.numbers import DB_INT_MAX
 
 Schema = dict[str, Any]
@@ -222,6 +228,43 @@ WIDGET = SocketSpec(
                 ),
             ),
             answer="`csat`, or `error` (`not_resolved`, `not_found`)",
+        ),
+        FrameSpec(
+            "context",
+            "Where the customer is: sent by the widget on each page it opens. Kept on "
+            "the customer (the latest only) with the browser named from the socket's "
+            "User-Agent and the time it was seen; agents see it as the conversation's "
+            "`customer.context`, live by `conversation.updated`. A socket's changes are "
+            "stored at most once every 5 seconds, the latest winning; an unchanged "
+            "context is not stored again. A field that is not a string, or holds a NUL, "
+            "refuses the frame; one that names nothing usable is dropped.",
+            (
+                FrameField(
+                    "page_url",
+                    {"type": "string", "maxLength": PAGE_URL_MAX_LENGTH},
+                    False,
+                    "the page's http(s) URL; any other scheme, or a longer URL, is dropped",
+                ),
+                FrameField(
+                    "page_title",
+                    {"type": "string"},
+                    False,
+                    f"the page's title; cut to {PAGE_TITLE_MAX_LENGTH} characters",
+                ),
+                FrameField(
+                    "language",
+                    {"type": "string", "maxLength": LANGUAGE_MAX_LENGTH},
+                    False,
+                    'the browser\'s BCP 47 language tag ("ja-JP"); a malformed one is dropped',
+                ),
+                FrameField(
+                    "time_zone",
+                    {"type": "string", "maxLength": TIME_ZONE_MAX_LENGTH},
+                    False,
+                    'the browser\'s IANA time zone ("Asia/Tokyo"); an unknown one is dropped',
+                ),
+            ),
+            answer="nothing",
         ),
         _PING,
     ),
@@ -461,7 +504,8 @@ AGENT = SocketSpec(
         ),
         FrameSpec(
             "conversation.updated",
-            "The conversation was opened, resolved, reopened or otherwise changed.",
+            "The conversation was opened, resolved, reopened or otherwise changed; "
+            "also when its customer's `context` changed (the widget's `context` frame).",
             (FrameField("conversation", _OBJECT, description="as REST answers it"),),
         ),
         FrameSpec(

@@ -11,6 +11,7 @@ from starlette.websockets import WebSocket
 from app.auth.widget_sessions import SessionLifetimes
 from app.channels.base import InboundMessage, Sender
 from app.channels.web.adapter import WebConfig
+from app.contacts.context import ContextKeeper, ContextRefused, browser_name, check_context
 from app.conversations import customer_chat, intake
 from app.conversations.intake import InboxFacts
 from app.conversations.writer import MESSAGE_WRITER, ErasedCustomer, StoredMessage
@@ -56,6 +57,8 @@ class _Chat:
     customer_id: int
     customer_name: str | None
     conversation_id: int | None = None
+    # Made by the first `context` frame (app/contacts/context.py).
+    context: ContextKeeper | None = None
 
 
 async def widget_socket(ws: WebSocket, runtime: Runtime, token: str) -> None:
@@ -68,6 +71,8 @@ async def widget_socket(ws: WebSocket, runtime: Runtime, token: str) -> None:
         await _serve(runtime, conn, chat, rate_key)
     finally:
         runtime[HUB].remove(conn)
+        if chat.context is not None:
+            await chat.context.close()
 
 
 async def _open(
@@ -248,6 +253,18 @@ async def _serve(runtime: Runtime, conn: Connection, chat: _Chat, rate_key: str)
                     comment,
                 )
                 conn.send({"type": "csat", "conversation_id": conversation_id, "rating": rating})
+            elif kind == "context":
+                # A write at most every few seconds (coalesced), counted like a signal.
+                runtime.limits.widget_signals.hit(rate_key)
+                try:
+                    fields = check_context(frame)
+                except ContextRefused as exc:
+                    raise BadFrame("invalid_frame", str(exc)) from exc
+                if chat.context is None:
+                    chat.context = ContextKeeper(
+                        runtime.db, chat.customer_id, browser_name(_user_agent(conn.ws))
+                    )
+                await chat.context.offer(fields, clock.now())
             elif kind == "ping":
                 conn.send({"type": "pong"})
         except BadFrame as exc:
@@ -256,6 +273,15 @@ async def _serve(runtime: Runtime, conn: Connection, chat: _Chat, rate_key: str)
             conn.send(error_frame("rate_limited", exc.detail, retry_after=exc.retry_after))
         except AppError as exc:
             conn.send(error_frame(exc.code, exc.detail))
+
+
+def _user_agent(ws: WebSocket) -> str | None:
+    # From the handshake's raw headers: `WebSocket.headers` would keep a
+    # parsed copy on the socket.
+    for name, value in ws.scope["headers"]:
+        if name == b"user-agent":
+            return bytes(value).decode("latin-1")
+    return None
 
 
 async def _resume(

@@ -7,7 +7,7 @@ from pydantic import BaseModel, BeforeValidator, StringConstraints
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.widget_sessions import SessionLifetimes
-from app.channels.web.adapter import WebConfig
+from app.channels.web.adapter import WebConfig, WidgetAppearance
 from app.contacts import chat_link
 from app.errors import Forbidden
 from app.inboxes import service as inboxes_service
@@ -69,6 +69,11 @@ async def _embeddable_inbox(
     return inbox
 
 
+def _appearance_of(inbox: Inbox) -> dict[str, object] | None:
+    appearance = WebConfig.model_validate(inbox.config).appearance
+    return appearance.model_dump(mode="json") if appearance is not None else None
+
+
 class SessionOut(BaseModel):
     session_token: str
     customer_id: int
@@ -76,6 +81,9 @@ class SessionOut(BaseModel):
     resumed: bool
     inbox_id: int
     availability: Availability
+    # How the inbox's admin set the widget to look (every field, nulls for
+    # the widget's defaults); null when nothing is set. Public by nature.
+    appearance: WidgetAppearance | None = None
 
 
 # 403: an origin that may not embed it, a bad identity_hash, or a chat link not
@@ -129,6 +137,7 @@ async def create_session(body: SessionCreate, request: Request, runtime: Runtime
         # False: a new session, whatever token was given (unknown, or dead).
         "resumed": opened.resumed,
         "inbox_id": inbox.id,
+        "appearance": _appearance_of(inbox),
         "availability": (
             await availability(
                 inbox,

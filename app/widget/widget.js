@@ -5,6 +5,10 @@
  * data-color="#0a7", data-position="left|right", data-offset="24" (px from the
  * side), data-launcher-text="Ask us", data-greeting="…" (the welcome line),
  * data-hide-on-mobile="1", data-sound="off" (no sound for a reply in a hidden tab).
+ * The owner's look from the inbox settings (the session's `appearance`) applies
+ * where no data- attribute says otherwise.
+ * After each connect, and when a single-page shop changes its address, a
+ * `context` frame tells the agents the page, language and time zone.
  * Plain JS, no build step. Everything lives in a shadow root, so the host page's
  * CSS cannot reach it. Message text is only ever set with textContent.
  *
@@ -46,7 +50,8 @@
       words: "Very poor|Poor|OK|Good|Excellent", rateSend: "Rate", resolved: "This chat was resolved.",
       attach: "Attach a file", download: "Download {name}", notSent: "Not sent: {reason}", tooLarge: "the file is too large",
       unreadWord: " unread", newTitle: "({n}) New message – {title}", auto: "Automatic message",
-      welcome: "Hi! Ask us anything – we're happy to help.", history: "Conversation history", today: "Today"
+      welcome: "Hi! Ask us anything – we're happy to help.", history: "Conversation history", today: "Today",
+      past: "Previous conversations", back: "Back", stOpen: "Open", stResolved: "Resolved"
     },
     ja: {
       launcher: "チャット", title: "お問い合わせ", close: "閉じる", message: "メッセージ", send: "送信",
@@ -62,7 +67,8 @@
       words: "とても不満|不満|普通|満足|とても満足", rateSend: "評価する", resolved: "このチャットは解決済みになりました。",
       attach: "ファイルを添付", download: "{name} をダウンロード", notSent: "未送信: {reason}", tooLarge: "ファイルが大きすぎます",
       unreadWord: "件の未読", newTitle: "({n}) 新着メッセージ – {title}", auto: "自動メッセージ",
-      welcome: "こんにちは。お気軽にご質問ください。", history: "会話の履歴", today: "今日"
+      welcome: "こんにちは。お気軽にご質問ください。", history: "会話の履歴", today: "今日",
+      past: "これまでのお問い合わせ", back: "戻る", stOpen: "対応中", stResolved: "解決済み"
     }
   };
   var lang = (attr("lang") || navigator.language || "en").toLowerCase().slice(0, 2);
@@ -70,7 +76,9 @@
   function t(name, vars) {
     return TEXT[lang][name].replace(/\{(\w+)\}/g, function (_, k) { return vars && vars[k] != null ? String(vars[k]) : ""; });
   }
-  var launcherText = attr("launcher-text") || t("launcher");
+  // The owner's look (the inbox's `appearance`), as last given; a data- attribute wins.
+  var look = saved.look || {};
+  function pick(name, value) { var v = attr(name); return v != null && v !== "" ? v : value; }
 
   var socket = null, live = null, pending = {}, seen = {}, lastSeq = {};
   // attempts: connects since the last served one (the backoff); renewed: the
@@ -92,13 +100,20 @@
   host.setAttribute("data-madoguchi", "");
   var shadow = host.attachShadow({mode: "open"});
   var style = document.createElement("style");
-  var color = attr("color");
-  if (!(color && window.CSS && CSS.supports("color", color))) color = "#1f3a5f";
-  var side = attr("position") === "left" ? "left" : "right";
-  var offset = Math.max(0, Math.min(400, parseInt(attr("offset"), 10) || 16));
+  var color, side, offset, hideMobile, sheet = null;
+  function settle() {
+    color = pick("color", look.color);
+    if (!(color && window.CSS && CSS.supports("color", color))) color = "#1f3a5f";
+    side = pick("position", look.position) === "left" ? "left" : "right";
+    offset = parseInt(pick("offset", look.offset), 10);
+    offset = isNaN(offset) ? 16 : Math.max(0, Math.min(400, offset));
+    var hide = attr("hide-on-mobile");
+    hideMobile = hide ? !/^(0|false|no|off)$/i.test(hide) : look.hide_on_mobile === true;
+  }
+  settle();
   // !important on :host only: the host element is in the page, where the
   // page's own rules would otherwise win over ours.
-  style.textContent = [
+  function css() { return [
     ":host{all:initial!important;--c:" + color + ";position:fixed!important;" + side + ":" + offset + "px!important;bottom:16px!important;z-index:2147483000!important;display:block!important;font:14px/1.4 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif,'Apple Color Emoji','Segoe UI Emoji','Noto Color Emoji'!important;color:#1d2433!important}",
     "*{box-sizing:border-box;font:inherit;color:inherit;margin:0}",
     "[hidden]{display:none!important}",
@@ -150,9 +165,13 @@
     ".stars input:checked+span{background:#f4b400;border-color:#8a6500;font-weight:700}",
     ".stars input:focus-visible+span{outline:2px solid #2b6cb0;outline-offset:2px}",
     "@media (max-width:480px){:host{" + side + ":12px!important;bottom:12px!important}.panel{position:fixed;inset:0;width:100vw;height:100%;border-radius:0;margin:0;border:0}.x{min-width:44px;min-height:44px}.opened .launcher{display:none}" +
-      (attr("hide-on-mobile") && !fullscreen ? ":host{display:none!important}" : "") + "}",
-    ".full{position:fixed;inset:0;width:100vw;height:100%;border-radius:0;margin:0;border:0}"
-  ].join("\n");
+      (hideMobile && !fullscreen ? ":host{display:none!important}" : "") + "}",
+    ".full{position:fixed;inset:0;width:100vw;height:100%;border-radius:0;margin:0;border:0}",
+    ".link{border:0;border-bottom:1px solid #e3e8ee;background:#fff;color:#1f3a5f;text-decoration:underline;cursor:pointer;padding:6px 12px;font-size:13px;text-align:left;min-height:32px}",
+    ".pv{display:none}.inpast .pv{display:block}.inpast .scroll:not(.pv),.inpast .typing,.inpast .card,.inpast .composer,.inpast .link{display:none!important}",
+    ".pv h3{font-weight:700;margin:8px 0}.plist{list-style:none;padding:0;display:flex;flex-direction:column;gap:6px}.plist .file{width:100%}.plist b,.plist span{display:block}"
+  ].join("\n"); }
+  style.textContent = css();
 
   var panel = el("section", "panel", {role: "dialog", "aria-label": t("title"), hidden: ""});
   panel.className = "panel" + (fullscreen ? " full" : "");
@@ -170,7 +189,6 @@
   // Focusable, so a keyboard can scroll the history.
   var scroller = el("div", "scroll", {role: "region", tabindex: "0", "aria-label": t("history")}); scroller.className = "scroll";
   var welcome = el("p", "welcome"); welcome.className = "welcome";
-  welcome.textContent = attr("greeting") || t("welcome");
   var log = el("div", "log", {role: "log", "aria-live": "polite", "aria-label": t("title")}); log.className = "log";
   var ended = el("p", "resolved", {hidden: ""}); ended.className = "ended"; ended.textContent = t("resolved");
   var typingLine = el("div", "typing", {"aria-live": "polite"}); typingLine.className = "typing";
@@ -220,7 +238,13 @@
   clip.className = "clip"; clip.textContent = "📎";
   clip.onclick = function () { fileInput.click(); };
   form.append(clip, fileInput, input, sendButton);
-  panel.append(header, connection, scroller, typingLine, emailForm, prechatForm, form);
+  // Earlier conversations, read-only: a list, then one's messages, each with Back.
+  var pastLink = el("button", "past-link", {type: "button", hidden: ""}); pastLink.className = "link"; pastLink.textContent = t("past");
+  var past = el("div", "past", {role: "region", tabindex: "0", "aria-label": t("past")}); past.className = "scroll pv";
+  var back = el("button", "past-back", {type: "button"}); back.className = "file"; back.textContent = "← " + t("back");
+  var pastTitle = el("h3"), pastList = el("ul", "past-list"), pastLog = el("div", "past-log"); pastList.className = "plist"; pastLog.className = "log";
+  past.append(back, pastTitle, pastList, pastLog);
+  panel.append(header, connection, pastLink, scroller, past, typingLine, emailForm, prechatForm, form);
 
   var dock = el("div"); dock.className = "dock";
   var preview = el("button", "preview", {type: "button", hidden: ""}); preview.className = "preview";
@@ -232,16 +256,25 @@
   var badge = el("span", "badge", {hidden: ""}); badge.className = "badge";
   var unreadWord = el("span"); unreadWord.className = "sr";
   var gap = document.createTextNode("");
-  button.append(document.createTextNode(launcherText), gap, badge, unreadWord);
+  var launcherLabel = document.createTextNode("");
+  button.append(launcherLabel, gap, badge, unreadWord);
   // A constructed sheet where the browser has one: the host page's CSP
   // (style-src without 'unsafe-inline') does not block it as it would <style>.
   try {
-    var sheet = new CSSStyleSheet();
+    sheet = new CSSStyleSheet();
     sheet.replaceSync(style.textContent);
     shadow.adoptedStyleSheets = [sheet];
   } catch (e) {
+    sheet = null;
     shadow.append(style);
   }
+  function applyLook() {
+    settle();
+    if (sheet) sheet.replaceSync(css()); else style.textContent = css();
+    launcherLabel.data = pick("launcher-text", look.launcher_text) || t("launcher");
+    welcome.textContent = pick("greeting", look.greeting) || t("welcome");
+  }
+  applyLook();
   dock.append(panel);
   if (!fullscreen) dock.append(preview, button);
   shadow.append(dock);
@@ -262,8 +295,9 @@
       if (focus !== false) (prechatForm.hidden ? input : nameInput).focus();
       markRead();
       if (stopped) { stopped = false; attempts = 0; renewed = false; start(); }
-    } else if (focus !== false) {
-      button.focus();
+    } else {
+      panel.classList.remove("inpast");
+      if (focus !== false) button.focus();
     }
     showUnread();
   }
@@ -288,7 +322,7 @@
   function persist() {
     try {
       localStorage.setItem(storeKey, JSON.stringify({token: saved.token || null, open: !!saved.open,
-        email: saved.email || null, started: !!saved.started, rated: saved.rated, seen: saved.seen || null}));
+        email: saved.email || null, started: !!saved.started, rated: saved.rated, seen: saved.seen || null, look: look}));
     } catch (e) { /* private mode */ }
   }
 
@@ -637,11 +671,65 @@
     if (!id || id === conversationId) return;
     conversationId = id;
     conversationStatus = "open";
+    checkPast();
     assigneeName = null; queued = false;
     if (!stopped) status.textContent = "";
     showAvailability();
     showForms();
   }
+  function api(path) {
+    return fetch(base + "/api/v1/widget/conversations" + path, {headers: {authorization: "Bearer " + saved.token}})
+      .then(function (r) { if (!r.ok) throw new Error(String(r.status)); return r.json(); });
+  }
+  // The link shows once the customer has more than one conversation.
+  function checkPast() {
+    api("?limit=2").then(function (page) { pastLink.hidden = (page.items || []).length < 2; }).catch(function () { /* later */ });
+  }
+  function day(iso) { return new Date(iso).toLocaleDateString(lang, {year: "numeric", month: "short", day: "numeric"}); }
+  function pastRows(c, limit) {
+    return api("/" + c.id + "/messages?limit=" + limit).then(function (page) { return page.items || []; });
+  }
+  pastLink.onclick = function () {
+    panel.classList.add("inpast");
+    pastLog.textContent = ""; pastList.textContent = ""; pastList.hidden = false;
+    pastTitle.textContent = t("past");
+    back.focus();
+    api("?limit=50").then(function (page) {
+      (page.items || []).forEach(function (c) {
+        if (c.id === conversationId) return;
+        var li = el("li"), b = el("button", "past-item", {type: "button"}), head = el("b"), first = el("span", "past-first");
+        b.className = "file";
+        head.textContent = day(c.created_at) + " · " + t(c.status === "resolved" ? "stResolved" : "stOpen");
+        b.append(head, first); li.append(b); pastList.append(li);
+        // Its first line: the customer's question rather than a greeting.
+        pastRows(c, 5).then(function (rows) {
+          var m = rows.filter(function (r) { return r.author.kind === "customer"; })[0] || rows[0];
+          var text = m ? m.body.split("\n")[0] : "";
+          first.textContent = text.length > 80 ? text.slice(0, 79) + "…" : text;
+        }).catch(function () { /* the date says which */ });
+        b.onclick = function () { showPast(c, head.textContent); };
+      });
+    }).catch(function () { /* Back still works */ });
+  };
+  function showPast(c, label) {
+    pastList.hidden = true;
+    pastTitle.textContent = label;
+    back.focus();
+    pastRows(c, 200).then(function (rows) {
+      pastLog.textContent = "";
+      rows.forEach(function (m) {
+        var row = line(m.author.kind, m.author.name, m.body, m.created_at);
+        row.setAttribute("data-madoguchi-part", "past-message");
+        addFiles(row, m.attachments);
+        pastLog.append(row);
+      });
+    }).catch(function () { /* Back still works */ });
+  }
+  back.onclick = function () {
+    if (pastList.hidden) { pastList.hidden = false; pastLog.textContent = ""; pastTitle.textContent = t("past"); back.focus(); return; }
+    panel.classList.remove("inpast");
+    pastLink.focus();
+  };
   // The status frame on connect names no agent: the conversation list does.
   function fetchAssignee(id) {
     fetch(base + "/api/v1/widget/conversations", {headers: {authorization: "Bearer " + saved.token}})
@@ -699,7 +787,35 @@
     });
     markRead();
     heartbeat(state);
+    sendContext();
   }
+  // Where the customer is, for the agents: sent on each connect and when the
+  // address changes in a single-page shop. An older server answers an
+  // `error` (no client_id), which is ignored.
+  var contextTimer = null, contextUrl = null;
+  function sendContext() {
+    if (!live) return;
+    var zone = null;
+    try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || null; } catch (e) { /* none */ }
+    contextUrl = location.href;
+    sendFrame({type: "context", page_url: contextUrl.slice(0, 2000),
+      page_title: String(pageTitle !== null ? pageTitle : document.title || "").slice(0, 300),
+      language: navigator.language || null, time_zone: zone});
+  }
+  function moved() {
+    clearTimeout(contextTimer);
+    contextTimer = setTimeout(function () { if (location.href !== contextUrl) sendContext(); }, 400);
+  }
+  ["pushState", "replaceState"].forEach(function (name) {
+    var original = history[name];
+    if (typeof original !== "function") return;
+    history[name] = function () {
+      var result = original.apply(this, arguments);
+      moved();
+      return result;
+    };
+  });
+  window.addEventListener("popstate", moved);
   // A socket on a network that went away may not close for minutes: a ping
   // unanswered for 20 s closes it, and the reconnect starts.
   function heartbeat(state) {
@@ -859,7 +975,9 @@
           renewed = true;
         }
         saved.token = s.session_token;
+        look = s.appearance && typeof s.appearance === "object" ? s.appearance : {};
         persist();
+        applyLook();
         showAvailability(s.availability);
         later(connect);
       })

@@ -5,10 +5,17 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping, Sequence
-from typing import ClassVar
+from typing import Annotated, ClassVar, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+    field_validator,
+)
 
 from app.channels.base import (
     ChannelKind,
@@ -19,7 +26,67 @@ from app.channels.base import (
     OutboundMessage,
     WebhookAnswer,
 )
-from app.kit.text import StorableStr
+from app.kit.api_schema import Integer, NoNul
+from app.kit.text import Storable, StorableStr
+
+# A 6-digit hex colour, as `<input type=color>` gives it: #1a73e8.
+HEX_COLOUR_PATTERN = r"^#[0-9A-Fa-f]{6}$"
+MAX_OFFSET_PX = 200
+
+
+def _none_if_blank(value: str | None) -> str | None:
+    return value if value else None
+
+
+class WidgetAppearance(BaseModel):
+    """How the widget looks on the shop's pages, set by an admin without code
+    (`config.appearance` of a web inbox). Public: the widget reads it from its
+    session, so nothing here is a secret. A null leaves the widget's default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    color: (
+        Annotated[
+            str,
+            StringConstraints(pattern=HEX_COLOUR_PATTERN),
+            Field(description="the launcher's and header's colour, #RRGGBB"),
+        ]
+        | None
+    ) = None
+    position: Literal["left", "right"] | None = Field(
+        default=None, description="the launcher's corner: bottom left or bottom right"
+    )
+    offset: Annotated[Integer, Field(ge=0, le=MAX_OFFSET_PX)] | None = Field(
+        default=None, description="px from the page's side and bottom edge"
+    )
+    launcher_text: (
+        Annotated[str, StringConstraints(strip_whitespace=True, max_length=40), Storable, NoNul]
+        | None
+    ) = Field(default=None, description="a label next to the launcher's icon")
+    greeting: (
+        Annotated[str, StringConstraints(strip_whitespace=True, max_length=300), Storable, NoNul]
+        | None
+    ) = Field(default=None, description="the welcome line the panel shows first")
+    hide_on_mobile: StrictBool | None = Field(
+        default=None, description="true: no launcher on phone-size screens"
+    )
+
+    @field_validator("color")
+    @classmethod
+    def _lower(cls, value: str | None) -> str | None:
+        return value.lower() if value is not None else None
+
+    @field_validator("launcher_text", "greeting")
+    @classmethod
+    def _blank(cls, value: str | None) -> str | None:
+        return _none_if_blank(value)
+
+    def is_empty(self) -> bool:
+        return all(v is None for v in self.model_dump().values())
+
+
+def _absent(value: object) -> bool:
+    return value is None
 
 
 class WebConfig(BaseModel):
@@ -30,6 +97,13 @@ class WebConfig(BaseModel):
     # Where this site's verified user ids live. Unset, each inbox is its own
     # namespace; an admin gives two inboxes the same name to share their users.
     identity_namespace: StorableStr | None = Field(default=None, min_length=1, max_length=80)
+    # How the widget looks; absent (or all null): the widget's defaults.
+    appearance: WidgetAppearance | None = Field(default=None, exclude_if=_absent)
+
+    @field_validator("appearance")
+    @classmethod
+    def _unset(cls, value: WidgetAppearance | None) -> WidgetAppearance | None:
+        return None if value is None or value.is_empty() else value
 
     @field_validator("allowed_origins")
     @classmethod

@@ -700,6 +700,7 @@
   function showHeader(c) {
     current = c;
     $("conv-title").textContent = customerName(c);
+    showContext(c.customer ? c.customer.context : null);
     const meta = $("conv-meta");
     meta.replaceChildren(badge(c.channel), badge(c.status), node("span", "assignee", c.assignee ? "Assigned to " + c.assignee.name : "Unassigned"));
     const sla = slaMarker(c);
@@ -846,6 +847,62 @@
     dl.replaceChildren();
     for (const [term, value] of rows) if (value) dl.append(node("dt", "", term), node("dd", "", value));
     $("identities").replaceChildren(...(c.identities || []).map((i) => node("li", "", i.channel + ": " + i.external_id + (i.verified ? " ✓" : ""))));
+  }
+
+  // -- where the customer is (the widget's `context`, live by conversation.updated) ---------
+  let shownContext = null, contextTick = 0;
+  function contextBox() {
+    let box = $("customer-context");
+    if (!box) {
+      box = node("section");
+      box.id = "customer-context";
+      box.setAttribute("aria-labelledby", "customer-context-title");
+      const title = node("h4", "", "Where they are");
+      title.id = "customer-context-title";
+      box.append(title, node("dl"));
+      $("customer-details").after(box);
+    }
+    return box;
+  }
+  // The customer's clock, named by its zone: "Tue 09:05 (Asia/Tokyo)".
+  function localTime(zone) {
+    try {
+      const text = new Intl.DateTimeFormat([], {timeZone: zone, weekday: "short", hour: "2-digit", minute: "2-digit"}).format(new Date());
+      return text + " (" + zone + ")";
+    } catch (e) { return null; }
+  }
+  function showContext(context) {
+    shownContext = context || null;
+    clearTimeout(contextTick);
+    const box = contextBox();
+    box.hidden = !shownContext;
+    const dl = box.querySelector("dl");
+    dl.replaceChildren();
+    if (!shownContext) return;
+    const c = shownContext;
+    if (c.page_url || c.page_title) {
+      const dd = node("dd", "page");
+      if (c.page_title) dd.append(node("span", "page-title", c.page_title));
+      // Only a web address becomes a link (the server keeps no other kind).
+      if (c.page_url && /^https?:\/\//i.test(c.page_url)) {
+        const a = node("a", "page-url", c.page_url);
+        a.href = c.page_url;
+        a.target = "_blank";
+        a.rel = "noopener noreferrer";
+        if (c.page_title) dd.append(document.createElement("br"));
+        dd.append(a);
+      }
+      dl.append(node("dt", "", "Page"), dd);
+    }
+    const time = c.time_zone ? localTime(c.time_zone) : null;
+    const rows = [["Browser", c.browser, "browser"], ["Language", c.language, "language"],
+      ["Local time", time, "local-time"], ["Seen", when(c.seen_at), "seen"]];
+    for (const [term, value, name] of rows) if (value) dl.append(node("dt", "", term), node("dd", name, value));
+    if (time) {
+      // Next at the turn of the minute, so the clock never lags by most of one.
+      const now = new Date();
+      contextTick = setTimeout(() => { if (shownContext === c) showContext(c); }, 60000 - now.getSeconds() * 1000 - now.getMilliseconds() + 50);
+    }
   }
 
   // -- replying and acting ------------------------------------------------------------------

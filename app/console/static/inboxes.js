@@ -71,6 +71,7 @@
     const config = inbox.config || {};
     for (const key of Object.keys(config).sort()) {
       if (key === "identity_secret") continue;  // an admin's web inbox shows it on request, below
+      if (key === "appearance") continue;  // its own form, below
       if (key === "imap" && config.imap) {
         fact("IMAP", config.imap.username + " at " + config.imap.host + ":" + config.imap.port + " (" + config.imap.folder + ")");
       } else if (SECRETS.has(key)) {
@@ -83,6 +84,7 @@
     if (inbox.channel === "web" && inbox.widget_key) li.append(webSetup(inbox));
     if (WEBHOOK[inbox.channel]) li.append(webhookSetup(inbox));
     if (isAdmin()) li.append(hoursForm(inbox), respondersForm(inbox), routingForm(inbox));
+    if (isAdmin() && inbox.channel === "web") li.append(appearanceForm(inbox));
     return li;
   }
   // What the inbox cannot do as the server is set up (e.g. no outbound mail
@@ -268,6 +270,63 @@
         const body = {policy: policy.value};
         for (const key of Object.keys(numbers)) if (numbers[key].value !== "") body[key] = Number(numbers[key].value);
         return body;
+      }};
+    });
+  }
+
+  // The widget's look, set without code (config.appearance): the widget reads
+  // it from its session. A field left at its default is sent as null.
+  const DEFAULT_COLOUR = "#1f3a5f";  // the widget's own (widget.js)
+  function appearanceForm(inbox) {
+    return settings("Widget appearance", inbox, (form) => {
+      const current = (inbox.config && inbox.config.appearance) || {};
+      form.noValidate = true;  // an out-of-range offset is said in words, below
+      const ownColour = node("input");
+      ownColour.type = "checkbox";
+      ownColour.checked = !!current.color;
+      const ownColourLabel = node("label", "check");
+      ownColourLabel.append(ownColour, " Own colour (else the default)");
+      const colour = input(current.color || DEFAULT_COLOUR, "color");
+      colour.addEventListener("input", () => { ownColour.checked = true; });
+      const position = node("select");
+      for (const [value, name] of [["", "Default (bottom right)"], ["right", "Bottom right"], ["left", "Bottom left"]]) {
+        position.append(new Option(name, value));
+      }
+      position.value = current.position || "";
+      const offset = input(current.offset, "number");
+      offset.min = "0"; offset.max = "200"; offset.step = "1";
+      offset.placeholder = "default";
+      const launcher = input(current.launcher_text || "");
+      launcher.maxLength = 40;
+      launcher.placeholder = "optional, e.g. Chat with us";
+      const greeting = node("textarea");
+      greeting.rows = 2; greeting.maxLength = 300;
+      greeting.value = current.greeting || "";
+      greeting.placeholder = "optional, the first line the panel shows";
+      const hide = node("input");
+      hide.type = "checkbox";
+      hide.checked = current.hide_on_mobile === true;
+      const hideLabel = node("label", "check");
+      hideLabel.append(hide, " Hide on mobile");
+      form.append(field("Colour", colour), ownColourLabel, field("Position", position),
+        field("Offset from the edge (px, 0-200)", offset), field("Launcher text", launcher),
+        field("Greeting", greeting), hideLabel,
+        node("p", "hint", "Shown to every visitor of the pages that embed the widget; a page's data- attributes override it."),
+        node("button", "", "Save widget appearance"));
+      return {path: "/appearance", body: () => {
+        let px = null;
+        if (offset.value.trim() !== "") {
+          px = Number(offset.value);
+          if (!Number.isInteger(px) || px < 0 || px > 200) throw new Error("Offset: a whole number of pixels from 0 to 200");
+        }
+        return {
+          color: ownColour.checked ? colour.value : null,
+          position: position.value || null,
+          offset: px,
+          launcher_text: launcher.value.trim() || null,
+          greeting: greeting.value.trim() || null,
+          hide_on_mobile: hide.checked ? true : null,
+        };
       }};
     });
   }
