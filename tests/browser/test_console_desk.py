@@ -161,3 +161,38 @@ async def test_an_overdue_first_reply_is_marked_in_the_list_and_the_header(
     await expect(console.row(name).locator(".name")).to_contain_text("first reply overdue")
     await console.open(name)
     await expect(page.locator("#conv-meta .sla.overdue")).to_be_visible()
+
+
+async def test_the_inboxs_sla_clock_warns_then_shows_the_breach_live_and_after_a_reload(
+    open_console: OpenConsole, console_api: Any
+) -> None:
+    """The service policy's clock (sla.warning, sla.breached): the supervisor
+    watching the conversation sees the warning, then the breach, on its row
+    and in its header; a console opened later reads it back."""
+    inbox = await console_api.create_inbox()
+    r = await console_api.http.put(
+        f"/api/v1/inboxes/{inbox['id']}/service-policy",
+        json={"first_response_seconds": 16, "warning_ratio": 0.5},
+        headers=console_api.auth(console_api.admin_token),
+    )
+    assert r.status_code == 200, r.text
+    supervisor = await console_api.create_agent("supervisor")
+    console = await open_console(supervisor)
+    name = unique("Clocked")
+    await customer_says(console_api, inbox, "is anyone there?", name=name)
+    await console.page.get_by_label("Inbox").select_option(str(inbox["id"]))
+    await console.open(name)
+    header = console.page.locator("#conv-meta .sla")
+    await expect(header).to_have_text("SLA due soon: first response", timeout=30_000)
+    await expect(header).to_have_text("SLA breached: first response", timeout=30_000)
+    await expect(console.row(name).locator(".sla.overdue")).to_have_text(
+        "SLA breached: first response"
+    )
+    await expect(console.row(name).locator(".name")).to_contain_text("SLA breached")
+
+    later = await open_console(supervisor)
+    await later.page.get_by_label("Inbox").select_option(str(inbox["id"]))
+    await later.open(name)
+    await expect(later.page.locator("#conv-meta .sla.overdue")).to_have_text(
+        "SLA breached: first response"
+    )

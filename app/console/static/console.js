@@ -331,6 +331,12 @@
       case "presence":
         if (f.status === "online" || f.status === "away") $("presence").value = f.status;
         break;
+      case "sla.warning":
+      case "sla.breached":
+        slaAlert(f.conversation_id, f.type === "sla.breached" ? "breach" : "warning", f.target, f.due_at);
+        if (current && f.conversation_id === current.id) showHeader(current);
+        scheduleList();
+        break;
     }
   }
   let audio = null;
@@ -538,7 +544,7 @@
     if (sla) tags.append(sla);
     li.append(name, time, preview, tags);
     // Said in words as well as the dot and the colour (the row's name is its text).
-    const said = (unread ? ", unread" : "") + (sla && sla.classList.contains("overdue") ? ", first reply overdue" : "");
+    const said = (unread ? ", unread" : "") + (sla && sla.dataset.said ? ", " + sla.dataset.said : "");
     if (said) name.append(node("span", "sr", said));
     li.addEventListener("click", () => openConversation(c.id));
     li.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); openConversation(c.id); } });
@@ -563,11 +569,37 @@
     const left = state.due - Date.now();
     return left <= 0 ? "overdue " + span(left) : "reply in " + span(left);
   }
+  // The inbox's service policy (SLA clocks): a warning, then a breach, told
+  // live by sla.* frames and read back when a conversation is opened. A
+  // breach outranks the promise's own marker.
+  const slaAlerts = new Map();
+  const SLA_TARGETS = {first_response: "first response", next_response: "next response", resolution: "resolution"};
+  function slaAlert(id, phase, target, dueAt) {
+    const known = slaAlerts.get(id);
+    if (known && known.phase === "breach" && phase !== "breach") return;
+    slaAlerts.set(id, {phase: phase, target: target, due: dueAt});
+  }
+  async function loadSla(id) {
+    let marks;
+    try { marks = await api("/api/v1/conversations/" + id + "/sla"); } catch (e) { return; }
+    for (const m of marks.items) slaAlert(id, m.phase, m.target, m.due_at);
+    if (current && current.id === id && slaAlerts.has(id)) { showHeader(current); scheduleList(); }
+  }
   function slaMarker(c) {
+    const alert = c.status !== "resolved" && slaAlerts.get(c.id);
+    if (alert) {
+      const breached = alert.phase === "breach";
+      const words = (breached ? "SLA breached: " : "SLA due soon: ") + (SLA_TARGETS[alert.target] || alert.target);
+      const el = node("span", "sla " + (breached ? "overdue" : "warning"), words);
+      el.dataset.said = words;
+      el.title = (breached ? "Was due " : "Due ") + when(alert.due);
+      return el;
+    }
     const state = slaState(c);
     if (!state) return null;
     const el = node("span", "sla" + (state.overdue ? " overdue" : ""), slaText(state));
     el.dataset.due = String(state.due);
+    if (state.overdue) el.dataset.said = "first reply overdue";
     el.title = "First reply due " + when(c.promised_reply_by);
     return el;
   }
@@ -665,6 +697,7 @@
       if (entry.conversation_id === id && !rowOf(entry.client_id)) pendingRow(entry, socketReady ? "sending" : "queued");
     }
     loadCustomer(conversation.customer_id);
+    loadSla(id);
     loadTimeline(conversation);
     fillOtherInboxes(conversation);
     markRead();
