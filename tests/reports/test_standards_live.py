@@ -104,9 +104,16 @@ async def test_an_sla_clock_survives_a_crash_and_fires_once(start_server: StartS
     await api.server.start()
     async with api.agent_socket(supervisor["token"]) as console:
         await console.send({"type": "watch", "conversation_id": conversation_id})
-        warning = await console.expect_for("sla.warning", conversation_id, timeout=30)
-        breach = await console.expect_for("sla.breached", conversation_id, timeout=30)
-        assert warning["target"] == breach["target"] == "first_response"
+        # A slow restart (a loaded machine) may let an alert fire before the
+        # watch: that one is read back, the later ones are heard.
+        r = await api.http.get(
+            f"/api/v1/conversations/{conversation_id}/sla", headers=api.auth(supervisor["token"])
+        )
+        fired_early = {m["phase"] for m in r.json()["items"]}
+        for phase, frame_type in (("warning", "sla.warning"), ("breach", "sla.breached")):
+            if phase not in fired_early:
+                alert = await console.expect_for(frame_type, conversation_id, timeout=30)
+                assert alert["target"] == "first_response"
         again = await console.quiet(3)
     assert not [f for f in again if f.get("type", "").startswith("sla.")]
     r = await api.http.get(
