@@ -179,7 +179,12 @@ class Api:
 
     def __init__(self, server: Server, admin_token: str) -> None:
         self.server = server
-        self.http = httpx.AsyncClient(base_url=server.url, timeout=30)
+        # Idle connections are dropped well before uvicorn closes them (5 s):
+        # a request sent on one just as the server closes it fails with a
+        # ReadError, a race of the test's client and no fault of the server.
+        self.http = httpx.AsyncClient(
+            base_url=server.url, timeout=30, limits=httpx.Limits(keepalive_expiry=2)
+        )
         self.admin_token = admin_token
 
     @staticmethod
