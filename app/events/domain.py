@@ -121,6 +121,11 @@ class AvailabilityChanged:
     open: bool
     next_open_at: str | None
     expected_reply_seconds: int
+    # The inbox's zone and the next opening in words, as the away message
+    # says it (app/responders/availability.py); None without business hours.
+    time_zone: str | None = None
+    next_open_text: str | None = None
+    next_open_texts: dict[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,7 +46,6 @@ from app.realtime.connection import (
     Connection,
     encode,
 )
-from app.responders.availability import AvailabilityTold
 from app.responders.availability import extension as availability_extension
 from app.runtime import Part
 
@@ -369,13 +368,8 @@ class Hub:
                 "open": event.open,
                 "next_open_at": event.next_open_at,
                 "expected_reply_seconds": event.expected_reply_seconds,
-                # The schedule's events carry them (app/responders/availability.py).
-                **(
-                    availability_extension(
-                        event.time_zone, event.next_open_text, event.next_open_texts
-                    )
-                    if isinstance(event, AvailabilityTold)
-                    else {}
+                **availability_extension(
+                    event.time_zone, event.next_open_text, event.next_open_texts
                 ),
             }
         )

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, get_args
 
-from app.events.domain import AvailabilityChanged
 from app.inboxes import calendar
 from app.inboxes.calendar import BusinessHours
 from app.models import Inbox
@@ -73,16 +72,6 @@ def extension(
         "next_open_texts": next_open_texts,
     }
     return {key: value for key, value in found.items() if value is not None}
-
-
-@dataclass(frozen=True, slots=True)
-class AvailabilityTold(AvailabilityChanged):
-    """`AvailabilityChanged` with the zone and the words of the next opening,
-    for the widgets' `availability` frame (app/realtime/hub.py)."""
-
-    time_zone: str | None = None
-    next_open_text: str | None = None
-    next_open_texts: dict[str, str] | None = None
 
 
 def inbox_language(inbox: Inbox, told: str | None = None) -> templates.Language:

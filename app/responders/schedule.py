@@ -19,14 +19,14 @@ from collections.abc import Callable
 from datetime import datetime
 
 from app.db import Database
-from app.events.domain import Event, InboxSettingsChanged
+from app.events.domain import AvailabilityChanged, Event, InboxSettingsChanged
 from app.inboxes import calendar
 from app.inboxes import repository as inboxes_repo
 from app.inboxes.calendar import BusinessHours
 from app.kit.background import BackgroundLoop
 from app.kit.clock import clock
 from app.responders.auto_reply import QueueSource
-from app.responders.availability import AvailabilityTold, availability_at, inbox_language
+from app.responders.availability import availability_at, inbox_language
 from app.responders.planner import responder_settings
 from app.responders.templates import Language
 
@@ -126,7 +126,7 @@ class AvailabilitySchedule:
         )
         self.published += 1
         self.tell_local(
-            AvailabilityTold(
+            AvailabilityChanged(
                 inbox_id=inbox_id,
                 open=now.open,
                 next_open_at=now.next_open_at.isoformat() if now.next_open_at else None,
