@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -54,45 +54,25 @@ class Servers:
         self.started.clear()
 
 
-async def _servers(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[StartServer]:
-    servers = Servers(tmp_path_factory)
-    try:
-        yield servers.start
-    finally:
-        await servers.stop()
+def _server_starter(scope: Literal["function", "module", "package", "session"], name: str) -> Any:
+    """A fixture that starts servers and stops them when `scope` ends: a
+    server lives as long as the fixture or test that started it, no longer."""
+
+    @pytest.fixture(scope=scope, name=name)
+    async def starter(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[StartServer]:
+        servers = Servers(tmp_path_factory)
+        try:
+            yield servers.start
+        finally:
+            await servers.stop()
+
+    return starter
 
 
-# One fixture a scope: a server lives as long as the fixture or test that
-# started it, and no longer.
-@pytest.fixture
-async def start_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[StartServer]:
-    """Starts servers that stop when the test ends."""
-    async for start in _servers(tmp_path_factory):
-        yield start
-
-
-@pytest.fixture(scope="module")
-async def start_module_server(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> AsyncIterator[StartServer]:
-    async for start in _servers(tmp_path_factory):
-        yield start
-
-
-@pytest.fixture(scope="package")
-async def start_package_server(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> AsyncIterator[StartServer]:
-    async for start in _servers(tmp_path_factory):
-        yield start
-
-
-@pytest.fixture(scope="session")
-async def start_session_server(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> AsyncIterator[StartServer]:
-    async for start in _servers(tmp_path_factory):
-        yield start
+start_server = _server_starter("function", "start_server")
+start_module_server = _server_starter("module", "start_module_server")
+start_package_server = _server_starter("package", "start_package_server")
+start_session_server = _server_starter("session", "start_session_server")
 
 
 @pytest.fixture(scope="session")
