@@ -14,6 +14,7 @@ import resource
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -551,3 +552,31 @@ def install_event_loop() -> str:
         return "asyncio"
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     return "uvloop"
+
+
+def first_contact_counts(data_dir: Path, inbox_id: int | None = None) -> dict[str, int]:
+    """What a first-contact run left in the embedded database (of one inbox,
+    or all): customers, conversations, the automatic replies stored and how
+    many of them were delivered."""
+    where = "inbox_id = ?" if inbox_id is not None else "1 = 1"
+    params = (inbox_id,) if inbox_id is not None else ()
+    with sqlite3.connect(data_dir / "madoguchi.db") as db:
+
+        def one(sql: str) -> int:
+            return int(db.execute(sql, params).fetchone()[0])
+
+        return {
+            "conversations": one(f"SELECT count(*) FROM conversations WHERE {where}"),  # noqa: S608
+            "customers": one(
+                f"SELECT count(DISTINCT customer_id) FROM conversations WHERE {where}"  # noqa: S608
+            ),
+            "replies": one(
+                f"SELECT count(*) FROM messages WHERE {where}"  # noqa: S608
+                " AND author_kind <> 'customer' AND delivery_status IS NOT NULL"
+            ),
+            "delivered": one(
+                f"SELECT count(*) FROM messages WHERE {where}"  # noqa: S608
+                " AND author_kind <> 'customer'"
+                " AND delivery_status IN ('sent', 'delivered', 'read')"
+            ),
+        }

@@ -49,6 +49,7 @@ from harness import (  # noqa: E402 - the bench's own folder, on the path above
     ServerProcess,
     code_version,
     cpu_seconds,
+    first_contact_counts,
     free_port,
     install_event_loop,
     new_data_dir,
@@ -357,11 +358,11 @@ async def amain(args: argparse.Namespace) -> int:
             )
             if args.senders == "new":
                 # Each new thread queued one acknowledgement.
-                facts = _first_contact_counts(data_dir)
+                facts = first_contact_counts(data_dir)
                 tally, waited = await platform_sink.wait_for_replies(
                     sink_http, facts["conversations"], settle=30.0, limit=240.0
                 )
-                facts = _first_contact_counts(data_dir)
+                facts = first_contact_counts(data_dir)
             await api.close()
         finally:
             server.stop()
@@ -416,24 +417,6 @@ async def amain(args: argparse.Namespace) -> int:
             f" {tally.get('recipients', 0)} senders ({twice}), {waited:.1f} s after the run"
         )
     return 0
-
-
-def _first_contact_counts(data_dir: Path) -> dict[str, int]:
-    import sqlite3  # noqa: PLC0415
-
-    with sqlite3.connect(data_dir / "madoguchi.db") as db:
-
-        def one(sql: str) -> int:
-            return int(db.execute(sql).fetchone()[0])
-
-        return {
-            "conversations": one("SELECT count(*) FROM conversations"),
-            "customers": one("SELECT count(DISTINCT customer_id) FROM conversations"),
-            "replies": one(
-                "SELECT count(*) FROM messages WHERE author_kind <> 'customer'"
-                " AND delivery_status IS NOT NULL"
-            ),
-        }
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

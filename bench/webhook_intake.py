@@ -554,31 +554,6 @@ def stored_messages(data_dir: Path, inbox_id: int) -> int:
     return int(row[0])
 
 
-def first_contact_counts(data_dir: Path, inbox_id: int) -> dict[str, int]:
-    """What the first-contact run left: customers, conversations, the
-    automatic replies stored and how many of them were delivered."""
-    with sqlite3.connect(data_dir / "madoguchi.db") as db:
-
-        def one(sql: str) -> int:
-            return int(db.execute(sql, (inbox_id,)).fetchone()[0])
-
-        return {
-            "conversations": one("SELECT count(*) FROM conversations WHERE inbox_id = ?"),
-            "customers": one(
-                "SELECT count(DISTINCT customer_id) FROM conversations WHERE inbox_id = ?"
-            ),
-            "replies": one(
-                "SELECT count(*) FROM messages WHERE inbox_id = ?"
-                " AND author_kind <> 'customer' AND delivery_status IS NOT NULL"
-            ),
-            "delivered": one(
-                "SELECT count(*) FROM messages WHERE inbox_id = ?"
-                " AND author_kind <> 'customer'"
-                " AND delivery_status IN ('sent', 'delivered', 'read')"
-            ),
-        }
-
-
 def start_sink(core: int) -> harness.ServerProcess:
     port = harness.free_port()
     sink = harness.ServerProcess(
@@ -669,7 +644,7 @@ async def main_async(args: argparse.Namespace) -> int:
             replies, waited = await platform_sink.wait_for_replies(
                 sink.port, stored, settle=30.0, limit=240.0
             )
-            facts = first_contact_counts(data_dir, bodies.inbox_id)
+            facts = harness.first_contact_counts(data_dir, bodies.inbox_id)
     except Exception:
         print(server.log_tail(40), file=sys.stderr)
         raise
