@@ -483,10 +483,18 @@
     try { page = await api("/api/v1/conversations?" + query); } catch (e) { return; }
     if (mine !== listLoads) return;
     const list = $("list");
-    // A redraw keeps the focus on the row the agent was on.
+    // A redraw keeps each row that did not change, the very element: a click
+    // whose press and release straddle a redraw still reaches its row, and the
+    // focus stays where the agent was.
     const focused = list.contains(document.activeElement) ? document.activeElement.dataset.id : null;
-    list.replaceChildren(...page.items.map(listRow));
-    if (focused) { const again = list.querySelector('li[data-id="' + focused + '"]'); if (again) again.focus(); }
+    const before = new Map([...list.children].map((li) => [li.dataset.id, li]));
+    const rows = page.items.map((c) => {
+      const row = listRow(c);
+      const old = before.get(row.dataset.id);
+      return old && old.dataset.drawn === row.dataset.drawn ? old : row;
+    });
+    if (rows.length !== list.children.length || rows.some((row, i) => list.children[i] !== row)) list.replaceChildren(...rows);
+    if (focused && document.activeElement === document.body) { const again = list.querySelector('li[data-id="' + focused + '"]'); if (again) again.focus(); }
     $("list-empty").hidden = page.items.length > 0;
     let every = page;
     if (query.has("assignee")) {
@@ -546,6 +554,7 @@
     // Said in words as well as the dot and the colour (the row's name is its text).
     const said = (unread ? ", unread" : "") + (sla && sla.dataset.said ? ", " + sla.dataset.said : "");
     if (said) name.append(node("span", "sr", said));
+    li.dataset.drawn = li.innerHTML + "|" + li.className;
     li.addEventListener("click", () => openConversation(c.id));
     li.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); openConversation(c.id); } });
     return li;
@@ -675,7 +684,13 @@
   // -- one conversation -----------------------------------------------------------------
   async function openConversation(id) {
     if (current && current.id !== id) sendFrame({type: "unwatch", conversation_id: current.id});
-    const conversation = await api("/api/v1/conversations/" + id);
+    let conversation;
+    $("open-error").textContent = "";
+    try { conversation = await api("/api/v1/conversations/" + id); } catch (e) {
+      // Said where the agent clicked, not swallowed: the row stays, try again.
+      if (e.status !== 401) $("open-error").textContent = "This conversation could not be opened (" + e.message + ").";
+      return;
+    }
     current = conversation;
     lastSeq = 0; readSent = 0;
     shown.clear();
