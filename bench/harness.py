@@ -554,29 +554,188 @@ def install_event_loop() -> str:
     return "uvloop"
 
 
+# What a first-contact run left in the database, of one inbox or all:
+# customers, conversations, the automatic replies stored and how many of
+# them were delivered. `{where}` is filled with the inbox filter.
+_FIRST_CONTACT_SQL = {
+    "conversations": "SELECT count(*) FROM conversations WHERE {where}",
+    "customers": "SELECT count(DISTINCT customer_id) FROM conversations WHERE {where}",
+    "replies": "SELECT count(*) FROM messages WHERE {where}"
+    " AND author_kind <> 'customer' AND delivery_status IS NOT NULL",
+    "delivered": "SELECT count(*) FROM messages WHERE {where}"
+    " AND author_kind <> 'customer' AND delivery_status IN ('sent', 'delivered', 'read')",
+}
+
+
 def first_contact_counts(data_dir: Path, inbox_id: int | None = None) -> dict[str, int]:
-    """What a first-contact run left in the embedded database (of one inbox,
-    or all): customers, conversations, the automatic replies stored and how
-    many of them were delivered."""
+    """`_FIRST_CONTACT_SQL` on the embedded database in `data_dir`."""
     where = "inbox_id = ?" if inbox_id is not None else "1 = 1"
     params = (inbox_id,) if inbox_id is not None else ()
     with sqlite3.connect(data_dir / "madoguchi.db") as db:
-
-        def one(sql: str) -> int:
-            return int(db.execute(sql, params).fetchone()[0])
-
         return {
-            "conversations": one(f"SELECT count(*) FROM conversations WHERE {where}"),  # noqa: S608
-            "customers": one(
-                f"SELECT count(DISTINCT customer_id) FROM conversations WHERE {where}"  # noqa: S608
-            ),
-            "replies": one(
-                f"SELECT count(*) FROM messages WHERE {where}"  # noqa: S608
-                " AND author_kind <> 'customer' AND delivery_status IS NOT NULL"
-            ),
-            "delivered": one(
-                f"SELECT count(*) FROM messages WHERE {where}"  # noqa: S608
-                " AND author_kind <> 'customer'"
-                " AND delivery_status IN ('sent', 'delivered', 'read')"
-            ),
+            name: int(db.execute(sql.format(where=where), params).fetchone()[0])
+            for name, sql in _FIRST_CONTACT_SQL.items()
         }
+
+
+@dataclass
+class Store:
+    """The database a bench's server wrote: the embedded SQLite in its data
+    dir, or a PostgreSQL database (`database_url`), read back at the end to
+    count what was stored."""
+
+    data_dir: Path
+    database_url: str | None = None
+
+    @property
+    def name(self) -> str:
+        return "PostgreSQL" if self.database_url else "the embedded default (SQLite)"
+
+    def server_env(self) -> dict[str, str]:
+        return {"MADOGUCHI_DATABASE_URL": self.database_url} if self.database_url else {}
+
+    async def scalar(self, sql: str, *params: Any) -> int:
+        """One number; `?` placeholders on both stores."""
+        if self.database_url is None:
+            with sqlite3.connect(self.data_dir / "madoguchi.db") as db:
+                return int(db.execute(sql, params).fetchone()[0])
+        import asyncpg  # noqa: PLC0415 - only the PostgreSQL runs need it
+
+        parts = sql.split("?")
+        numbered = parts[0] + "".join(f"${n}{part}" for n, part in enumerate(parts[1:], 1))
+        conn = await asyncpg.connect(_plain_url(self.database_url))
+        try:
+            return int(await conn.fetchval(numbered, *params))
+        finally:
+            await conn.close()
+
+    async def first_contact_counts(self, inbox_id: int | None = None) -> dict[str, int]:
+        where = "inbox_id = ?" if inbox_id is not None else "1 = 1"
+        params = (inbox_id,) if inbox_id is not None else ()
+        return {
+            name: await self.scalar(sql.format(where=where), *params)
+            for name, sql in _FIRST_CONTACT_SQL.items()
+        }
+
+
+def _plain_url(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+async def new_store(data_dir: Path, pg_url: str | None) -> Store:
+    """The embedded default, or a fresh database on the PostgreSQL server at
+    `pg_url` (any database name in it: a new one is created beside it)."""
+    if pg_url is None:
+        return Store(data_dir)
+    import uuid  # noqa: PLC0415
+    from urllib.parse import urlsplit, urlunsplit  # noqa: PLC0415
+
+    import asyncpg  # noqa: PLC0415
+
+    name = f"madoguchi_bench_{uuid.uuid4().hex[:10]}"
+    parts = urlsplit(pg_url)
+    conn = await asyncpg.connect(_plain_url(urlunsplit(parts._replace(path="/postgres"))))
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return Store(data_dir, urlunsplit(parts._replace(path=f"/{name}")))
+
+
+# --------------------------------------------------------------------------
+# CPU of whole process trees and of the services a benchmark talks to
+# (issue 32: CPU per message summed over every process of `serve --workers N`,
+# Redis and PostgreSQL)
+
+
+def _children_by_parent() -> dict[int, list[int]]:
+    """Each live process's children, from one pass over /proc/*/stat."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as stat:
+                text = stat.read()
+        except OSError:
+            continue  # gone meanwhile
+        ppid = int(text[text.rindex(")") + 2 :].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    return children
+
+
+def process_tree(pid: int) -> list[int]:
+    """pid and every descendant of it (the master of `serve --workers N` and its
+    workers; a postmaster and its backends)."""
+    children = _children_by_parent()
+    tree: list[int] = []
+    todo = [pid]
+    while todo and len(tree) < 10_000:  # bounded
+        current = todo.pop()
+        tree.append(current)
+        todo.extend(children.get(current, ()))
+    return tree
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds used so far by pid and all its live descendants.
+
+    A process that exits between two readings takes its CPU with it, so read it
+    around a window in which the tree is steady (after start-up)."""
+    total = 0.0
+    for member in process_tree(pid):
+        try:
+            total += cpu_seconds(member)
+        except (OSError, ValueError):
+            continue  # exited meanwhile
+    return total
+
+
+def listening_pid(port: int, host: str = HOST) -> int | None:
+    """The process that listens on host:port over TCP (the topmost one where
+    several hold the socket, e.g. a postmaster and not its backends); None if
+    no process on this machine does, or /proc does not say."""
+    want_addr = "".join(f"{int(part):02X}" for part in reversed(host.split(".")))
+    want = f"{want_addr}:{port:04X}"
+    any_addr = f"00000000:{port:04X}"
+    inodes: set[str] = set()
+    try:
+        with open("/proc/net/tcp", encoding="ascii") as table:
+            next(table, None)
+            for line in table:
+                fields = line.split()
+                if len(fields) > 9 and fields[3] == "0A" and fields[1] in (want, any_addr):
+                    inodes.add(f"socket:[{fields[9]}]")
+    except OSError:
+        return None
+    if not inodes:
+        return None
+    holders: list[int] = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        fd_dir = f"/proc/{entry}/fd"
+        try:
+            names = os.listdir(fd_dir)
+        except OSError:
+            continue
+        for name in names:
+            try:
+                if os.readlink(f"{fd_dir}/{name}") in inodes:
+                    holders.append(int(entry))
+                    break
+            except OSError:
+                continue
+    if not holders:
+        return None
+    # The holder whose parent does not hold the socket too.
+    held = set(holders)
+    for pid in sorted(holders):
+        try:
+            with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+                text = stat.read()
+        except OSError:
+            continue
+        if int(text[text.rindex(")") + 2 :].split()[1]) not in held:
+            return pid
+    return min(holders)

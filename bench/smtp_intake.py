@@ -49,10 +49,10 @@ from harness import (  # noqa: E402 - the bench's own folder, on the path above
     ServerProcess,
     code_version,
     cpu_seconds,
-    first_contact_counts,
     free_port,
     install_event_loop,
     new_data_dir,
+    new_store,
     percentile,
     pin_self,
     remove_dir,
@@ -301,10 +301,15 @@ async def amain(args: argparse.Namespace) -> int:
         f"{args.clients} SMTP clients, {args.per_connection} mails per connection,"
         f" {args.senders} senders ({'verified' if args.verified else 'unverified'}),"
         f" {args.warm:.0f} s warm-up + {args.duration:.0f} s measured;"
-        f" Madoguchi on the embedded default, MADOGUCHI_SQLITE_SYNCHRONOUS={args.sync}"
+        + (
+            " Madoguchi on PostgreSQL"
+            if args.database_url
+            else f" Madoguchi on the embedded default, MADOGUCHI_SQLITE_SYNCHRONOUS={args.sync}"
+        )
     )
     results: list[Result] = []
-    data_dir = new_data_dir("bench-smtp-")
+    store = await new_store(new_data_dir("bench-smtp-"), args.database_url)
+    data_dir = store.data_dir
     sink_http, sink_smtp = free_port(), free_port()
     sink = ServerProcess(
         "mail-sink",
@@ -334,6 +339,7 @@ async def amain(args: argparse.Namespace) -> int:
             {
                 **platform_sink.sink_env(smtp_port=sink_smtp),
                 "MADOGUCHI_TRUSTED_AUTHSERV_IDS": MX,
+                **store.server_env(),
             },
             smtp_port=smtp_port,
         )
@@ -358,11 +364,11 @@ async def amain(args: argparse.Namespace) -> int:
             )
             if args.senders == "new":
                 # Each new thread queued one acknowledgement.
-                facts = first_contact_counts(data_dir)
+                facts = await store.first_contact_counts()
                 tally, waited = await platform_sink.wait_for_replies(
                     sink_http, facts["conversations"], settle=30.0, limit=240.0
                 )
-                facts = first_contact_counts(data_dir)
+                facts = await store.first_contact_counts()
             await api.close()
         finally:
             server.stop()
@@ -443,6 +449,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=10.0, help="measured seconds")
     parser.add_argument("--warm", type=float, default=2.0, help="unmeasured seconds first")
     parser.add_argument("--sync", default="NORMAL", choices=["OFF", "NORMAL", "FULL"])
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="run Madoguchi on a fresh database on this PostgreSQL server"
+        " (postgresql+asyncpg://USER@HOST:PORT/ANY) instead of the embedded SQLite",
+    )
     parser.add_argument("--baseline", default="bare", choices=["bare", "none"])
     parser.add_argument("--server-core", type=int, default=0)
     parser.add_argument("--loadgen-core", type=int, default=1)

@@ -45,7 +45,6 @@ import hashlib
 import hmac
 import json
 import platform as platform_module
-import sqlite3
 import sys
 import time
 import uuid
@@ -471,10 +470,12 @@ def show(result: PhaseResult) -> None:
 
 async def madoguchi_target(
     args: argparse.Namespace, saturation_requests: int, extra_env: dict[str, str]
-) -> tuple[harness.ServerProcess, Bodies, Path]:
-    data_dir = harness.new_data_dir("bench-webhook-")
+) -> tuple[harness.ServerProcess, Bodies, harness.Store]:
+    store = await harness.new_store(harness.new_data_dir("bench-webhook-"), args.database_url)
     port = harness.free_port()
-    server = harness.start_madoguchi(port, args.server_core, data_dir, args.sync, extra_env)
+    server = harness.start_madoguchi(
+        port, args.server_core, store.data_dir, args.sync, {**extra_env, **store.server_env()}
+    )
     await server.wait_ready()
     api = harness.Api(port)
     try:
@@ -511,7 +512,7 @@ async def madoguchi_target(
     finally:
         await api.close()
     del saturation_requests
-    return server, bodies, data_dir
+    return server, bodies, store
 
 
 async def prime(port: int, bodies: Bodies) -> None:
@@ -545,13 +546,10 @@ async def messages_per_batch(port: int) -> float:
     return values.get("madoguchi_messages_stored_total", 0.0) / batches if batches else 0.0
 
 
-def stored_messages(data_dir: Path, inbox_id: int) -> int:
-    with sqlite3.connect(data_dir / "madoguchi.db") as db:
-        row = db.execute(
-            "SELECT count(*) FROM messages WHERE inbox_id = ? AND author_kind = 'customer'",
-            (inbox_id,),
-        ).fetchone()
-    return int(row[0])
+async def stored_messages(store: harness.Store, inbox_id: int) -> int:
+    return await store.scalar(
+        "SELECT count(*) FROM messages WHERE inbox_id = ? AND author_kind = 'customer'", inbox_id
+    )
 
 
 def start_sink(core: int) -> harness.ServerProcess:
@@ -579,7 +577,8 @@ async def main_async(args: argparse.Namespace) -> int:
         f"machine: {harness.cpu_count()} CPUs, {platform_module.python_implementation()}"
         f" {platform_module.python_version()}, load generator {where}"
     )
-    print(f"server: {harness.code_version()}, SQLite synchronous={args.sync}")
+    store_name = "PostgreSQL" if args.database_url else f"SQLite synchronous={args.sync}"
+    print(f"server: {harness.code_version()}, {store_name}")
     who = (
         "every post from a new sender (replies to a local sink)"
         if args.senders == "new"
@@ -597,7 +596,7 @@ async def main_async(args: argparse.Namespace) -> int:
 
     sink = start_sink(args.loadgen_core)
     await sink.wait_ready("/counts")
-    server, bodies, data_dir = await madoguchi_target(
+    server, bodies, store = await madoguchi_target(
         args, budget, platform_sink.sink_env(http_port=sink.port)
     )
     replies: dict[str, int] = {}
@@ -605,7 +604,7 @@ async def main_async(args: argparse.Namespace) -> int:
     try:
         if args.senders == "known":
             await prime(server.port, bodies)
-        primed = stored_messages(data_dir, bodies.inbox_id)
+        primed = await stored_messages(store, bodies.inbox_id)
         requests = [bodies.next() for _ in range(budget)]
         sat = await run_phase(
             "madoguchi",
@@ -637,14 +636,14 @@ async def main_async(args: argparse.Namespace) -> int:
         results.append(half)
         await asyncio.sleep(1)
         answered = sum(v for r in results for k, v in r.statuses.items() if k == "200")
-        stored = stored_messages(data_dir, bodies.inbox_id) - primed
+        stored = await stored_messages(store, bodies.inbox_id) - primed
         per_batch = await messages_per_batch(server.port)
         if args.senders == "new":
             # Every new sender's first message queued one automatic reply.
             replies, waited = await platform_sink.wait_for_replies(
                 sink.port, stored, settle=30.0, limit=240.0
             )
-            facts = harness.first_contact_counts(data_dir, bodies.inbox_id)
+            facts = await store.first_contact_counts(bodies.inbox_id)
     except Exception:
         print(server.log_tail(40), file=sys.stderr)
         raise
@@ -652,9 +651,9 @@ async def main_async(args: argparse.Namespace) -> int:
         server.stop()
         sink.stop()
         if args.keep_data:
-            print(f"data kept in {data_dir}")
+            print(f"data kept in {store.data_dir}")
         else:
-            harness.remove_dir(data_dir)
+            harness.remove_dir(store.data_dir)
 
     if args.baseline == "uvicorn":
         port = harness.free_port()
@@ -745,6 +744,12 @@ def main() -> None:
         "--max-rate", type=float, default=10000, help="posts prepared per second of saturation"
     )
     parser.add_argument("--sync", choices=("NORMAL", "FULL"), default="NORMAL")
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="run Madoguchi on a fresh database on this PostgreSQL server"
+        " (postgresql+asyncpg://USER@HOST:PORT/ANY) instead of the embedded SQLite",
+    )
     parser.add_argument("--baseline", choices=("uvicorn", "none"), default="uvicorn")
     parser.add_argument(
         "--profile", type=Path, help="py-spy raw profile of Madoguchi's saturation phase"
