@@ -15,8 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from app.channels.base import Sender
-from app.contacts import service as contacts
+from app.contacts import merge as merges
+from app.contacts.identities import e164, email_key
 from app.db import Database
+from app.kit.text import make_storable
 from app.mail import repository as mail_repo
 
 MAX_BATCH = 256
@@ -71,15 +73,20 @@ class SenderLookup:
     async def _resolve(self, batch: list[_Wanted]) -> list[Found]:
         senders = [w.sender for w in batch]
         verified = sorted({s.external_id for s in senders if s.verified})
+        unverified = [i for i, s in enumerate(senders) if not s.verified]
+        # An unverified sender's address is a claim: one an owner holds
+        # becomes a merge suggestion for an agent (contacts.customer_for_sender).
+        claims = {i: email_key(senders[i].email or "") for i in unverified if senders[i].email}
         references: dict[int, set[str]] = {}
         for wanted in batch:
             references.setdefault(wanted.inbox_id, set()).update(wanted.references)
         known: dict[str, int] = {}
         owners: dict[tuple[int, str], set[int]] = {}
-        if verified or any(references.values()):
+        if verified or claims or any(references.values()):
             async with self._db.read() as session:
-                if verified:
-                    known = await mail_repo.customers_by_address(session, verified)
+                if verified or claims:
+                    addresses = sorted({*verified, *claims.values()})
+                    known = await mail_repo.customers_by_address(session, addresses)
                 for inbox_id, ids in references.items():
                     if ids:
                         for ref, owner in await mail_repo.reference_owners(session, inbox_id, ids):
@@ -89,16 +96,18 @@ class SenderLookup:
             for s in senders
             if s.verified and s.external_id not in known
         }
-        unverified = [i for i, s in enumerate(senders) if not s.verified]
         others: dict[int, int] = {}
         if new or unverified:
             async with self._db.write() as session:
                 known.update(await mail_repo.create_customers(session, list(new.values())))
-                for index in unverified:
-                    customer = await contacts.customer_for_sender(
-                        session, "email", "", senders[index]
-                    )
-                    others[index] = customer.id
+                people = [(_storable(senders[i].name), e164(senders[i].phone)) for i in unverified]
+                created = await mail_repo.create_unverified_customers(session, people)
+                others = dict(zip(unverified, created, strict=True))
+                for index, address in claims.items():
+                    if address in known:
+                        await merges.suggest(
+                            session, known[address], others[index], "claimed_email"
+                        )
         return [
             Found(
                 customer_id=known[w.sender.external_id] if w.sender.verified else others[i],
@@ -108,3 +117,7 @@ class SenderLookup:
             )
             for i, w in enumerate(batch)
         ]
+
+
+def _storable(name: str | None) -> str | None:
+    return make_storable(name) if name else None

@@ -175,6 +175,31 @@ async def test_the_trusted_mx_vouches_for_a_sender(mail_api: Api) -> None:
     assert view["authentication"].endswith(f"by {TRUSTED_AUTHSERV_ID}")
 
 
+async def test_a_forged_mail_in_an_owners_name_only_suggests_a_merge(mail_api: Api) -> None:
+    """The owner's verified mail first, then a forgery from the same address:
+    the forger gets a customer of their own, and an agent a suggestion."""
+    inbox = await create_email_inbox(mail_api)
+    address = inbox["config"]["address"]
+    bank = _bank(mail_api)
+    vouched = {"Authentication-Results": f"{TRUSTED_AUTHSERV_ID}; dmarc=pass header.from={bank}"}
+    await send_mail(mail_api, _forged(address, bank, headers=vouched), address)
+    (genuine,) = await conversations_of(mail_api, inbox)
+    await send_mail(mail_api, _forged(address, bank), address)
+    (forged,) = [c for c in await conversations_of(mail_api, inbox) if c["id"] != genuine["id"]]
+    assert forged["customer_id"] != genuine["customer_id"]
+    r = await mail_api.http.get(
+        "/api/v1/merge-suggestions", headers=mail_api.auth(mail_api.admin_token)
+    )
+    assert r.status_code == 200, r.text
+    (suggestion,) = [
+        s for s in r.json()["items"] if s["other_customer_id"] == forged["customer_id"]
+    ]
+    assert (suggestion["customer_id"], suggestion["reason"]) == (
+        genuine["customer_id"],
+        "claimed_email",
+    )
+
+
 async def test_the_trusted_mx_saying_dmarc_failed_is_believed_too(mail_api: Api) -> None:
     inbox = await create_email_inbox(mail_api)
     address = inbox["config"]["address"]
