@@ -487,7 +487,8 @@ class Api:
 
 def start_profiler(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes] | None:
     """py-spy record of the server during the measured window (if py-spy is installed)."""
-    spy = shutil.which("py-spy")
+    # `pip install .[bench]` puts it beside this interpreter, maybe not on PATH.
+    spy = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
     if spy is None:
         print("  (py-spy not installed; no profile)")
         return None
