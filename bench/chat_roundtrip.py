@@ -25,6 +25,16 @@ core 1 (`--loadgen-core`). Rate limits and the access log are off.
 PostgreSQL. `--processes`: after one process on SQLite, `serve --workers N` on
 PostgreSQL + Redis for each N (a fresh database each), phase (a) only, not
 pinned (the N processes need the cores).
+
+`--processes 1,2 --scaled-rate R` (issue 32): only the same open-loop rate R
+to one process on SQLite (the reference) and to `serve --workers N` on
+PostgreSQL + Redis for each N, none pinned; for each, the CPU per delivered
+message of the server's whole process tree, of Redis and of PostgreSQL (found
+by their listening ports where local), the ratio --workers 2 / --workers 1 and
+a calculated prediction for N processes on N cores:
+
+    python bench/chat_roundtrip.py --processes 1,2,1,2 --scaled-rate 1000 \
+        --pg-url postgresql+asyncpg://USER@127.0.0.1:5432/postgres --redis-url redis://127.0.0.1:6379/0
 """
 
 from __future__ import annotations
@@ -92,6 +102,14 @@ class PhaseResult:
     other_cpu: float  # CPU taken by every other process on the machine, in cores
     steal: float  # CPU time the hypervisor took, in cores
     errors: dict[str, int] = field(default_factory=dict)
+    done: int = 0  # messages completed within the measured window
+    # Fractions of one core, where the target names their pids (--processes):
+    redis_cpu: float = 0.0  # the redis-server process
+    pg_cpu: float = 0.0  # the postmaster and every backend
+    # --scaled-rate: the same three with the sockets open and no traffic (cores)
+    idle_server_cpu: float = 0.0
+    idle_redis_cpu: float = 0.0
+    idle_pg_cpu: float = 0.0
 
 
 @dataclass
@@ -101,6 +119,8 @@ class Target:
     pid: int
     widget_tokens: list[str]
     agent_tokens: list[str]
+    redis_pid: int = 0  # measured too where known (0: not used or not local)
+    pg_pid: int = 0  # the postmaster: its whole tree is measured
 
 
 class LoadGen:
@@ -248,16 +268,24 @@ class LoadGen:
         tm1 = tm0 + duration
         marks: dict[str, float] = {}
 
+        def services(suffix: str) -> None:
+            # The server's whole tree: `serve --workers N` is a master and N workers.
+            marks["cpu_s" + suffix] = harness.tree_cpu_seconds(self.target.pid)
+            if self.target.redis_pid:
+                marks["redis" + suffix] = harness.tree_cpu_seconds(self.target.redis_pid)
+            if self.target.pg_pid:
+                marks["pg" + suffix] = harness.tree_cpu_seconds(self.target.pg_pid)
+
         async def mark_measure_window() -> None:
             await asyncio.sleep(max(0.0, tm0 - now()))
-            marks["cpu_s0"] = harness.cpu_seconds(self.target.pid)
+            services("0")
             marks["lg_s0"] = harness.self_cpu_seconds()
             marks["sys0"], marks["steal0"] = harness.system_cpu_seconds()
             marks["w0"] = now()
             if on_measure_start is not None:
                 on_measure_start()
             await asyncio.sleep(max(0.0, tm1 - now()))
-            marks["cpu_s1"] = harness.cpu_seconds(self.target.pid)
+            services("1")
             marks["lg_s1"] = harness.self_cpu_seconds()
             marks["sys1"], marks["steal1"] = harness.system_cpu_seconds()
             marks["w1"] = now()
@@ -336,7 +364,9 @@ class LoadGen:
         p = harness.percentile
         server_cpu = marks["cpu_s1"] - marks["cpu_s0"]
         loadgen_cpu = marks["lg_s1"] - marks["lg_s0"]
-        other = marks["sys1"] - marks["sys0"] - server_cpu - loadgen_cpu
+        redis_cpu = marks.get("redis1", 0.0) - marks.get("redis0", 0.0)
+        pg_cpu = marks.get("pg1", 0.0) - marks.get("pg0", 0.0)
+        other = marks["sys1"] - marks["sys0"] - server_cpu - loadgen_cpu - redis_cpu - pg_cpu
         return PhaseResult(
             target=self.target.name,
             phase=phase,
@@ -360,6 +390,9 @@ class LoadGen:
             other_cpu=max(0.0, other) / measured,
             steal=(marks["steal1"] - marks["steal0"]) / measured,
             errors=dict(self.errors),
+            done=done_in,
+            redis_cpu=redis_cpu / measured if measured else 0.0,
+            pg_cpu=pg_cpu / measured if measured else 0.0,
         )
 
 
@@ -535,7 +568,11 @@ async def amain(args: argparse.Namespace) -> int:
         f"machine: {harness.cpu_count()} cores ({platform.processor() or platform.machine()}),"
         f" python {platform.python_version()}, load generator loop: {loop_name},"
         f" pinned to core {args.loadgen_core if pinned else 'none'};"
-        f" servers pinned to core {args.server_core}"
+        + (
+            " servers not pinned"
+            if args.scaled_rate is not None
+            else f" servers pinned to core {args.server_core}"
+        )
     )
     print(
         f"customers N={args.customers}  agents M={args.agents}  window={args.window}"
@@ -559,7 +596,7 @@ async def amain(args: argparse.Namespace) -> int:
 
     server_results: list[PhaseResult] = []
     extra_results: list[PhaseResult] = []
-    if not args.skip_server:
+    if not args.skip_server and args.scaled_rate is None:
         data_dir = harness.new_data_dir("madoguchi-bench-")
         port = harness.free_port()
         main_env = (
@@ -610,8 +647,11 @@ async def amain(args: argparse.Namespace) -> int:
                 harness.remove_dir(data_dir)
         all_results += server_results + extra_results
 
-    for workers in args.processes:
-        all_results.append(await run_scaled(args, workers))
+    if args.scaled_rate is not None:
+        all_results += await run_cpu_per_message(args)
+    else:
+        for workers in args.processes:
+            all_results.append(await run_scaled(args, workers))
 
     half = args.half_rate
     if half is None and server_results:
@@ -619,7 +659,7 @@ async def amain(args: argparse.Namespace) -> int:
     base_results: list[PhaseResult] = []
     for impl in (
         []
-        if args.baseline == "none"
+        if args.baseline == "none" or args.scaled_rate is not None
         else ["websockets", "uvicorn"]
         if args.baseline == "both"
         else [args.baseline]
@@ -688,18 +728,37 @@ async def fresh_database(pg_url: str) -> str:
     return urlunsplit(urlsplit(pg_url)._replace(path=f"/{name}"))
 
 
-async def run_scaled(args: argparse.Namespace, workers: int) -> PhaseResult:
-    """`serve --workers N` on PostgreSQL + Redis: saturation phase only."""
-    if not args.pg_url or not args.redis_url:
+def _local_listener(url: str, default_port: int) -> int:
+    """The pid serving url when it is on this machine's loopback (else 0)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url.replace("postgresql+asyncpg", "postgresql"))
+    if parts.hostname not in (harness.HOST, "localhost"):
+        return 0
+    return harness.listening_pid(parts.port or default_port) or 0
+
+
+async def run_scaled(
+    args: argparse.Namespace, workers: int, rate: float | None = None, sqlite: bool = False
+) -> PhaseResult:
+    """`serve --workers N` on PostgreSQL + Redis, not pinned: the saturation
+    phase, or open loop at `rate`. `sqlite`: one process on the embedded
+    default instead (the reference). Redis and PostgreSQL on this machine are
+    measured too (their pids found by their listening ports)."""
+    if not sqlite and (not args.pg_url or not args.redis_url):
         raise SystemExit("--processes needs --pg-url and --redis-url")
     data_dir = harness.new_data_dir("madoguchi-bench-scaled-")
     port = harness.free_port()
-    env = {
-        "MADOGUCHI_DATABASE_URL": await fresh_database(args.pg_url),
-        "MADOGUCHI_REDIS_URL": args.redis_url,
-    }
+    env: dict[str, str] = {}
+    extra_args: list[str] = []
+    if not sqlite:
+        env = {
+            "MADOGUCHI_DATABASE_URL": await fresh_database(args.pg_url),
+            "MADOGUCHI_REDIS_URL": args.redis_url,
+        }
+        extra_args = ["--workers", str(workers)]
     server = harness.start_madoguchi(
-        port, -1, data_dir, args.sync, extra_env=env, extra_args=["--workers", str(workers)]
+        port, -1, data_dir, args.sync, extra_env=env, extra_args=extra_args
     )
     api = harness.Api(port)
     gen: LoadGen | None = None
@@ -709,19 +768,47 @@ async def run_scaled(args: argparse.Namespace, workers: int) -> PhaseResult:
         target, agent_ids = await setup_madoguchi(
             api, args.customers, args.agents, server.pid, port
         )
-        target = dataclasses.replace(target, name=f"postgres+redis x{workers}")
+        if sqlite:
+            target = dataclasses.replace(target, name="sqlite x1 (reference)")
+        else:
+            target = dataclasses.replace(
+                target,
+                name=f"postgres+redis x{workers}",
+                redis_pid=_local_listener(args.redis_url, 6379),
+                pg_pid=_local_listener(args.pg_url, 5432),
+            )
         gen = LoadGen(target, args.body_size)
         await gen.open()
         await gen.warm_up()
         await assign_round_robin(api, gen, agent_ids)
+        idle = await idle_cpu(target, IDLE_SECONDS) if rate is not None else (0.0, 0.0, 0.0)
+        profilers: list[subprocess.Popen[bytes]] = []
+
+        def profile_every_process() -> None:
+            # --profile with --scaled-rate: py-spy on each process of the tree
+            # (it competes for the cores: read CPU figures from unprofiled runs).
+            if not args.profile or rate is None:
+                return
+            out = Path(args.profile)
+            label = "sqlite" if sqlite else f"x{workers}"
+            for k, pid in enumerate(harness.process_tree(server.pid)):
+                name = out.with_name(f"{out.stem}.{label}-{k}{out.suffix}")
+                proc = harness.start_profiler(pid, args.duration, name)
+                if proc is not None:
+                    profilers.append(proc)
+
         row = await gen.run_phase(
-            "a",
-            rate=args.max_rate,
+            "a" if rate is None and args.max_rate is None else "rate",
+            rate=rate if rate is not None else args.max_rate,
             window=args.window,
             warm=args.warm,
             duration=args.duration,
             drain=args.drain,
+            on_measure_start=profile_every_process,
         )
+        for proc in profilers:
+            proc.wait(timeout=args.duration + 30)
+        row.idle_server_cpu, row.idle_redis_cpu, row.idle_pg_cpu = idle
         print_row(row)
         return row
     except BaseException:
@@ -733,6 +820,214 @@ async def run_scaled(args: argparse.Namespace, workers: int) -> PhaseResult:
         await api.close()
         server.stop()
         harness.remove_dir(data_dir)
+
+
+IDLE_SECONDS = 3.0
+
+
+async def idle_cpu(target: Target, seconds: float) -> tuple[float, float, float]:
+    """Cores used by the server tree, Redis and PostgreSQL with every socket
+    open and no message sent: the fixed cost (timers, heartbeats, pings)."""
+
+    def read() -> tuple[float, float, float]:
+        tree = harness.tree_cpu_seconds
+        return (
+            tree(target.pid),
+            tree(target.redis_pid) if target.redis_pid else 0.0,
+            tree(target.pg_pid) if target.pg_pid else 0.0,
+        )
+
+    await asyncio.sleep(1.0)  # the warm-up's and assignment's tail
+    t0, before = now(), read()
+    await asyncio.sleep(seconds)
+    t1, after = now(), read()
+    span = t1 - t0
+    s0, r0, p0 = before
+    s1, r1, p1 = after
+    return (s1 - s0) / span, (r1 - r0) / span, (p1 - p0) / span
+
+
+async def run_cpu_per_message(args: argparse.Namespace) -> list[PhaseResult]:
+    """`--scaled-rate R`: the same open-loop rate to one process on SQLite (the
+    reference), then to `serve --workers N` on PostgreSQL + Redis for each N of
+    `--processes` (in that order, e.g. 1,2,1,2 to interleave), then the CPU
+    per delivered message of each and the prediction for N processes."""
+    rate = float(args.scaled_rate)
+    rows = [await run_scaled(args, 1, rate=rate, sqlite=True)]
+    for workers in args.processes:
+        rows.append(await run_scaled(args, workers, rate=rate))
+    print_cpu_per_message(rows)
+    return rows
+
+
+def per_message_ms(cores: float, row: PhaseResult) -> float:
+    """CPU ms per delivered message from a share of one core over the window."""
+    return cores * row.measured_s / row.done * 1000 if row.done else float("nan")
+
+
+@dataclass
+class CpuPerMessage:
+    """One target's CPU per delivered message, repeats pooled (sums / sums)."""
+
+    target: str
+    runs: int
+    done_per_s: float
+    p50_ms: float
+    p99_ms: float
+    server_ms: float
+    redis_ms: float
+    pg_ms: float
+    other_cores: float
+    idle_server: float  # cores with no traffic (mean over the runs)
+    idle_redis: float
+    idle_pg: float
+
+    @property
+    def server_redis_ms(self) -> float:
+        return self.server_ms + self.redis_ms
+
+    @property
+    def all_ms(self) -> float:
+        return self.server_ms + self.redis_ms + self.pg_ms
+
+    def marginal_ms(self, gross_ms: float, idle_cores: float) -> float:
+        """Per message, less the CPU the same processes use with no traffic."""
+        if not self.done_per_s:
+            return float("nan")
+        return gross_ms - idle_cores * 1000 / self.done_per_s
+
+
+def pool_cpu(rows: list[PhaseResult]) -> CpuPerMessage:
+    done = sum(r.done for r in rows)
+    seconds = sum(r.measured_s for r in rows)
+
+    def ms(attr: str) -> float:
+        cpu = sum(getattr(r, attr) * r.measured_s for r in rows)
+        return cpu / done * 1000 if done else float("nan")
+
+    return CpuPerMessage(
+        target=rows[0].target,
+        runs=len(rows),
+        done_per_s=done / seconds if seconds else 0.0,
+        p50_ms=max(r.p50_ms for r in rows),
+        p99_ms=max(r.p99_ms for r in rows),
+        server_ms=ms("server_cpu"),
+        redis_ms=ms("redis_cpu"),
+        pg_ms=ms("pg_cpu"),
+        other_cores=sum((r.other_cpu + r.steal) * r.measured_s for r in rows) / seconds
+        if seconds
+        else 0.0,
+        idle_server=sum(r.idle_server_cpu for r in rows) / len(rows),
+        idle_redis=sum(r.idle_redis_cpu for r in rows) / len(rows),
+        idle_pg=sum(r.idle_pg_cpu for r in rows) / len(rows),
+    )
+
+
+def print_cpu_per_message(rows: list[PhaseResult]) -> None:
+    by_target: dict[str, list[PhaseResult]] = {}
+    for row in rows:
+        by_target.setdefault(row.target, []).append(row)
+    pooled = {name: pool_cpu(group) for name, group in by_target.items()}
+    print()
+    print(
+        "CPU per delivered message, ms, in the measured window (server: the whole"
+        " process tree, master + workers; redis: redis-server; postgres: the"
+        " postmaster + every backend):"
+    )
+    print(
+        f"{'target':<24}{'runs':>5}{'done/s':>8}{'p50 ms':>8}{'p99 ms':>8}{'server':>8}"
+        f"{'redis':>7}{'postgres':>9}{'srv+redis':>10}{'all':>7}{'other':>7}"
+    )
+    for c in pooled.values():
+        print(
+            f"{c.target:<24}{c.runs:>5}{c.done_per_s:>8.0f}{fmt_ms(c.p50_ms):>8}"
+            f"{fmt_ms(c.p99_ms):>8}{c.server_ms:>8.3f}{c.redis_ms:>7.3f}{c.pg_ms:>9.3f}"
+            f"{c.server_redis_ms:>10.3f}{c.all_ms:>7.3f}{c.other_cores:>7.0%}"
+        )
+    print()
+    print(
+        "with no traffic (sockets open, 3 s before the phase), in cores; and the ms per"
+        " message above less that fixed part (marginal):"
+    )
+    print(
+        f"{'target':<24}{'idle srv':>9}{'redis':>7}{'postgres':>9}"
+        f"{'marg srv+redis':>15}{'marg pg':>9}"
+    )
+    for c in pooled.values():
+        print(
+            f"{c.target:<24}{c.idle_server:>9.1%}{c.idle_redis:>7.1%}{c.idle_pg:>9.1%}"
+            f"{c.marginal_ms(c.server_redis_ms, c.idle_server + c.idle_redis):>15.3f}"
+            f"{c.marginal_ms(c.pg_ms, c.idle_pg):>9.3f}"
+        )
+    one = pooled.get("postgres+redis x1")
+    two = pooled.get("postgres+redis x2")
+    if one is None or two is None:
+        return
+    over = two.server_redis_ms / one.server_redis_ms
+    print()
+    print("ratios --workers 2 / --workers 1 (CPU per delivered message, same offered rate):")
+    print(
+        f"  server + Redis        {over:>6.2f}"
+        f"   ({two.server_redis_ms:.3f} vs {one.server_redis_ms:.3f} ms)"
+    )
+    print(f"  with PostgreSQL       {two.all_ms / one.all_ms:>6.2f}")
+    print(f"  target <= 1.3x        {over:>6.2f}   " + ("hit" if over <= 1.3 else "MISS"))
+    print_prediction(one, two, pooled.get("sqlite x1 (reference)"))
+
+
+def print_prediction(one: CpuPerMessage, two: CpuPerMessage, sqlite: CpuPerMessage | None) -> None:
+    """The calculation from the measured parts (not a measurement).
+
+    Every process receives every event on the one Redis channel (its own
+    too, dropped by origin), and Redis sends each to every process: the
+    per-message CPU of server + Redis is taken as linear in N,
+    c(N) = a + b N, with b = c(2) - c(1) the cost of one more process, and
+    PostgreSQL's per-message CPU p as flat (one insert per message, whoever
+    does it)."""
+    b = max(0.0, two.server_redis_ms - one.server_redis_ms)
+    a = one.server_redis_ms - b
+    redis_b = max(0.0, two.redis_ms - one.redis_ms)
+    p = (one.pg_ms + two.pg_ms) / 2
+    print()
+    print("PREDICTION (a calculation from the figures above, not a measurement):")
+    print(
+        f"  c(N) = server+Redis ms/msg = {a:.3f} + {b:.3f} N  (b = c(2) - c(1):"
+        " each process decodes every event from the one channel);"
+    )
+    print(
+        f"  PostgreSQL p = {p:.3f} ms/msg, flat; Redis alone r(N) = {one.redis_ms - redis_b:.3f}"
+        f" + {redis_b:.3f} N ms/msg on its one thread."
+    )
+    print(
+        "  msgs/s on N cores with PostgreSQL and Redis on them too = 1000 N / (c(N) + p),"
+        " capped by Redis's one thread at 1000 / r(N);"
+    )
+    print("  flat = at --workers 2's per-message CPU for every N: 1000 N / (c(2) + p).")
+    print(
+        f"{'N':>6}{'c(N) ms':>9}{'+p ms':>8}{'msgs/s':>9}{'speed-up':>10}{'flat':>8}"
+        f"{'pg share':>10}{'redis cap':>11}"
+    )
+    base = 1000 / (one.server_redis_ms + p)
+    for n in (1, 2, 4, 8, 16, 32):
+        c = a + b * n
+        rn = one.redis_ms - redis_b + redis_b * n
+        cap = 1000 / rn if rn > 0 else float("inf")
+        rate = min(1000 * n / (c + p), cap)
+        flat = 1000 * n / (two.server_redis_ms + p)
+        print(
+            f"{n:>6}{c:>9.3f}{c + p:>8.3f}{rate:>9.0f}{rate / base:>10.2f}"
+            f"{flat:>8.0f}{p / (c + p):>10.0%}{cap:>11.0f}"
+        )
+    if b > 0:
+        print(
+            f"  limit as N grows: 1000 / b = {1000 / b:.0f} msgs/s (every process"
+            " decoding every other's events)"
+        )
+    if sqlite is not None and sqlite.all_ms > 0:
+        print(
+            f"  one SQLite process on one core, same CPU per message: {1000 / sqlite.all_ms:.0f}"
+            " msgs/s"
+        )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -791,6 +1086,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="the pinned single process on this PostgreSQL server (a fresh database)"
         " instead of SQLite, e.g. postgresql+asyncpg://USER@127.0.0.1:5432/postgres",
     )
+    parser.add_argument(
+        "--scaled-rate",
+        type=float,
+        default=None,
+        help="with --processes: offer this open-loop msgs/s to one SQLite process (the"
+        " reference) and to serve --workers N on PostgreSQL + Redis for each N, and report"
+        " the CPU per delivered message of each (server tree, Redis, PostgreSQL) and the"
+        " prediction for N processes; no other phase, no echo baseline",
+    )
     parser.add_argument("--pg-url", default=None, help="PostgreSQL server for --processes")
     parser.add_argument("--redis-url", default=None, help="Redis for --processes")
     parser.add_argument("--server-core", type=int, default=0)
@@ -798,11 +1102,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--profile",
         default="",
-        help="py-spy raw profiles of madoguchi's phases: PATH -> PATH-stem.<phase>.txt",
+        help="py-spy raw profiles of madoguchi's phases: PATH -> PATH-stem.<phase>.txt;"
+        " with --scaled-rate, of each process: PATH-stem.<sqlite|xN>-<k>.txt (k=0: the master)",
     )
     parser.add_argument("--json-out", default="", help="write all results as JSON here")
     parser.add_argument("--keep-data", action="store_true", help="keep madoguchi's data dir")
     args = parser.parse_args(argv)
+    if args.scaled_rate is not None and not args.processes:
+        parser.error("--scaled-rate needs --processes, e.g. --processes 1,2")
     if args.duration > 60 or args.warm > 10 or args.drain > 30 or len(args.extra_rates) > 4:
         parser.error(
             "keep runs bounded: --duration <= 60, --warm <= 10, --drain <= 30,"
