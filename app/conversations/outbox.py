@@ -3,13 +3,19 @@
 The reply's `deliver` job is committed with the reply (writer.JobSpec), so a
 crash can never keep a stored reply from being sent. The worker runs the job:
 it builds the `OutboundMessage`, hands it to the channel's `send`, and records
-the outcome on the message, where the agent sees it.
+the outcome on the message, where the agent sees it. The outcomes of the
+sends that end together (a burst of acknowledgements, run side by side by the
+worker) are recorded in one transaction (`record_deliveries`).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, select, update
 
 from app.channels.base import DeliveryUpdate, OutboundMessage, PriorMessage, Sender
 from app.channels.registry import ChannelRegistry
@@ -20,7 +26,10 @@ from app.db import Database
 from app.events.bus import publish_after_commit
 from app.events.domain import MessageDeliveryChanged
 from app.inboxes import repository as inboxes_repo
+from app.kit.background import Closing
+from app.kit.coalesce import Coalescer
 from app.kit.logs import redact
+from app.models import Message
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +44,9 @@ class DeliverReply:
     def __init__(self, db: Database, channels: ChannelRegistry) -> None:
         self.db = db
         self.channels = channels
+        self._records: Coalescer[DeliveryRecord, None] = Coalescer(
+            lambda records: record_deliveries(self.db, records)
+        )
 
     async def run(self, payload: dict[str, Any]) -> None:
         message_id = int(payload["message_id"])
@@ -84,14 +96,88 @@ class DeliverReply:
             automatic=message.author_kind == "system",
         )
         receipt = await adapter.send(config, outbound)
-        await _record_delivery(
-            self.db, message_id, status="sent", delivered_external_id=receipt.external_id
+        await self._records.submit(
+            DeliveryRecord(message_id, "sent", delivered_external_id=receipt.external_id)
         )
 
+    async def aclose(self) -> None:
+        """The worker stops: the last records are written, and the channels'
+        open connections (the mail relay's sessions) closed."""
+        await self._records.idle()
+        for adapter in self.channels:
+            if isinstance(adapter, Closing):
+                await adapter.aclose()
+
     async def give_up(self, payload: dict[str, Any], error: str) -> None:
-        await _record_delivery(
-            self.db, int(payload["message_id"]), status="failed", error=redact(error)
+        await self._records.submit(
+            DeliveryRecord(int(payload["message_id"]), "failed", error=redact(error))
         )
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRecord:
+    """What became of an outbound message, as the message stores it."""
+
+    message_id: int
+    status: str
+    error: str | None = None
+    delivered_external_id: str | None = None
+
+
+async def record_deliveries(db: Database, records: Sequence[DeliveryRecord]) -> list[None]:
+    """Stores the records in one transaction; after its commit, each message's
+    `MessageDeliveryChanged` (the agents' consoles show the status)."""
+    if not records:
+        return []
+    async with db.write() as session:
+        # One statement run for every row (executemany); Core's, so a message
+        # erased meanwhile is no error (the ORM's by-key update counts rows).
+        table = cast(Table, Message.__table__)
+        await session.execute(
+            update(table)
+            .where(table.c.id == bindparam("b_id"))
+            .values(
+                delivery_status=bindparam("b_status"),
+                delivery_error=bindparam("b_error"),
+                delivered_external_id=bindparam("b_external_id"),
+            ),
+            [
+                {
+                    "b_id": r.message_id,
+                    "b_status": r.status,
+                    "b_error": r.error,
+                    "b_external_id": r.delivered_external_id,
+                }
+                for r in records
+            ],
+        )
+        ids = sorted({r.message_id for r in records})
+        messages = {
+            m.id: m
+            for m in (await session.execute(select(Message).where(Message.id.in_(ids)))).scalars()
+        }
+        refs = await conversations_repo.get_many_with_refs(
+            session, sorted({m.conversation_id for m in messages.values()})
+        )
+        teams: dict[int, tuple[int, ...]] = {}
+        for message_id in ids:
+            message = messages.get(message_id)
+            if message is None:
+                continue  # erased meanwhile
+            conversation, inbox, _, _ = refs[message.conversation_id]
+            if inbox.id not in teams:
+                teams[inbox.id] = await inboxes_repo.team_ids(session, inbox.id)
+            publish_after_commit(
+                session,
+                MessageDeliveryChanged(
+                    scope=scope_of(conversation, teams[inbox.id]),
+                    message=stored_message_out(message, inbox.channel),
+                ),
+            )
+    for r in records:
+        if r.status == "failed":
+            log.warning("message %s not delivered: %s", r.message_id, r.error)
+    return [None] * len(records)
 
 
 async def _record_delivery(
@@ -102,30 +188,7 @@ async def _record_delivery(
     error: str | None = None,
     delivered_external_id: str | None = None,
 ) -> None:
-    async with db.write() as session:
-        await conversations_repo.set_delivery(
-            session,
-            message_id,
-            status=status,
-            error=error,
-            delivered_external_id=delivered_external_id,
-        )
-        message = await conversations_repo.message(session, message_id)
-        if message is None:
-            return
-        await session.refresh(message)
-        row = await conversations_repo.get_with_refs(session, message.conversation_id)
-        assert row is not None
-        conversation, inbox, _, _ = row
-        publish_after_commit(
-            session,
-            MessageDeliveryChanged(
-                scope=scope_of(conversation, await inboxes_repo.team_ids(session, inbox.id)),
-                message=stored_message_out(message, inbox.channel),
-            ),
-        )
-    if status == "failed":
-        log.warning("message %s not delivered: %s", message_id, error)
+    await record_deliveries(db, [DeliveryRecord(message_id, status, error, delivered_external_id)])
 
 
 async def apply_delivery_update(db: Database, inbox_id: int, update: DeliveryUpdate) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Protocol, runtime_checkable
 
 Round = Callable[[], Awaitable[float | None]]
 
@@ -125,3 +126,11 @@ class BackgroundLoop:
         except TimeoutError:
             return False
         return True
+
+
+@runtime_checkable
+class Closing(Protocol):
+    """A handler (or what it sends through) holding connections open between
+    jobs: closed when the worker stops."""
+
+    async def aclose(self) -> None: ...

@@ -10,14 +10,14 @@ its commits.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from app.channels.base import Sender
 from app.contacts import merge as merges
 from app.contacts.identities import e164, email_key
 from app.db import Database
+from app.kit.coalesce import Coalescer
 from app.kit.text import make_storable
 from app.mail import repository as mail_repo
 
@@ -31,44 +31,28 @@ class Found:
     reference_owners: frozenset[int]
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _Wanted:
     inbox_id: int
     sender: Sender
     references: Sequence[str]
-    future: asyncio.Future[Found] = field(repr=False)
 
 
 class SenderLookup:
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._pending: list[_Wanted] = []
-        self._flushing: asyncio.Task[None] | None = None
+        self._batches: Coalescer[_Wanted, Found] = Coalescer(self._resolve_all)
 
     async def find(self, inbox_id: int, sender: Sender, references: Sequence[str]) -> Found:
         """The sender's customer (a new one for a sender nobody vouches for),
         and the owners of the mails that `references` name in this inbox."""
-        future: asyncio.Future[Found] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Wanted(inbox_id, sender, references, future))
-        if self._flushing is None or self._flushing.done():
-            self._flushing = asyncio.create_task(self._flush())
-        return await future
+        return await self._batches.submit(_Wanted(inbox_id, sender, references))
 
-    async def _flush(self) -> None:
-        while self._pending:
-            # Let the mails that arrived in the same moment join the batch.
-            await asyncio.sleep(0)
-            batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
-            try:
-                found = await self._resolve(batch)
-            except Exception as exc:  # noqa: BLE001 - each caller answers for its mail
-                for wanted in batch:
-                    if not wanted.future.done():
-                        wanted.future.set_exception(exc)
-                continue
-            for wanted, result in zip(batch, found, strict=True):
-                if not wanted.future.done():
-                    wanted.future.set_result(result)
+    async def _resolve_all(self, wanted: list[_Wanted]) -> list[Found]:
+        found: list[Found] = []
+        for start in range(0, len(wanted), MAX_BATCH):
+            found += await self._resolve(wanted[start : start + MAX_BATCH])
+        return found
 
     async def _resolve(self, batch: list[_Wanted]) -> list[Found]:
         senders = [w.sender for w in batch]

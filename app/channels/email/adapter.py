@@ -19,7 +19,7 @@ from app.channels.base import (
     OutboundMessage,
     WebhookAnswer,
 )
-from app.channels.email import outbound
+from app.channels.email import outbound, relay_pool
 from app.channels.email.parsing import parse_mail
 from app.config import Settings
 from app.errors import InvalidRequest
@@ -71,6 +71,8 @@ class EmailAdapter:
     def __init__(self, settings: Settings | None = None) -> None:
         settings = settings or Settings()
         self.relay = outbound.Relay.from_url(settings.smtp_relay) if settings.smtp_relay else None
+        # Replies reuse open sessions with the relay (relay_pool.py).
+        self.relay_pool = relay_pool.RelayPool(self.relay) if self.relay else None
         self.max_attachment_bytes = settings.email_max_attachment_bytes
         self.max_body_chars = settings.max_message_chars
         self.imap_allowed_hosts = HostAllowance.parse(settings.imap_allowed_hosts)
@@ -113,5 +115,10 @@ class EmailAdapter:
         return mail.events(max_body_chars=self.max_body_chars)
 
     async def send(self, config: EmailConfig, message: OutboundMessage) -> DeliveryReceipt:
-        message_id = await outbound.send(self.relay, config.address, message)
+        message_id = await relay_pool.send(self.relay_pool, config.address, message)
         return DeliveryReceipt(external_id=message_id)
+
+    async def aclose(self) -> None:
+        """Closes the sessions kept open with the relay (the process stops)."""
+        if self.relay_pool is not None:
+            await self.relay_pool.close()

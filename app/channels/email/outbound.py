@@ -18,9 +18,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import aiosmtplib
-
-from app.channels.base import ChannelPermanentError, ChannelRetriableError, OutboundMessage
+from app.channels.base import ChannelPermanentError, OutboundMessage
 from app.kit.clock import clock
 
 _REPLY_PREFIX = re.compile(
@@ -148,50 +146,3 @@ def compose(address: str, message: OutboundMessage) -> tuple[EmailMessage, str]:
 
 
 NO_RELAY = "not sent: this server has no outbound mail relay (the admin sets MADOGUCHI_SMTP_RELAY)"
-
-
-async def send(relay: Relay | None, address: str, message: OutboundMessage) -> str:
-    """Sends the reply; returns its Message-ID. A relay that is down or says
-    4xx is retried (ChannelRetriableError); a 5xx is final (ChannelPermanentError),
-    and so is having no relay: no retry sends it, and the agent sees why."""
-    if relay is None:
-        raise ChannelPermanentError(NO_RELAY)
-    try:
-        mail, message_id = compose(address, message)
-    except ValueError as exc:
-        # What no retry changes (an address the mail library cannot write):
-        # failed at once, with why, rather than eight times.
-        raise ChannelPermanentError(f"the reply cannot be written as mail: {exc}") from exc
-    try:
-        await aiosmtplib.send(
-            mail,
-            sender=address,
-            recipients=[str(message.recipient.email)],
-            hostname=relay.host,
-            port=relay.port,
-            username=relay.username,
-            password=relay.password,
-            use_tls=relay.use_tls,
-            start_tls=relay.start_tls,
-            validate_certs=relay.validate_certs,
-            timeout=relay.timeout,
-            local_hostname=address.rpartition("@")[2],
-        )
-    except aiosmtplib.SMTPRecipientsRefused as exc:
-        codes = [r.code for r in exc.recipients]
-        detail = "; ".join(f"{r.code} {r.message}" for r in exc.recipients)
-        if all(code >= 500 for code in codes):
-            raise ChannelPermanentError(f"the relay refused the recipient: {detail}") from exc
-        raise ChannelRetriableError(f"{relay.describe()}: {detail}") from exc
-    except aiosmtplib.SMTPAuthenticationError as exc:
-        # The operator's credentials, not the customer's address: fixed, the
-        # retry goes through.
-        raise ChannelRetriableError(f"{relay.describe()} refused the login: {exc.code}") from exc
-    except aiosmtplib.SMTPResponseException as exc:
-        detail = f"{exc.code} {exc.message}"
-        if exc.code >= 500:
-            raise ChannelPermanentError(f"the relay refused the mail: {detail}") from exc
-        raise ChannelRetriableError(f"{relay.describe()}: {detail}") from exc
-    except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-        raise ChannelRetriableError(f"{relay.describe()}: {exc.__class__.__name__}") from exc
-    return message_id

@@ -10,6 +10,7 @@ becomes a second customer message.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 from collections.abc import Mapping, Sequence
@@ -22,6 +23,7 @@ from app.channels.base import (
     ChannelKind,
     ChannelParseError,
     ChannelPermanentError,
+    ChannelRetriableError,
     ChannelVerificationError,
     DeliveryReceipt,
     InboundEvent,
@@ -95,6 +97,7 @@ class TelegramAdapter:
     def __init__(self, settings: Settings) -> None:
         self.api_base = settings.telegram_api_base.rstrip("/")
         self._http = PlatformClient("Telegram")
+        self.pace = SendPace(BOT_SENDS_PER_SECOND)
 
     def public_address(
         self, config: TelegramConfig, *, widget_key: str | None, public_url: str | None
@@ -127,11 +130,18 @@ class TelegramAdapter:
         chat_id = data.get("chat_id") or message.recipient.external_id
         if not chat_id:
             raise ChannelPermanentError("Telegram: no chat to answer")
-        response = await self._http.post(
-            f"{self.api_base}/bot{config.bot_token}/sendMessage",
-            {"chat_id": chat_id, "text": message.text},
-            what="sendMessage",
-        )
+        await self.pace.wait(config.bot_token)
+        try:
+            response = await self._http.post(
+                f"{self.api_base}/bot{config.bot_token}/sendMessage",
+                {"chat_id": chat_id, "text": message.text},
+                what="sendMessage",
+            )
+        except ChannelRetriableError as exc:
+            if exc.defer_seconds:
+                # 429's retry_after holds the bot's other sends too, not only this one.
+                self.pace.hold(config.bot_token, exc.defer_seconds)
+            raise
         body = json_body(response)
         if response.status_code >= 400 or body.get("ok") is not True:
             # 400 chat not found, 403 blocked by the user, 401 a revoked token:
@@ -142,6 +152,36 @@ class TelegramAdapter:
         result = body.get("result")
         sent_id = result.get("message_id") if isinstance(result, dict) else None
         return DeliveryReceipt(external_id=f"{chat_id}:{sent_id}" if sent_id else None)
+
+
+# Telegram's bot limit: about 30 messages a second in all, more draws 429s
+# (core.telegram.org/bots/faq). Sends are spaced to stay under it.
+BOT_SENDS_PER_SECOND = 30.0
+# A send that would wait longer than this for its turn is deferred instead
+# (the job retries then), so a held bot does not hold the worker's round.
+MAX_PACE_WAIT_SECONDS = 2.0
+
+
+class SendPace:
+    """Spaces one bot's sends `1/rate` seconds apart, in this process."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1.0 / rate
+        self._next: dict[str, float] = {}
+
+    async def wait(self, key: str) -> None:
+        now = asyncio.get_running_loop().time()
+        turn = max(now, self._next.get(key, now))
+        if turn - now > MAX_PACE_WAIT_SECONDS:
+            raise ChannelRetriableError("Telegram: the bot's sending rate is spent", turn - now)
+        self._next[key] = turn + self.interval
+        if turn > now:
+            await asyncio.sleep(turn - now)
+
+    def hold(self, key: str, seconds: float) -> None:
+        """The platform said wait (429): no send of this bot before then."""
+        until = asyncio.get_running_loop().time() + seconds
+        self._next[key] = max(self._next.get(key, until), until)
 
 
 def _message(message: dict[str, Any]) -> InboundMessage | None:

@@ -7,9 +7,10 @@ import pytest
 
 from app.channels.base import ChannelPermanentError, OutboundMessage, PriorMessage, Sender
 from app.channels.email.htmlmail import sanitise, to_text
-from app.channels.email.outbound import Relay, compose, reply_subject, send
+from app.channels.email.outbound import Relay, compose, reply_subject
 from app.channels.email.parsing import decode_words, normalise_id, parse_mail
 from app.channels.email.quoting import split_quoted
+from app.channels.email.relay_pool import RelayPool, send
 from app.kit.clock import clock
 
 
@@ -194,4 +195,4 @@ async def test_a_reply_no_retry_can_write_fails_at_once() -> None:
         text="hello",
     )
     with pytest.raises(ChannelPermanentError):
-        await send(Relay("127.0.0.1", 9), "support@shop.example", impossible)
+        await send(RelayPool(Relay("127.0.0.1", 9)), "support@shop.example", impossible)
