@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.agents import repository as agents_repo
 from app.attachments.files import CheckedFile, new_files
 from app.attachments.repository import write_files
-from app.channels.base import reply_window
+from app.channels.base import ChannelAdapter, reply_window
 from app.channels.registry import ChannelRegistry
 from app.conversations import access
 from app.conversations import repository as conversations_repo
@@ -167,29 +167,28 @@ async def post_agent_message(
     the channel would refuse (Meta's 24-hour window) is refused here instead.
     A widget reply carries a follow-up job: unread after `follow_up_seconds`,
     it is mailed to the customer (app/contacts/follow_up.py)."""
-    async with db.write() as session:
-        viewer = await access.viewer_of(session, agent)
-        conversation, inbox, _, _ = await visible_conversation(
-            session, viewer, conversation_id, lock=True
+    # A reply to a conversation the agent has needs only reads here (the
+    # writer stores it): a write transaction per reply queued every agent
+    # behind the writer's commits on a busy desk.
+    async with db.read() as session:
+        inbox, team_ids, takes = await _reply_allowed(
+            session, channels, agent, conversation_id, private=private, files=files
         )
-        if files and not private and inbox.channel != "web":
-            # The outbox sends text only: a file it would drop is refused now.
-            raise FilesNotSent(
-                f"files reach customers in the web widget only; on {inbox.channel} send a link,"
-                " or keep the file as a private note"
+    if takes:
+        # Replying to an unassigned conversation takes it: under the row's
+        # lock, as another agent may be taking it this moment.
+        async with db.write() as session:
+            inbox, team_ids, takes = await _reply_allowed(
+                session, channels, agent, conversation_id, private=private, files=files, lock=True
             )
-        adapter = channels.get(inbox.channel)
-        outbound = not private and adapter is not None and adapter.sends
-        window = reply_window(adapter) if outbound else None
-        if window is not None:
-            await check_reply_window(session, inbox, conversation.customer_id, window)
-        if conversation.assignee_id is None and not private:
-            # Replying to an unassigned conversation takes it.
-            conversation.assignee_id = agent.id
-            conversation.updated_at = clock.now()
-            conversation.assigned_at = conversation.updated_at
-            await conversation_changed(session, "assigned", conversation.id)
-        team_ids = await inboxes_repo.team_ids(session, inbox.id)
+            if takes:
+                conversation = await conversations_repo.get(session, conversation_id)
+                assert conversation is not None
+                conversation.assignee_id = agent.id
+                conversation.updated_at = clock.now()
+                conversation.assigned_at = conversation.updated_at
+                await conversation_changed(session, "assigned", conversation.id)
+    outbound = _sends(channels.get(inbox.channel), private)
     stored = new_files(files) if files else None
     return await writer.append(
         NewMessage(
@@ -216,6 +215,41 @@ async def post_agent_message(
             ),
         )
     )
+
+
+async def _reply_allowed(
+    session: AsyncSession,
+    channels: ChannelRegistry,
+    agent: Agent,
+    conversation_id: int,
+    *,
+    private: bool,
+    files: Sequence[CheckedFile],
+    lock: bool = False,
+) -> tuple[Inbox, tuple[int, ...], bool]:
+    """Checks that the agent may post this here; returns the inbox, its
+    teams, and whether the post takes the conversation (unassigned)."""
+    viewer = await access.viewer_of(session, agent)
+    conversation, inbox, _, _ = await visible_conversation(
+        session, viewer, conversation_id, lock=lock
+    )
+    if files and not private and inbox.channel != "web":
+        # The outbox sends text only: a file it would drop is refused now.
+        raise FilesNotSent(
+            f"files reach customers in the web widget only; on {inbox.channel} send a link,"
+            " or keep the file as a private note"
+        )
+    adapter = channels.get(inbox.channel)
+    window = reply_window(adapter) if _sends(adapter, private) else None
+    if window is not None:
+        await check_reply_window(session, inbox, conversation.customer_id, window)
+    team_ids = await inboxes_repo.team_ids(session, inbox.id)
+    return inbox, team_ids, conversation.assignee_id is None and not private
+
+
+def _sends(adapter: ChannelAdapter[Any] | None, private: bool) -> bool:
+    """The post leaves through the channel's own send (the outbox)."""
+    return not private and adapter is not None and adapter.sends
 
 
 class FilesNotSent(InvalidRequest):

@@ -17,7 +17,10 @@ Handler = Callable[[Event], None]
 class EventBus(Protocol):
     """Fans domain events out to every process's subscribers. Publish only after commit."""
 
-    def subscribe(self, handler: Handler) -> None: ...
+    def subscribe(self, handler: Handler, *, local_only: bool = False) -> None:
+        """`local_only`: only the events this process publishes (work that one
+        process does for each event, whichever: the reports' fold)."""
+        ...
 
     async def publish(self, event: Event) -> None: ...
 
@@ -35,8 +38,8 @@ class MemoryBus:
     def __init__(self) -> None:
         self._handlers: list[Handler] = []
 
-    def subscribe(self, handler: Handler) -> None:
-        self._handlers.append(handler)
+    def subscribe(self, handler: Handler, *, local_only: bool = False) -> None:
+        self._handlers.append(handler)  # every event is this process's own
 
     async def publish(self, event: Event) -> None:
         for handler in self._handlers:

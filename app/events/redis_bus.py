@@ -70,6 +70,7 @@ class RedisBus:
         self.origin = secrets.token_hex(8)
         self.redis = connect(url)
         self._handlers: list[Handler] = []
+        self._local_handlers: list[Handler] = []
         self._resync_handlers: list[Callable[[], None]] = []
         self._left_handlers: list[Callable[[str], None]] = []
         # An event's wire form, or a control envelope (resync, left) of its own.
@@ -88,8 +89,8 @@ class RedisBus:
 
     # -- the EventBus interface ---------------------------------------------
 
-    def subscribe(self, handler: Handler) -> None:
-        self._handlers.append(handler)
+    def subscribe(self, handler: Handler, *, local_only: bool = False) -> None:
+        (self._local_handlers if local_only else self._handlers).append(handler)
 
     def on_resync(self, handler: Callable[[], None]) -> None:
         """Called when events may have been missed: the link came back, or
@@ -107,6 +108,8 @@ class RedisBus:
 
     async def publish(self, event: Event) -> None:
         for handler in self._handlers:
+            handler(event)
+        for handler in self._local_handlers:
             handler(event)
         self._send(encode_event(event), event=True)
 

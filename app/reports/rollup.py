@@ -143,8 +143,14 @@ class Rollup:
         on_waits: OnWaits | None = None,
         on_resolved: OnResolved | None = None,
         delay_seconds: float = 0.3,
+        catch_up_seconds: float | None = None,
     ) -> None:
+        """`catch_up_seconds`: fold every changed conversation this often
+        (several processes: each folds only its own changes, and one that
+        died left some unfolded)."""
         self.db = db
+        self.catch_up_seconds = catch_up_seconds
+        self._catch_up_at: float | None = None
         self.on_waits = on_waits
         self.on_resolved = on_resolved
         self.delay_seconds = delay_seconds
@@ -213,7 +219,13 @@ class Rollup:
             except Exception:  # noqa: BLE001 - the next pass tries again
                 log.exception("reports: the start-up fold failed")
             self._sweep_at = loop.time() + SWEEP_SECONDS
+            if self.catch_up_seconds is not None:
+                self._catch_up_at = loop.time() + self.catch_up_seconds
             return SWEEP_SECONDS
+        if self._catch_up_at is not None and loop.time() >= self._catch_up_at:
+            assert self.catch_up_seconds is not None
+            self._catch_up_at = loop.time() + self.catch_up_seconds
+            await self.fold_all()
         dirty, self._dirty = self._dirty, set()
         if loop.time() >= self._sweep_at:
             dirty |= self._lagging
