@@ -237,7 +237,8 @@ class Rollup:
             except Exception:
                 self._dirty |= dirty  # for the next pass
                 raise
-        return max(0.0, self._sweep_at - loop.time())
+        due = min(self._sweep_at, self._catch_up_at or self._sweep_at)
+        return max(0.0, due - loop.time())
 
     # -- folding -------------------------------------------------------------
 
