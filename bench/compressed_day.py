@@ -61,7 +61,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # noqa: E402 - the bench's own folder, on the path above
 import platform_sink  # noqa: E402
 from chat_roundtrip import LoadGen, Target, assign_round_robin  # noqa: E402
-from smtp_intake import ADDRESS, MX, Load  # noqa: E402
+from smtp_intake import ADDRESS, MX, Load, SmtpSession  # noqa: E402
 from webhook_intake import Bodies, Connection  # noqa: E402
 
 now = time.monotonic
@@ -273,51 +273,6 @@ async def prime_chats(port: int, bodies: Bodies, count: int) -> None:
 
 # --------------------------------------------------------------------------
 # Mail: bursts of new threads through the SMTP listener
-
-
-class SmtpSession:
-    """A minimal SMTP client on asyncio streams (as smtp_intake's, copied:
-    that one is private to its module)."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
-
-    @classmethod
-    async def open(cls, port: int) -> SmtpSession:
-        reader, writer = await asyncio.open_connection(harness.HOST, port)
-        session = cls(reader, writer)
-        await session.expect(b"220")
-        await session.command(b"EHLO loadgen.test\r\n", b"250")
-        return session
-
-    async def expect(self, code: bytes) -> None:
-        while True:
-            line = await self.reader.readline()
-            if not line:
-                raise ConnectionError("closed")
-            if line[3:4] != b"-":
-                if not line.startswith(code):
-                    raise RuntimeError(line.decode(errors="replace").strip())
-                return
-
-    async def command(self, line: bytes, code: bytes) -> None:
-        self.writer.write(line)
-        await self.expect(code)
-
-    async def send(self, sender: str, raw: bytes) -> None:
-        await self.command(f"MAIL FROM:<{sender}>\r\n".encode(), b"250")
-        await self.command(f"RCPT TO:<{ADDRESS}>\r\n".encode(), b"250")
-        await self.command(b"DATA\r\n", b"354")
-        await self.command(raw + b".\r\n", b"250")  # CRLF already, no leading dots
-
-    async def close(self) -> None:
-        try:
-            await self.command(b"QUIT\r\n", b"221")
-        except (OSError, ConnectionError, RuntimeError):
-            pass
-        finally:
-            self.writer.close()
 
 
 @dataclass

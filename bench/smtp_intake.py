@@ -159,7 +159,7 @@ class Result:
     server_cpu: float = 0.0
 
 
-class _Session:
+class SmtpSession:
     """A minimal SMTP client on asyncio streams: the load generator must cost
     less than the servers it measures (aiosmtplib costs ~4 ms a mail here)."""
 
@@ -168,7 +168,7 @@ class _Session:
         self.writer = writer
 
     @classmethod
-    async def open(cls, port: int) -> _Session:
+    async def open(cls, port: int) -> SmtpSession:
         reader, writer = await asyncio.open_connection(HOST, port)
         session = cls(reader, writer)
         await session.expect(b"220")
@@ -208,7 +208,7 @@ async def _client(
 ) -> None:
     while time.monotonic() < stop_at:
         try:
-            session = await _Session.open(port)
+            session = await SmtpSession.open(port)
         except OSError:
             result.failed += 1
             await asyncio.sleep(0.1)
