@@ -143,6 +143,10 @@ class Router:
         """Bus subscriber (synchronous): notes what changed and wakes the task."""
         if isinstance(event, ConversationChanged):
             scope = event.scope
+            if scope.assignee_id is not None or scope.status != "open":
+                # Out of the queue: its place goes now, not at the next
+                # telling (a widget connecting meanwhile reads `place_of`).
+                self._places.pop(scope.conversation_id, None)
             changed = {a for a in (scope.assignee_id, *event.notify_agent_ids) if a is not None}
             self.assigner.load_changed(changed)
             if event.change == "assigned" and scope.assignee_id is not None:

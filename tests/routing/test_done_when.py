@@ -70,3 +70,26 @@ async def test_a_customer_who_reconnects_while_waiting_is_told_their_place(api: 
         assert status["conversation_id"] == first.conversation_id
         assert status["queue_position"] == 1
         assert status["expected_wait_seconds"] > 0
+
+
+async def test_a_customer_assigned_by_hand_is_not_told_a_queue_place_on_reconnect(
+    api: Api,
+) -> None:
+    """A supervisor assigns the chat the moment it arrives (before routing's
+    next telling of the queue), and the customer reloads: no place in line."""
+    team = Team(api)
+    inbox = await team.inbox()
+    agent = await team.agent()
+    async with contextlib.AsyncExitStack() as stack:
+        first = await customer(api, stack, inbox, "anyone there?")
+        await first.widget.expect_for("status", first.conversation_id, queue_position=1)
+        r = await api.http.post(
+            f"/api/v1/conversations/{first.conversation_id}/assign",
+            json={"agent_id": agent["id"]},
+            headers=api.auth(api.admin_token),
+        )
+        assert r.status_code == 200, r.text
+    async with api.widget(first.session["session_token"]) as widget:
+        status = await widget.expect("status")
+        assert status["conversation_id"] == first.conversation_id
+        assert "queue_position" not in status
