@@ -599,11 +599,7 @@ async def amain(args: argparse.Namespace) -> int:
     if not args.skip_server and args.scaled_rate is None:
         data_dir = harness.new_data_dir("madoguchi-bench-")
         port = harness.free_port()
-        main_env = (
-            {"MADOGUCHI_DATABASE_URL": await fresh_database(args.database_url)}
-            if args.database_url
-            else None
-        )
+        main_env = (await harness.new_store(data_dir, args.database_url)).server_env() or None
         server = harness.start_madoguchi(
             port, args.server_core, data_dir, args.sync, extra_env=main_env
         )
@@ -713,21 +709,6 @@ async def amain(args: argparse.Namespace) -> int:
     return 0
 
 
-async def fresh_database(pg_url: str) -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
-    import asyncpg
-
-    name = f"madoguchi_bench_{uuid.uuid4().hex[:10]}"
-    parts = urlsplit(pg_url.replace("postgresql+asyncpg", "postgresql"))
-    conn = await asyncpg.connect(urlunsplit(parts._replace(path="/postgres")))
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return urlunsplit(urlsplit(pg_url)._replace(path=f"/{name}"))
-
-
 def _local_listener(url: str, default_port: int) -> int:
     """The pid serving url when it is on this machine's loopback (else 0)."""
     from urllib.parse import urlsplit
@@ -753,7 +734,7 @@ async def run_scaled(
     extra_args: list[str] = []
     if not sqlite:
         env = {
-            "MADOGUCHI_DATABASE_URL": await fresh_database(args.pg_url),
+            **(await harness.new_store(data_dir, args.pg_url)).server_env(),
             "MADOGUCHI_REDIS_URL": args.redis_url,
         }
         extra_args = ["--workers", str(workers)]

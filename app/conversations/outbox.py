@@ -180,17 +180,6 @@ async def record_deliveries(db: Database, records: Sequence[DeliveryRecord]) -> 
     return [None] * len(records)
 
 
-async def _record_delivery(
-    db: Database,
-    message_id: int,
-    *,
-    status: str,
-    error: str | None = None,
-    delivered_external_id: str | None = None,
-) -> None:
-    await record_deliveries(db, [DeliveryRecord(message_id, status, error, delivered_external_id)])
-
-
 async def apply_delivery_update(db: Database, inbox_id: int, update: DeliveryUpdate) -> None:
     """The platform's later word on what we sent: a failure the agent must see."""
     async with db.read() as session:
@@ -199,10 +188,7 @@ async def apply_delivery_update(db: Database, inbox_id: int, update: DeliveryUpd
         )
     if message_id is None:
         return
-    await _record_delivery(
-        db,
-        message_id,
-        status=update.status,
-        error=redact(update.error) if update.error else None,
-        delivered_external_id=update.external_id,
+    error = redact(update.error) if update.error else None
+    await record_deliveries(
+        db, [DeliveryRecord(message_id, update.status, error, update.external_id)]
     )

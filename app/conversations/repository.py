@@ -224,25 +224,6 @@ async def platform_ids(session: AsyncSession, conversation_id: int, limit: int) 
     return ids[::-1]
 
 
-async def set_delivery(
-    session: AsyncSession,
-    message_id: int,
-    *,
-    status: str,
-    error: str | None = None,
-    delivered_external_id: str | None = None,
-) -> None:
-    await session.execute(
-        update(Message)
-        .where(Message.id == message_id)
-        .values(
-            delivery_status=status,
-            delivery_error=error,
-            delivered_external_id=delivered_external_id,
-        )
-    )
-
-
 async def message_id_by_delivered_id(
     session: AsyncSession, inbox_id: int, delivered_external_id: str
 ) -> int | None:
