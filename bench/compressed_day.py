@@ -62,7 +62,7 @@ import harness  # noqa: E402 - the bench's own folder, on the path above
 import platform_sink  # noqa: E402
 from chat_roundtrip import LoadGen, Target, assign_round_robin  # noqa: E402
 from smtp_intake import ADDRESS, MX, Load, SmtpSession  # noqa: E402
-from webhook_intake import Bodies, Connection  # noqa: E402
+from webhook_intake import Bodies, Connection, prime  # noqa: E402
 
 now = time.monotonic
 loads = json.loads
@@ -253,22 +253,6 @@ class WebhookStream:
             self.errors["not answered when the drain ended"] += self.queue.qsize()
         for task in self.workers:
             task.cancel()
-
-
-async def prime_chats(port: int, bodies: Bodies, count: int) -> None:
-    """One message from each known chat before the day starts."""
-    conns = [await Connection.open(port) for _ in range(min(8, max(1, count)))]
-    todo = list(range(count))
-
-    async def work(conn: Connection) -> None:
-        while todo:
-            status = await conn.post(bodies.next(todo.pop()))
-            if status != 200:
-                raise RuntimeError(f"priming a {bodies.platform} chat answered {status}")
-
-    await asyncio.gather(*(work(c) for c in conns))
-    for conn in conns:
-        conn.close()
 
 
 # --------------------------------------------------------------------------
@@ -620,8 +604,8 @@ async def amain(args: argparse.Namespace) -> int:
         print(f"setup: priming {args.known_chats} known chats per platform ...", flush=True)
         telegram_bodies = Bodies("telegram", inboxes.telegram, None)
         line_bodies = Bodies("line", inboxes.line, None)
-        await prime_chats(port, telegram_bodies, args.known_chats)
-        await prime_chats(port, line_bodies, args.known_chats)
+        await prime(port, telegram_bodies, args.known_chats)
+        await prime(port, line_bodies, args.known_chats)
         await platform_sink.wait_for_replies(
             chat_sink.port, 2 * args.known_chats, settle=10.0, limit=120.0
         )

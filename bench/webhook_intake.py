@@ -515,10 +515,12 @@ async def madoguchi_target(
     return server, bodies, store
 
 
-async def prime(port: int, bodies: Bodies) -> None:
-    """One message per customer before measuring: they are known customers."""
-    conns = [await Connection.open(port) for _ in range(16)]
-    todo = list(range(bodies.customers))
+async def prime(port: int, bodies: Bodies, count: int | None = None) -> None:
+    """One message from each of the first `count` customers (all of them by
+    default) before measuring: they are known customers."""
+    count = bodies.customers if count is None else count
+    conns = [await Connection.open(port) for _ in range(min(16, max(1, count)))]
+    todo = list(range(count))
 
     async def work(conn: Connection) -> None:
         while todo:
